@@ -1,0 +1,7 @@
+"""`python -m pvmonit_exporter`."""
+
+import sys
+
+from pvmonit_exporter.cli import main
+
+sys.exit(main())

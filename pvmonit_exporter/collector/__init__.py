@@ -1,0 +1,1 @@
+"""Prometheus collectors: each builds fresh metric families from the state at every scrape."""

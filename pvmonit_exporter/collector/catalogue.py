@@ -1,0 +1,80 @@
+"""The list of every metric the exporter can produce: name, type, labels and help.
+
+Collectors take their help texts from here, and a test checks that the README's metrics table says the same.
+"""
+
+from dataclasses import dataclass
+
+from pvmonit_exporter.vedirect.fields import FIELDS, Kind
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    name: str  # as exposed (counters with `_total`)
+    type: str  # gauge or counter
+    labels: tuple[str, ...]
+    help: str
+
+
+def _field_metrics() -> list[MetricDoc]:
+    docs: list[MetricDoc] = []
+    for spec in FIELDS.values():
+        if spec.kind is Kind.TEXT or spec.metric is None:
+            continue
+        unit = f" [{spec.unit}]" if spec.unit else ""
+        labels = ("device", spec.metric_label) if spec.metric_label else ("device",)
+        if spec.metric_label:
+            text = f"{spec.description} ({spec.label}): 1 for each {spec.metric_label} that applies"
+        elif spec.kind is Kind.ENUM:
+            text = f"{spec.description} ({spec.label}) as its numeric code"
+        elif spec.kind is Kind.ON_OFF:
+            text = f"{spec.description} ({spec.label}): 1 on, 0 off"
+        else:
+            text = f"{spec.description} ({spec.label}){unit}"
+        docs.append(MetricDoc(f"vedirect_{spec.metric}", "gauge", labels, text))
+    return docs
+
+
+DEVICE_METRICS: tuple[MetricDoc, ...] = (
+    MetricDoc("vedirect_up", "gauge", ("device",),
+              "1 when a valid block arrived within the device's stale timeout, else 0"),
+    MetricDoc("vedirect_device_info", "gauge",
+              ("device", "product_id", "product", "serial_number", "firmware"),
+              "Identity of the device, from its PID, SER# and FW/FWE fields; always 1"),
+    MetricDoc("vedirect_last_block_timestamp_seconds", "gauge", ("device",),
+              "Unix time of the last valid block"),
+    MetricDoc("vedirect_port_connected", "gauge", ("device",), "1 while the serial port is open"),
+    MetricDoc("vedirect_blocks_total", "counter", ("device",), "Checksum-valid blocks decoded"),
+    MetricDoc("vedirect_checksum_errors_total", "counter", ("device",), "Blocks rejected by their checksum"),
+    MetricDoc("vedirect_malformed_blocks_total", "counter", ("device",),
+              "Blocks rejected for their structure (bad bytes, sizes over the protocol's limits)"),
+    MetricDoc("vedirect_hex_messages_total", "counter", ("device", "result"),
+              "Asynchronous HEX messages removed from the stream, by result (valid, invalid)"),
+    MetricDoc("vedirect_received_bytes_total", "counter", ("device",), "Bytes read from the port"),
+    MetricDoc("vedirect_discarded_bytes_total", "counter", ("device",),
+              "Bytes that belonged to no valid block or HEX message"),
+    *_field_metrics(),
+)
+
+PROBE_ERROR_KINDS = ("timeout", "failed", "parse", "out_of_range", "unavailable")
+
+PROBE_METRICS: tuple[MetricDoc, ...] = (
+    MetricDoc("pvmonit_probe_up", "gauge", ("probe",), "1 when the probe's last reading succeeded and is current"),
+    MetricDoc("pvmonit_temperature_celsius", "gauge", ("probe",), "Temperature from a probe, calibrated [°C]"),
+    MetricDoc("pvmonit_current_amperes", "gauge", ("probe",), "Current from a probe, calibrated [A]"),
+    MetricDoc("pvmonit_power_watts", "gauge", ("probe",),
+              "Power from a probe, or amperes × the configured voltage for a current probe [W]"),
+    MetricDoc("pvmonit_probe_last_reading_timestamp_seconds", "gauge", ("probe",),
+              "Unix time of the probe's last accepted reading"),
+    MetricDoc("pvmonit_probe_readings_total", "counter", ("probe",), "Readings accepted"),
+    MetricDoc("pvmonit_probe_errors_total", "counter", ("probe", "kind"),
+              "Readings that failed or were dropped, by kind (" + ", ".join(PROBE_ERROR_KINDS) + ")"),
+)
+
+EXPORTER_METRICS: tuple[MetricDoc, ...] = (
+    MetricDoc("pvmonit_exporter_build_info", "gauge", ("version",), "The exporter's version; always 1"),
+)
+
+
+def by_name(docs: tuple[MetricDoc, ...]) -> dict[str, MetricDoc]:
+    return {doc.name: doc for doc in docs}
