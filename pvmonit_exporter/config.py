@@ -16,6 +16,9 @@ DEFAULT_PORT = 9737
 DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
 DEFAULT_STALE_TIMEOUT = 5.0
 
+# Where `port: auto` looks, in this order: Victron cables by id first, then any USB serial port.
+DEFAULT_AUTO_PORT_PATTERNS = ("/dev/serial/by-id/usb-VictronEnergy*", "/dev/serial/by-id/*", "/dev/ttyUSB*")
+
 PROBE_TYPES = ("command", "serial", "w1", "file")
 PROBE_QUANTITIES = ("temperature", "current", "power")
 PAYLOADS = ("pvmonit", "si")
@@ -100,6 +103,7 @@ class Config:
     emoncms: EmoncmsConfig | None = None
     web: WebConfig = WebConfig()
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
+    auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
     source: str = "<built-in>"
 
 
@@ -192,6 +196,11 @@ class _Checks:
             raise self.fail(path, "must be a list of VE.Direct labels (strings)")
         return tuple(value)
 
+    def patterns(self, value: object, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.startswith("/") for v in value):
+            raise self.fail(path, "must be a non-empty list of absolute glob patterns such as /dev/ttyUSB*")
+        return tuple(value)
+
     def argv(self, value: object, path: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise self.fail(path, "must be a non-empty list of strings (argv; no shell is used)")
@@ -250,10 +259,11 @@ def parse_config(text: str, file: str) -> Config:
     devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale)
     probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
     emoncms = top.get("emoncms", lambda v, p: _emoncms(_Reader(file, v, p), checks, file), None)
+    patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
-    return Config(devices, probes, emoncms, web, stale, file)
+    return Config(devices, probes, emoncms, web, stale, patterns, file)
 
 
 def _list_of_mappings(checks: _Checks) -> Callable[[object, str], list[object]]:

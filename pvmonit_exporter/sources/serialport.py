@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import serial
 
-from pvmonit_exporter.config import DeviceConfig
+from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import Block, Decoder
 
@@ -31,8 +31,6 @@ GARBAGE_WARNING_AFTER = 10.0
 # How long discovery listens to a candidate port: devices send a block every second.
 IDENTIFY_SECONDS = 3.0
 
-DEFAULT_AUTO_PATTERNS = ("/dev/serial/by-id/usb-VictronEnergy*", "/dev/serial/by-id/*", "/dev/ttyUSB*")
-
 SerialFactory = Callable[[str], serial.Serial]
 # What opening or reading a port may raise: pyserial wraps most errors, but not termios' (a plain file).
 PORT_ERRORS = (OSError, serial.SerialException, ValueError, termios.error)
@@ -45,7 +43,8 @@ def open_port(path: str) -> serial.Serial:
 
 def describe_error(path: str, exc: BaseException) -> str:
     """The reason a port cannot be used, in words a user can act on."""
-    errno = exc.args[0] if isinstance(exc, termios.error) else getattr(exc, "errno", None)
+    cause = exc.__context__ if isinstance(exc.__context__, termios.error) else exc
+    errno = cause.args[0] if isinstance(cause, termios.error) else getattr(exc, "errno", None)
     reasons = {
         2: "no such port (is the cable plugged in?)",
         13: "permission denied (is the user in the dialout group?)",
@@ -111,7 +110,7 @@ def identify(path: str, opener: SerialFactory, seconds: float = IDENTIFY_SECONDS
 class Discovery:
     """Finds the port of a `port: auto` device by its serial number (without one: any unclaimed device)."""
 
-    def __init__(self, claims: PortClaims, patterns: Sequence[str] = DEFAULT_AUTO_PATTERNS,
+    def __init__(self, claims: PortClaims, patterns: Sequence[str] = DEFAULT_AUTO_PORT_PATTERNS,
                  opener: SerialFactory = open_port, identify_seconds: float = IDENTIFY_SECONDS) -> None:
         self.claims, self.patterns, self.opener = claims, tuple(patterns), opener
         self.identify_seconds = identify_seconds
@@ -142,6 +141,7 @@ class SerialReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"serial-{device.name}", daemon=True)
         self._status = ""
+        self.garbage_warning_after = GARBAGE_WARNING_AFTER
 
     def start(self) -> None:
         self._thread.start()
@@ -211,7 +211,7 @@ class SerialReader:
                         continue
                     now = time.monotonic()
                     garbage_since = garbage_since or now
-                    if now - garbage_since > GARBAGE_WARNING_AFTER:
+                    if now - garbage_since > self.garbage_warning_after:
                         self._set_status(path, connected=True, level=logging.WARNING,
                                          error=f"{path}: data but no valid block (wrong device or speed?)")
         except PORT_ERRORS as exc:

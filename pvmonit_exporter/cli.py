@@ -1,0 +1,232 @@
+"""Command line: `run` (the daemon), `demo`, `read`, `check-config`, `queue`.
+
+Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
+is one line on stderr and exit status 2 — never a traceback.
+"""
+
+import argparse
+import json
+import logging
+import os
+import stat
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO
+
+import serial
+import yaml
+
+from pvmonit_exporter import __version__
+from pvmonit_exporter.config import (
+    DEFAULT_LISTEN_ADDRESS,
+    ConfigError,
+    effective_config,
+    load_config,
+    parse_listen_address,
+)
+from pvmonit_exporter.sources.serialport import PORT_ERRORS, READ_SIZE, describe_error, open_port
+from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, format_decoded, format_firmware
+from pvmonit_exporter.vedirect.framing import Block, Decoder
+from pvmonit_exporter.vedirect.products import product_name
+
+EXIT_USAGE = 2
+
+log = logging.getLogger("pvmonit_exporter")
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+# --- read ------------------------------------------------------------------------------------------------
+
+
+def format_block(block: Block, style: str) -> str:
+    """One block as `read` prints it: `plain` (PvMonit's LABEL:VALUE), `json` (one line) or `decoded`."""
+    if style == "json":
+        return json.dumps(block, ensure_ascii=False, separators=(",", ":"))
+    if style == "plain":
+        return "".join(f"{label}:{value}\n" for label, value in block.items())
+    lines = []
+    for label, raw in block.items():
+        spec = FIELDS.get(label)
+        if label == "PID":
+            name = product_name(raw)
+            text = f"{raw} ({name})" if name else raw
+        elif label in ("FW", "FWE"):
+            text = format_firmware(raw)
+        elif spec is None or spec.kind is Kind.TEXT:
+            text = raw
+        else:
+            text = format_decoded(decode(label, raw))
+        lines.append(f"{label}: {text}\n")
+    return "".join(lines)
+
+
+def _emit(block: Block, style: str, out: IO[str]) -> None:
+    """A block, then a newline: JSON lines, or a blank line between LABEL:VALUE blocks."""
+    out.write(format_block(block, style) + "\n")
+
+
+def _summary(decoder: Decoder) -> str:
+    s = decoder.stats
+    return (
+        f"read: {s.blocks_valid} blocks valid, {s.blocks_rejected} rejected "
+        f"({s.checksum_errors} checksum, {s.malformed_blocks} malformed), "
+        f"{s.hex_valid + s.hex_invalid} HEX messages ({s.hex_invalid} invalid), "
+        f"{s.bytes_discarded} bytes discarded"
+    )
+
+
+def _read_chunk(recording: IO[bytes], source: str) -> bytes:
+    try:
+        return recording.read(65536)
+    except OSError as exc:
+        raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_command(source: str, style: str, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+    decoder = Decoder()
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as exc:
+        raise UserError(describe_error(source, exc)) from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{source}: is a directory, not a serial port or a recording")
+    if stat.S_ISREG(mode):
+        try:
+            recording = open(source, "rb")  # noqa: SIM115 - closed below; errors split from write errors
+        except OSError as exc:
+            raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
+        with recording:
+            while chunk := _read_chunk(recording, source):
+                for block in decoder.feed(chunk):
+                    _emit(block, style, out)
+        decoder.close()
+        out.flush()
+        err.write(_summary(decoder) + "\n")
+        return 0
+    try:
+        port = open_port(source)
+    except PORT_ERRORS as exc:
+        raise UserError(describe_error(source, exc)) from None
+    try:
+        with port:
+            while True:
+                for block in decoder.feed(port.read(READ_SIZE)):
+                    _emit(block, style, out)
+                    out.flush()
+    except (OSError, serial.SerialException) as exc:
+        raise UserError(f"{source}: disconnected: {exc}") from None
+
+
+# --- commands that read a configuration ---------------------------------------------------------------
+
+
+def check_config_command(config_file: str, out: IO[str] = sys.stdout) -> int:
+    config = load_config(config_file)
+    out.write(f"# {config_file}: valid\n")
+    out.write(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True))
+    return 0
+
+
+def run_command(config_file: str, listen_address: str | None) -> int:
+    from pvmonit_exporter.app import run_exporter  # noqa: PLC0415 - keeps `read` light on a Pi
+
+    config = load_config(config_file)
+    return run_exporter(config, _listen(listen_address))
+
+
+def demo_command(listen_address: str | None) -> int:
+    from pvmonit_exporter.app import run_demo  # noqa: PLC0415 - keeps `read` light on a Pi
+
+    return run_demo(_listen(listen_address))
+
+
+def queue_command(config_file: str, *, flush: bool) -> int:
+    from pvmonit_exporter.forwarder.cli import queue_command as run  # noqa: PLC0415
+
+    config = load_config(config_file)
+    return run(config, flush=flush)
+
+
+def _listen(address: str | None) -> str | None:
+    if address is not None:
+        parse_listen_address(address, lambda message: UserError(f"--web.listen-address: {message}"))
+    return address
+
+
+# --- parser --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pvmonit-exporter",
+        description="Victron VE.Direct → Prometheus exporter with a durable emoncms forwarder.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=("debug", "info", "warning", "error"), help="logging threshold (default info)")
+    parser.add_argument("--config.file", dest="config_file", help="configuration file (YAML); same as `run`")
+    parser.add_argument("--web.listen-address", dest="listen_address",
+                        help=f"HOST:PORT to serve on (default {DEFAULT_LISTEN_ADDRESS}, or web.listen_address)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the exporter (the daemon)")
+    run.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
+    run.add_argument("--web.listen-address", dest="listen_address", help="HOST:PORT to serve on")
+
+    demo = commands.add_parser("demo", help="run the exporter on simulated devices (no hardware, no config)")
+    demo.add_argument("--web.listen-address", dest="listen_address", help="HOST:PORT to serve on")
+
+    read = commands.add_parser("read", help="decode a serial port or a recording and print its blocks")
+    read.add_argument("source", metavar="SOURCE", help="serial port (/dev/ttyUSB0) or a recorded file")
+    style = read.add_mutually_exclusive_group()
+    style.add_argument("--json", dest="style", action="store_const", const="json",
+                       help="one JSON object per valid block, raw values as sent")
+    style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
+                       help="values in SI units with unit and enumeration names")
+
+    check = commands.add_parser("check-config", help="validate a configuration and print it with defaults")
+    check.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
+
+    queue = commands.add_parser("queue", help="show the emoncms queue, or --flush it now")
+    queue.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
+    queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    # journald stamps the time; a terminal user does not need it either.
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    actions: dict[str | None, Callable[[], int]] = {
+        "run": lambda: run_command(args.config_file, args.listen_address),
+        "demo": lambda: demo_command(args.listen_address),
+        "read": lambda: read_command(args.source, args.style or "plain"),
+        "check-config": lambda: check_config_command(args.config_file),
+        "queue": lambda: queue_command(args.config_file, flush=args.flush),
+    }
+    if args.command is None:
+        if not args.config_file:
+            parser.print_usage(sys.stderr)
+            sys.stderr.write("pvmonit-exporter: error: give a COMMAND, or --config.file to run the exporter\n")
+            return EXIT_USAGE
+        args.command = "run"
+    try:
+        return actions[args.command]()
+    except (UserError, ConfigError) as exc:
+        sys.stderr.write(f"pvmonit-exporter: {exc}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # `read … | head`: the reader went away; not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""HTTP: /metrics, /healthz, /api/state and the live page."""

@@ -1,0 +1,100 @@
+"""The `/api/state` document: every device and probe, decoded, with units, words and ages.
+
+The live page reads it; so can any script. Its shape is documented in the README ("The /api/state JSON").
+"""
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pvmonit_exporter import __version__
+from pvmonit_exporter.config import WebConfig
+from pvmonit_exporter.state import DeviceView, ProbeView, State
+from pvmonit_exporter.vedirect.fields import FIELDS, decode
+
+ForwarderStatus = Callable[[], Mapping[str, Any] | None]
+
+_PROBE_UNITS = {"temperature": "°C", "current": "A", "power": "W"}
+
+
+def _number(value: float | None) -> float | str | None:
+    """JSON has no infinity: TTG's "infinite" travels as the string "inf"."""
+    if value is not None and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def device_document(view: DeviceView) -> dict[str, Any]:
+    fields: dict[str, dict[str, Any]] = {}
+    for label, raw in view.fields.items():
+        item = decode(label, raw)
+        spec = FIELDS.get(label)
+        fields[label] = {
+            "raw": raw,
+            "value": _number(item.value),
+            "unit": item.unit,
+            "text": item.text,
+            "flags": list(item.flags),
+            "description": spec.description if spec else None,
+            "known": item.known,
+        }
+    identity = view.identity
+    stats = view.stats
+    return {
+        "name": view.name,
+        "up": view.up,
+        "kind": identity.kind,
+        "product_id": identity.product_id or None,
+        "product": identity.product or None,
+        "serial_number": identity.serial_number or None,
+        "firmware": identity.firmware or None,
+        "port": view.port,
+        "connected": view.connected,
+        "error": view.error,
+        "last_block_timestamp": view.last_block_time,
+        "age_seconds": None if view.age_seconds is None else round(view.age_seconds, 3),
+        "stale_timeout_seconds": view.stale_timeout,
+        "fields": fields,
+        "counters": {
+            "blocks": stats.blocks_valid,
+            "checksum_errors": stats.checksum_errors,
+            "malformed_blocks": stats.malformed_blocks,
+            "hex_valid": stats.hex_valid,
+            "hex_invalid": stats.hex_invalid,
+            "bytes_received": stats.bytes_received,
+            "bytes_discarded": stats.bytes_discarded,
+        },
+    }
+
+
+def probe_document(view: ProbeView) -> dict[str, Any]:
+    return {
+        "name": view.name,
+        "quantity": view.quantity,
+        "up": view.up,
+        "value": view.value,
+        "unit": _PROBE_UNITS.get(view.quantity, ""),
+        "power_watts": view.power_watts,
+        "last_reading_timestamp": view.last_reading_time,
+        "age_seconds": None if view.age_seconds is None else round(view.age_seconds, 3),
+        "error": view.error,
+        "readings": view.readings_total,
+        "errors": dict(view.errors_total),
+    }
+
+
+def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None) -> dict[str, Any]:
+    now = state.now()
+    return {
+        "version": __version__,
+        "time": now,
+        "devices": [device_document(view) for view in state.devices(now)],
+        "probes": [probe_document(view) for view in state.probes(now)],
+        "forwarder": None if forwarder is None else forwarder(),
+        "page": {
+            "battery_voltage_min": web.battery_voltage_min,
+            "battery_voltage_max": web.battery_voltage_max,
+            "pv_power_max": web.pv_power_max,
+            "consumption_max": web.consumption_max,
+        },
+    }

@@ -1,0 +1,217 @@
+"""Serial readers on real pseudo-terminals with real pyserial: frames in, device state out."""
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pvmonit_exporter.config import DeviceConfig
+from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, describe_error
+from pvmonit_exporter.state import State
+from pvmonit_exporter.vedirect.framing import encode_block
+from tests.helpers import FakeDevicePort, wait_for
+from tests.vedirect_samples import MPPT
+
+
+@pytest.fixture
+def port(tmp_path: Path) -> Iterator[FakeDevicePort]:
+    fake = FakeDevicePort(tmp_path / "usb-VictronEnergy_BV_VE_Direct_cable_TEST-if00-port0")
+    yield fake
+    fake.close()
+
+
+def _reader(state: State, device: DeviceConfig, patterns: tuple[str, ...] = ()) -> SerialReader:
+    reader = SerialReader(device, state, Discovery(PortClaims(), patterns, identify_seconds=1.5))
+    reader.start()
+    return reader
+
+
+def _fields(state: State, name: str = "mppt") -> dict[str, str]:
+    return dict(next(v for v in state.devices() if v.name == name).fields)
+
+
+def test_frames_reach_the_state(port: FakeDevicePort) -> None:
+    device = DeviceConfig("mppt", port.path, stale_timeout=3)
+    state = State([device])
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: next(iter(state.devices())).connected)
+        port.write(encode_block(MPPT))
+        assert wait_for(lambda: _fields(state)) == MPPT
+        view = state.devices()[0]
+        assert view.up
+        assert view.identity.product == "BlueSolar MPPT 100/30 rev2"
+        assert view.stats.blocks_valid == 1
+    finally:
+        reader.stop()
+
+
+def test_block_arrives_well_within_half_a_second(port: FakeDevicePort) -> None:
+    """The 0.5 s promise: measured, with a bound loose enough to hold on a loaded machine."""
+    device = DeviceConfig("mppt", port.path)
+    state = State([device])
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        latencies = []
+        for n in range(5):
+            block = dict(MPPT, V=str(25000 + n))
+            written = time.monotonic()
+            port.write(encode_block(block))
+            wait_for(lambda v=block["V"]: _fields(state).get("V") == v, interval=0.005)
+            latencies.append(time.monotonic() - written)
+        assert sorted(latencies)[2] < 0.5, latencies
+    finally:
+        reader.stop()
+
+
+def test_corrupted_frames_never_change_a_value(port: FakeDevicePort) -> None:
+    device = DeviceConfig("mppt", port.path)
+    state = State([device])
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: _fields(state))
+        bad = bytearray(encode_block(dict(MPPT, V="11111", CS="5")))
+        bad[20] ^= 0x04  # one flipped bit: the checksum fails
+        port.write(bytes(bad))
+        port.write(encode_block(dict(MPPT, PPV="113")))  # a good block after it proves the bad one was read
+        wait_for(lambda: _fields(state).get("PPV") == "113")
+        fields = _fields(state)
+        assert fields["V"] == "26180"
+        assert fields["CS"] == "3"
+        assert state.devices()[0].stats.checksum_errors == 1
+    finally:
+        reader.stop()
+
+
+def test_unplug_goes_down_after_timeout_and_replug_comes_back(port: FakeDevicePort) -> None:
+    device = DeviceConfig("mppt", port.path, stale_timeout=1.0)
+    state = State([device])
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: state.devices()[0].up)
+        port.unplug()
+        wait_for(lambda: not state.devices()[0].connected)
+        view = wait_for(lambda: None if (v := state.devices()[0]).up else v)
+        assert view.fields == {}
+        assert view.error is not None
+        port.replug()
+        wait_for(lambda: state.devices()[0].connected, timeout=15)
+        port.write(encode_block(dict(MPPT, V="27000")))
+        assert wait_for(lambda: _fields(state).get("V")) == "27000"
+        assert state.devices()[0].up
+    finally:
+        reader.stop()
+
+
+def test_port_that_does_not_exist_yet(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    link = tmp_path / "later"
+    device = DeviceConfig("mppt", str(link))
+    state = State([device])
+    caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.serialport")
+    reader = _reader(state, device)
+    try:
+        view = wait_for(lambda: v if (v := state.devices()[0]).error else None)
+        assert "no such port" in (view.error or "")
+        time.sleep(2)  # several retries happen meanwhile...
+        missing = [r for r in caplog.records if "no such port" in r.getMessage()]
+        assert len(missing) == 1  # ...but the state change is logged once
+        port = FakeDevicePort(link)
+        try:
+            port.write(b"")
+            wait_for(lambda: state.devices()[0].connected, timeout=15)
+            port.write(encode_block(MPPT))
+            wait_for(lambda: _fields(state))
+        finally:
+            port.close()
+    finally:
+        reader.stop()
+
+
+def test_silent_device_is_down_but_connected(port: FakeDevicePort) -> None:
+    device = DeviceConfig("mppt", port.path, stale_timeout=0.5)
+    state = State([device])
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        time.sleep(0.7)
+        view = state.devices()[0]
+        assert view.connected
+        assert not view.up
+        assert view.last_block_time is None
+    finally:
+        reader.stop()
+
+
+def test_garbage_at_the_wrong_speed_yields_nothing_and_is_reported(port: FakeDevicePort) -> None:
+    device = DeviceConfig("mppt", port.path)
+    state = State([device])
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        # What 19200 baud frames look like to a port set to another speed: bytes with the high bit set, no CR LF.
+        garbage = bytes((b * 37 + 0x80) % 256 for b in range(4000)).replace(b"\r", b"").replace(b"\n", b"")
+        reader.garbage_warning_after = 0.2
+        for _ in range(3):
+            port.write(garbage[:1000])
+            time.sleep(0.15)
+        view = wait_for(lambda: v if (v := state.devices()[0]).error else None)
+        assert "no valid block" in (view.error or "")
+        assert view.fields == {}
+        assert view.stats.blocks_valid == 0
+        assert view.stats.bytes_discarded > 0
+    finally:
+        reader.stop()
+
+
+def test_auto_finds_the_device_by_serial_number(tmp_path: Path) -> None:
+    other = FakeDevicePort(tmp_path / "usb-VictronEnergy_A")
+    wanted = FakeDevicePort(tmp_path / "usb-VictronEnergy_B")
+    device = DeviceConfig("mppt", "auto", serial_number="HQ2222ZZZZZ")
+    state = State([device])
+    reader = _reader(state, device, (str(tmp_path / "usb-VictronEnergy*"),))
+    try:
+        deadline = time.monotonic() + 20
+        while not state.devices()[0].up and time.monotonic() < deadline:
+            other.write(encode_block(dict(MPPT, **{"SER#": "HQ1111AAAAA", "V": "11111"})))
+            wanted.write(encode_block(dict(MPPT, **{"SER#": "HQ2222ZZZZZ", "V": "22222"})))
+            time.sleep(0.2)
+        view = state.devices()[0]
+        assert view.port == str(tmp_path / "usb-VictronEnergy_B")
+        assert view.fields["V"] == "22222"
+    finally:
+        reader.stop()
+        other.close()
+        wanted.close()
+
+
+def test_a_failing_reader_never_blocks_another(port: FakeDevicePort, tmp_path: Path) -> None:
+    good = DeviceConfig("mppt", port.path)
+    broken = DeviceConfig("gone", str(tmp_path / "missing"))
+    state = State([good, broken])
+    readers = [_reader(state, broken), _reader(state, good)]
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: _fields(state))
+        gone = state.devices()[1]
+        assert not gone.connected
+        assert not gone.up
+    finally:
+        for reader in readers:
+            reader.stop()
+
+
+@pytest.mark.parametrize(
+    ("errno", "words"),
+    [(2, "no such port"), (13, "permission denied"), (16, "port busy"), (25, "not a serial port")],
+)
+def test_error_words(errno: int, words: str) -> None:
+    assert words in describe_error("/dev/ttyUSB9", OSError(errno, os.strerror(errno)))
