@@ -19,11 +19,11 @@ import yaml
 from pvmonit_exporter import __version__
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
-    ConfigError,
     effective_config,
     load_config,
     parse_listen_address,
 )
+from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.sources.serialport import PORT_ERRORS, READ_SIZE, describe_error, open_port
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, format_decoded, format_firmware
 from pvmonit_exporter.vedirect.framing import Block, Decoder
@@ -32,10 +32,6 @@ from pvmonit_exporter.vedirect.products import product_name
 EXIT_USAGE = 2
 
 log = logging.getLogger("pvmonit_exporter")
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, exit status 2."""
 
 
 # --- read ------------------------------------------------------------------------------------------------
@@ -131,20 +127,20 @@ def check_config_command(config_file: str, out: IO[str] = sys.stdout) -> int:
 
 
 def run_command(config_file: str, listen_address: str | None) -> int:
-    from pvmonit_exporter.app import run_exporter  # noqa: PLC0415 - keeps `read` light on a Pi
+    from pvmonit_exporter.app import run_exporter
 
     config = load_config(config_file)
     return run_exporter(config, _listen(listen_address))
 
 
 def demo_command(listen_address: str | None) -> int:
-    from pvmonit_exporter.app import run_demo  # noqa: PLC0415 - keeps `read` light on a Pi
+    from pvmonit_exporter.app import run_demo
 
     return run_demo(_listen(listen_address))
 
 
 def queue_command(config_file: str, *, flush: bool) -> int:
-    from pvmonit_exporter.forwarder.cli import queue_command as run  # noqa: PLC0415
+    from pvmonit_exporter.forwarder.cli import queue_command as run
 
     config = load_config(config_file)
     return run(config, flush=flush)
@@ -220,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command = "run"
     try:
         return actions[args.command]()
-    except (UserError, ConfigError) as exc:
+    except UserError as exc:
         sys.stderr.write(f"pvmonit-exporter: {exc}\n")
         return EXIT_USAGE
     except BrokenPipeError:

@@ -12,12 +12,18 @@ from typing import Any, Literal, TypeVar, cast
 
 import yaml
 
+from pvmonit_exporter.errors import UserError
+
 DEFAULT_PORT = 9737
 DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
 DEFAULT_STALE_TIMEOUT = 5.0
 
 # Where `port: auto` looks, in this order: Victron cables by id first, then any USB serial port.
-DEFAULT_AUTO_PORT_PATTERNS = ("/dev/serial/by-id/usb-VictronEnergy*", "/dev/serial/by-id/*", "/dev/ttyUSB*")
+DEFAULT_AUTO_PORT_PATTERNS: tuple[str, ...] = (
+    "/dev/serial/by-id/usb-VictronEnergy*",
+    "/dev/serial/by-id/*",
+    "/dev/ttyUSB*",
+)
 
 PROBE_TYPES = ("command", "serial", "w1", "file")
 PROBE_QUANTITIES = ("temperature", "current", "power")
@@ -35,7 +41,7 @@ DEFAULT_EMONCMS_FIELDS: Mapping[str, tuple[str, ...]] = {
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A configuration problem; `str()` is the one line to print."""
 
     def __init__(self, file: str, key_path: str, message: str) -> None:

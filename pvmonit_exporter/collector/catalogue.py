@@ -24,13 +24,14 @@ def _field_metrics() -> list[MetricDoc]:
         unit = f" [{spec.unit}]" if spec.unit else ""
         labels = ("device", spec.metric_label) if spec.metric_label else ("device",)
         if spec.metric_label:
-            text = f"{spec.description} ({spec.label}): 1 for each {spec.metric_label} that applies"
+            text = f"{spec.description}: 1 for each {spec.metric_label} that applies, else 0"
         elif spec.kind is Kind.ENUM:
-            text = f"{spec.description} ({spec.label}) as its numeric code"
+            text = f"{spec.description}, as its numeric code"
         elif spec.kind is Kind.ON_OFF:
-            text = f"{spec.description} ({spec.label}): 1 on, 0 off"
+            text = f"{spec.description}: 1 on, 0 off"
         else:
-            text = f"{spec.description} ({spec.label}){unit}"
+            text = f"{spec.description}{unit}"
+        text += f"; VE.Direct field {spec.label}"
         docs.append(MetricDoc(f"vedirect_{spec.metric}", "gauge", labels, text))
     return docs
 
@@ -74,6 +75,9 @@ PROBE_METRICS: tuple[MetricDoc, ...] = (
 EXPORTER_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_exporter_build_info", "gauge", ("version",), "The exporter's version; always 1"),
 )
+
+
+ALL_METRICS: tuple[MetricDoc, ...] = DEVICE_METRICS + PROBE_METRICS + EXPORTER_METRICS
 
 
 def by_name(docs: tuple[MetricDoc, ...]) -> dict[str, MetricDoc]:

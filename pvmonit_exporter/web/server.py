@@ -119,6 +119,10 @@ class WebServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 

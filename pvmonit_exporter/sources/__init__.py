@@ -1,0 +1,1 @@
+"""Readers that feed the state: VE.Direct serial ports and auxiliary probes."""
