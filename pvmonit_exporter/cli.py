@@ -112,6 +112,8 @@ def read_command(source: str, style: str, out: IO[str] = sys.stdout, err: IO[str
                 for block in decoder.feed(port.read(READ_SIZE)):
                     _emit(block, style, out)
                     out.flush()
+    except BrokenPipeError:
+        raise  # stdout closed (`| head`): handled in main, not a port problem
     except (OSError, serial.SerialException) as exc:
         raise UserError(f"{source}: disconnected: {exc}") from None
 
@@ -166,16 +168,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config.file", dest="config_file", help="configuration file (YAML); same as `run`")
     parser.add_argument("--web.listen-address", dest="listen_address",
                         help=f"HOST:PORT to serve on (default {DEFAULT_LISTEN_ADDRESS}, or web.listen_address)")
+    # --log.level is accepted after the command too; SUPPRESS keeps the top-level value when it is absent.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log.level", dest="log_level", default=argparse.SUPPRESS,
+                        choices=("debug", "info", "warning", "error"), help="logging threshold (default info)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the exporter (the daemon)")
+    run = commands.add_parser("run", parents=[common], help="run the exporter (the daemon)")
     run.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
     run.add_argument("--web.listen-address", dest="listen_address", help="HOST:PORT to serve on")
 
-    demo = commands.add_parser("demo", help="run the exporter on simulated devices (no hardware, no config)")
+    demo = commands.add_parser("demo", parents=[common],
+                               help="run the exporter on simulated devices (no hardware, no config)")
     demo.add_argument("--web.listen-address", dest="listen_address", help="HOST:PORT to serve on")
 
-    read = commands.add_parser("read", help="decode a serial port or a recording and print its blocks")
+    read = commands.add_parser("read", parents=[common],
+                               help="decode a serial port or a recording and print its blocks")
     read.add_argument("source", metavar="SOURCE", help="serial port (/dev/ttyUSB0) or a recorded file")
     style = read.add_mutually_exclusive_group()
     style.add_argument("--json", dest="style", action="store_const", const="json",
@@ -183,10 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
                        help="values in SI units with unit and enumeration names")
 
-    check = commands.add_parser("check-config", help="validate a configuration and print it with defaults")
+    check = commands.add_parser("check-config", parents=[common],
+                                help="validate a configuration and print it with defaults")
     check.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
 
-    queue = commands.add_parser("queue", help="show the emoncms queue, or --flush it now")
+    queue = commands.add_parser("queue", parents=[common], help="show the emoncms queue, or --flush it now")
     queue.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
     queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
     return parser

@@ -176,9 +176,15 @@ class _Checks:
         return text
 
     def number(self, value: object, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, f"must be a number, got {_type_name(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.fail(path, f"must be a number (finite), got {value!r:.40}")
+        return number
 
     def positive(self, value: object, path: str) -> float:
         number = self.number(value, path)
@@ -229,7 +235,7 @@ class _Checks:
 def parse_listen_address(text: str, error: Callable[[str], Exception]) -> tuple[str, int]:
     """`HOST:PORT`, `:PORT` (all interfaces) or `[::1]:PORT` → (host, port)."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise error(f"{text!r} is not HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 - an exporter listens on the LAN
 
@@ -248,9 +254,24 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, file)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice is an error: the last one would silently win."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in the same mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_config(text: str, file: str) -> Config:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -319,10 +340,14 @@ def _devices(items: list[object], file: str, checks: _Checks, stale: float) -> t
         if device.serial_number and device.port != "auto":
             raise reader.error("serial_number", "is only used with port: auto")
         devices.append(device)
-    ports = [d.port for d in devices if d.port != "auto"]
+    first_user: dict[str, int] = {}
     for index, device in enumerate(devices):
-        if device.port != "auto" and ports.count(device.port) > 1:
-            raise ConfigError(file, f"devices[{index}].port", f"{device.port} is used by two devices")
+        if device.port == "auto":
+            continue
+        if device.port in first_user:
+            other = first_user[device.port]
+            raise ConfigError(file, f"devices[{index}].port", f"{device.port} is already used by devices[{other}]")
+        first_user[device.port] = index
     return tuple(devices)
 
 
@@ -374,7 +399,9 @@ def _emoncms(reader: _Reader, checks: _Checks, file: str) -> EmoncmsConfig:
     key_file = reader.get("apikey_file", checks.text, None)
     if (inline is None) == (key_file is None):
         raise reader.error("apikey", "set exactly one of apikey or apikey_file")
-    apikey = inline if inline is not None else _read_key(key_file or "", reader)
+    # A relative apikey_file is relative to the configuration file, not to wherever the daemon was started.
+    key_path = Path(file).parent / (key_file or "")
+    apikey = inline if inline is not None else _read_key(str(key_path), reader)
     defaults = EmoncmsConfig(url="", apikey="", queue_dir=Path())
     fields_reader = reader.get("fields", lambda v, p: _Reader(file, v, p), None)
     kind_fields = dict(DEFAULT_EMONCMS_FIELDS)
@@ -408,6 +435,15 @@ def _read_key(path: str, reader: _Reader) -> str:
     return key
 
 
+# Probe keys that mean nothing for a type: left out of `check-config` output, which then loads back.
+_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
+    "command": ("port", "baud", "path"),
+    "serial": ("command", "path"),
+    "w1": ("command", "port", "baud"),
+    "file": ("command", "port", "baud"),
+}
+
+
 def mask_secret(secret: str) -> str:
     """What `check-config` shows of a key: enough to recognise it, not to use it."""
     return "****" + secret[-4:] if len(secret) >= 12 else "****"
@@ -429,6 +465,9 @@ def effective_config(config: Config) -> dict[str, Any]:
 
     result = cast(dict[str, Any], plain(config))
     result.pop("source", None)
+    for probe in result["probes"]:
+        for key in _NOT_APPLICABLE[probe["type"]]:
+            probe.pop(key)
     if config.emoncms is not None:
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey)
     return result

@@ -13,7 +13,7 @@ import pytest
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+def wait_for(probe: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05) -> T:
     """Poll `probe` until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,10 @@ def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(body.decode())
         for s in family.samples
     }
+
+
+def is_up(base: str, device: str) -> bool:
+    return sample(base, "vedirect_up", device=device) == 1.0
 
 
 def sample(base: str, name: str, **labels: str) -> float | None:
@@ -225,7 +230,7 @@ def test_demo_serves_simulated_devices() -> None:
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
         for device in ("bmv", "mppt", "inverter"):
-            wait_for(lambda d=device: sample(base, "vedirect_up", device=d) == 1.0, timeout=30)
+            wait_for(partial(is_up, base, device), timeout=30)
         wait_for(lambda: sample(base, "pvmonit_probe_up", probe="shed_temperature") == 1.0, timeout=30)
         first = sample(base, "vedirect_battery_voltage_volts", device="bmv")
         assert first is not None

@@ -49,25 +49,6 @@ def test_frames_reach_the_state(port: FakeDevicePort) -> None:
         reader.stop()
 
 
-def test_block_arrives_well_within_half_a_second(port: FakeDevicePort) -> None:
-    """The 0.5 s promise: measured, with a bound loose enough to hold on a loaded machine."""
-    device = DeviceConfig("mppt", port.path)
-    state = State([device])
-    reader = _reader(state, device)
-    try:
-        wait_for(lambda: state.devices()[0].connected)
-        latencies = []
-        for n in range(5):
-            block = dict(MPPT, V=str(25000 + n))
-            written = time.monotonic()
-            port.write(encode_block(block))
-            wait_for(lambda v=block["V"]: _fields(state).get("V") == v, interval=0.005)
-            latencies.append(time.monotonic() - written)
-        assert sorted(latencies)[2] < 0.5, latencies
-    finally:
-        reader.stop()
-
-
 def test_corrupted_frames_never_change_a_value(port: FakeDevicePort) -> None:
     device = DeviceConfig("mppt", port.path)
     state = State([device])

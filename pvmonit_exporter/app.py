@@ -1,0 +1,141 @@
+"""Wires sources → state → (metrics, web, forwarder); start-up, signals and clean shutdown."""
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from pvmonit_exporter import __version__
+from pvmonit_exporter.collector.catalogue import EXPORTER_METRICS
+from pvmonit_exporter.collector.devices import DeviceCollector
+from pvmonit_exporter.collector.probes import ProbeCollector
+from pvmonit_exporter.config import Config, parse_listen_address
+from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.sources.probes import ProbeRunner
+from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
+from pvmonit_exporter.state import State
+from pvmonit_exporter.web.server import WebApp, WebServer
+
+if TYPE_CHECKING:
+    from pvmonit_exporter.forwarder.loop import Forwarder
+
+log = logging.getLogger(__name__)
+
+
+class BuildInfoCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        doc = EXPORTER_METRICS[0]
+        family = GaugeMetricFamily(doc.name, doc.help, labels=doc.labels)
+        family.add_metric([__version__], 1.0)
+        yield family
+
+
+class Exporter:
+    """The whole daemon for one configuration; `start()` then `stop()`."""
+
+    def __init__(self, config: Config, listen_address: str | None = None) -> None:
+        self.config = config
+        self.state = State(config.devices, config.probes)
+        discovery = Discovery(PortClaims(), config.auto_port_patterns)
+        self.readers = [SerialReader(device, self.state, discovery) for device in config.devices]
+        self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
+        self.forwarder = self._forwarder()
+        self.registry = CollectorRegistry(auto_describe=False)
+        # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
+        collectors: list[Collector] = [DeviceCollector(self.state), ProbeCollector(self.state), BuildInfoCollector(),
+                                       PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR]
+        for collector in collectors:
+            self.registry.register(collector)
+        status = None
+        if self.forwarder is not None:
+            from pvmonit_exporter.collector.forwarder import ForwarderCollector
+
+            self.registry.register(ForwarderCollector(self.forwarder))
+            status = self.forwarder.status_document
+        address = listen_address or config.web.listen_address
+        host, port = parse_listen_address(address, UserError)
+        try:
+            self.web = WebServer(host, port, WebApp(self.registry, self.state, config.web, status))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+
+    def _forwarder(self) -> "Forwarder | None":
+        if self.config.emoncms is None:
+            return None
+        from pvmonit_exporter.forwarder.loop import Forwarder
+
+        return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes)
+
+    @property
+    def port(self) -> int:
+        return self.web.port
+
+    def start(self) -> None:
+        self.web.start()
+        for reader in self.readers:
+            reader.start()
+        for probe in self.probes:
+            probe.start()
+        if self.forwarder is not None:
+            self.forwarder.start()
+
+    def stop(self) -> None:
+        self.web.stop()
+        if self.forwarder is not None:
+            self.forwarder.stop()
+        for probe in self.probes:
+            probe.stop()
+        for reader in self.readers:
+            reader.stop()
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM (systemd) and SIGINT (Ctrl-C) set the returned event instead of killing the process."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def serve(exporter: Exporter, urls_banner: bool = False) -> int:
+    with _stop_on_signals() as stop:
+        exporter.start()
+        host = exporter.web.host
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{exporter.port}"  # noqa: S104
+        log.info("listening on %s (metrics at %s/metrics)", base, base)
+        if urls_banner:
+            print(f"Live page:    {base}/\nMetrics:      {base}/metrics\nState (JSON): {base}/api/state\n"
+                  "Press Ctrl-C to stop.", flush=True)
+        stop.wait()
+        exporter.stop()
+    log.info("stopped")
+    return 0
+
+
+def run_exporter(config: Config, listen_address: str | None) -> int:
+    return serve(Exporter(config, listen_address))
+
+
+def run_demo(listen_address: str | None) -> int:
+    from pvmonit_exporter.sources.simulator import Simulator
+
+    with Simulator() as simulator:
+        devices, probes = simulator.exporter_config()
+        config = Config(devices=devices, probes=probes, source="<demo>")
+        return serve(Exporter(config, listen_address), urls_banner=True)

@@ -1,0 +1,403 @@
+"""config.load_config on one fixture per error, `check-config` and `run` through the real command line, and
+config.yaml.example (valid, and every key documented)."""
+
+import dataclasses
+import os
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pvmonit_exporter.config import (
+    DEFAULT_AUTO_PORT_PATTERNS,
+    DEFAULT_EMONCMS_FIELDS,
+    Config,
+    ConfigError,
+    DeviceConfig,
+    EmoncmsConfig,
+    ProbeConfig,
+    WebConfig,
+    effective_config,
+    load_config,
+)
+from tests.config import (
+    ROOT,
+    assert_one_line_error,
+    run_cli,
+    run_cli_unprivileged,
+    world_readable_dir,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXAMPLE = ROOT / "config.yaml.example"
+EXAMPLE_KEY_FILE = "/etc/pvmonit-exporter/emoncms.key"
+INLINE_KEY = "0123456789abcdef0123456789abcdef"  # valid_full.yaml's emoncms.apikey
+
+# Fixture (tests/config/fixtures/NAME.yaml) → (the key path named by the error, a fragment of its message).
+# An empty key path: the error is about the file as a whole.
+ERRORS: dict[str, tuple[str, str]] = {
+    "bad_yaml": ("", "invalid YAML: line "),
+    "duplicate_key": ("", "invalid YAML: line 4: key 'devices' appears twice in the same mapping"),
+    "empty": ("", "the file is empty"),
+    "comments_only": ("", "the file is empty"),
+    "top_not_mapping": ("", "must be a mapping, got a list"),
+    "unknown_key": ("stale_timout", "unknown key (allowed here: auto_port_patterns, devices, emoncms,"),
+    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: emoncms_fields, name, port,"),
+    "unknown_web_key": ("web.listen", "unknown key (allowed here: battery_voltage_max,"),
+    "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
+    "missing_port": ("devices[0].port", "missing required key"),
+    "missing_name": ("devices[0].name", "missing required key"),
+    "duplicate_name": ("devices[1].name", "duplicate device name 'mppt' (also devices[0])"),
+    "bad_device_name": ("devices[0].name", "'my mppt' must be 1-64 letters, digits"),
+    "relative_port": ("devices[0].port", "'ttyUSB0' must be an absolute path"),
+    "same_port_twice": ("devices[1].port", "/dev/ttyUSB0 is already used by devices[0]"),
+    "serial_number_without_auto": ("devices[0].serial_number", "is only used with port: auto"),
+    "devices_not_list": ("devices", "must be a list, got a mapping"),
+    "device_not_mapping": ("devices[0]", "must be a mapping, got a string"),
+    "device_emoncms_fields_not_list": ("devices[0].emoncms_fields", "must be a list of VE.Direct labels"),
+    "no_devices_or_probes": ("devices", "configure at least one device or probe"),
+    "zero_stale_timeout": ("stale_timeout", "must be greater than 0, got 0"),
+    "boolean_stale_timeout": ("devices[0].stale_timeout", "must be a number, got a boolean"),
+    "nan_stale_timeout": ("stale_timeout", "must be a number"),
+    "huge_stale_timeout": ("stale_timeout", "must be a number"),
+    "bad_listen_address": ("web.listen_address", "'localhost' is not HOST:PORT"),
+    "listen_port_out_of_range": ("web.listen_address", "':70000' is not HOST:PORT"),
+    "listen_port_superscript_digit": ("web.listen_address", "is not HOST:PORT"),
+    "battery_range_inverted": ("web.battery_voltage_max", "must be greater than battery_voltage_min"),
+    "relative_auto_port_pattern": ("auto_port_patterns", "must be a non-empty list of absolute glob patterns"),
+    "probe_missing_command": ("probes[0].command", "missing required key for a command probe"),
+    "probe_missing_path": ("probes[0].path", "missing required key for a w1 probe"),
+    "probe_missing_port": ("probes[0].port", "missing required key for a serial probe"),
+    "probe_bad_type": ("probes[0].type", "must be one of command, serial, w1, file, got 'modbus'"),
+    "probe_bad_quantity": ("probes[0].quantity", "must be one of temperature, current, power, got 'humidity'"),
+    "probe_command_string": ("probes[0].command", "must be a non-empty list of strings"),
+    "probe_key_of_other_type": ("probes[0].path", "unknown key"),
+    "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
+    "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
+    "probe_duplicate_name": ("probes[1].name", "duplicate probe name 'cpu'"),
+    "probe_zero_baud": ("probes[0].baud", "must be a whole number >= 1, got 0"),
+    "emoncms_both_keys": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
+    "emoncms_no_key": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
+    "emoncms_apikey_file_missing": ("emoncms.apikey_file", "cannot read /nonexistent/pvmonit-exporter/emoncms.key"),
+    "emoncms_apikey_file_empty": ("emoncms.apikey_file", "/dev/null is empty"),
+    "emoncms_bad_url": ("emoncms.url", "'emoncms.org' must start with http:// or https://"),
+    "emoncms_missing_queue_dir": ("emoncms.queue_dir", "missing required key"),
+    "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
+    "emoncms_interval_below_one": ("emoncms.interval", "must be at least 1, got 0.5"),
+    "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number >= 1, got 1.5"),
+    "emoncms_unknown_fields_kind": ("emoncms.fields.solar", "unknown key (allowed here: bmv, charger, inverter,"),
+    "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
+}
+VALID = ("valid_minimal", "valid_full")
+# `run` must refuse these before it starts anything (a sample: every kind of section).
+RUN_SAMPLE = ("bad_yaml", "unknown_key", "wrong_type_port", "probe_missing_command", "emoncms_both_keys",
+              "bad_listen_address")
+
+
+def fixture(name: str) -> str:
+    return str(FIXTURES / f"{name}.yaml")
+
+
+def where(file: str, key_path: str) -> str:
+    """The start of ConfigError's line: `FILE: KEY.PATH: ` (`FILE: ` for the file as a whole)."""
+    return f"{file}: {key_path}: " if key_path else f"{file}: "
+
+
+@pytest.fixture(scope="module")
+def cli_results() -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
+    """`check-config` on every error fixture and `run` on a sample, concurrently (each is a Python start-up)."""
+    jobs = [("check-config", name) for name in ERRORS] + [("run", name) for name in RUN_SAMPLE]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = pool.map(lambda job: run_cli(job[0], "--config.file", fixture(job[1])), jobs)
+        return dict(zip(jobs, results, strict=True))
+
+
+def test_every_fixture_is_listed() -> None:
+    on_disk = {path.stem for path in FIXTURES.glob("*.yaml")}
+    assert on_disk == set(ERRORS) | set(VALID)
+
+
+# --- one error per fixture ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_load_config_error(name: str) -> None:
+    key_path, fragment = ERRORS[name]
+    file = fixture(name)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    error = caught.value
+    assert (error.file, error.key_path) == (file, key_path)
+    assert fragment in error.message
+    assert str(error) == where(file, key_path) + error.message
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_check_config_error(name: str, cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+    key_path, fragment = ERRORS[name]
+    line = assert_one_line_error(cli_results["check-config", name], where(fixture(name), key_path))
+    assert fragment in line
+
+
+@pytest.mark.parametrize("name", RUN_SAMPLE)
+def test_run_refuses_bad_config(name: str,
+                                cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+    key_path, fragment = ERRORS[name]
+    line = assert_one_line_error(cli_results["run", name], where(fixture(name), key_path))
+    assert fragment in line
+
+
+def test_config_file_without_command_runs_and_refuses_bad_config() -> None:
+    file = fixture("wrong_type_port")
+    line = assert_one_line_error(run_cli("--config.file", file), where(file, "devices[1].port"))
+    assert "must be a non-empty string" in line
+
+
+def test_run_refuses_bad_listen_address_flag() -> None:
+    result = run_cli("run", "--config.file", fixture("valid_minimal"), "--web.listen-address", "localhost")
+    line = assert_one_line_error(result, "--web.listen-address: ")
+    assert "'localhost' is not HOST:PORT" in line
+
+
+# --- files that cannot be read --------------------------------------------------------------------------
+
+
+def test_no_such_file(tmp_path: Path) -> None:
+    file = str(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    assert str(caught.value) == f"{file}: no such file"
+    for command in ("check-config", "run"):
+        line = assert_one_line_error(run_cli(command, "--config.file", file), f"{file}: ")
+        assert line == f"pvmonit-exporter: {file}: no such file"
+
+
+def test_directory(tmp_path: Path) -> None:
+    file = str(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    assert caught.value.key_path == ""
+    assert caught.value.message.startswith("cannot read: ")
+    assert "Is a directory" in caught.value.message
+    assert "\n" not in str(caught.value)
+    line = assert_one_line_error(run_cli("check-config", "--config.file", file), f"{file}: cannot read: ")
+    assert "Is a directory" in line
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("devices:\n  - name: onduleur_été\n    port: /dev/ttyUSB0\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key_path == ""
+    assert caught.value.message.startswith("cannot read: ")
+    assert "utf-8" in caught.value.message
+    assert "\n" not in str(caught.value)
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: cannot read: ")
+    assert "utf-8" in line
+
+
+def test_permission_denied() -> None:
+    with world_readable_dir() as work:
+        path = work / "config.yaml"
+        path.write_text((FIXTURES / "valid_minimal.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+        path.chmod(0o000)
+        result = run_cli_unprivileged("check-config", "--config.file", str(path), work=work)
+    line = assert_one_line_error(result, f"{path}: ")
+    assert line == f"pvmonit-exporter: {path}: permission denied"
+
+
+# --- check-config on valid files ------------------------------------------------------------------------
+
+
+def check_config_output(file: str) -> tuple[dict[str, object], str]:
+    """`check-config` on a valid file: (the printed YAML, parsed; the raw stdout)."""
+    result = run_cli("check-config", "--config.file", file)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith(f"# {file}: valid\n")
+    printed = yaml.safe_load(result.stdout)
+    assert isinstance(printed, dict)
+    assert printed == effective_config(load_config(file))
+    return printed, result.stdout
+
+
+def test_check_config_minimal_fills_in_defaults() -> None:
+    printed, _ = check_config_output(fixture("valid_minimal"))
+    assert printed == {
+        "devices": [{"name": "mppt", "port": "/dev/ttyUSB0", "serial_number": None, "stale_timeout": 5.0,
+                     "emoncms_fields": None}],
+        "probes": [],
+        "emoncms": None,
+        "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,
+                "pv_power_max": 400.0, "consumption_max": 1500.0},
+        "stale_timeout": 5.0,
+        "auto_port_patterns": list(DEFAULT_AUTO_PORT_PATTERNS),
+    }
+
+
+def test_check_config_full_masks_inline_key() -> None:
+    file = fixture("valid_full")
+    assert INLINE_KEY in Path(file).read_text(encoding="utf-8")
+    printed, stdout = check_config_output(file)
+    assert INLINE_KEY not in stdout
+    assert INLINE_KEY[:12] not in stdout
+    emoncms = printed["emoncms"]
+    assert isinstance(emoncms, dict)
+    assert emoncms["apikey"] == "****cdef"
+    # Defaults filled in where the file says nothing.
+    assert emoncms["fields"]["inverter"] == list(DEFAULT_EMONCMS_FIELDS["inverter"])
+    assert emoncms["fields"]["mppt"] == ["PPV", "V"]
+    assert emoncms["url"] == "https://emoncms.example.org/emoncms"
+    probes = printed["probes"]
+    assert isinstance(probes, list)
+    battery_box = next(p for p in probes if p["name"] == "battery_box")
+    assert (battery_box["interval"], battery_box["timeout"], battery_box["scale"], battery_box["offset"]) == (
+        60.0, 10.0, 1.0, 0.0)
+    devices = printed["devices"]
+    assert isinstance(devices, list)
+    assert [d["stale_timeout"] for d in devices] == [7.0, 10.0, 7.0]  # the global value, or the device's own
+
+
+@pytest.mark.parametrize("key", ["fedcba9876543210fedcba9876543210", "short-key"])
+def test_check_config_masks_key_from_file(tmp_path: Path, key: str) -> None:
+    key_file = tmp_path / "emoncms.key"
+    key_file.write_text(key + "\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "devices:\n  - name: mppt\n    port: /dev/ttyUSB0\n"
+        f"emoncms:\n  url: http://pi.local/emoncms\n  apikey_file: {key_file}\n  queue_dir: {tmp_path / 'q'}\n",
+        encoding="utf-8",
+    )
+    assert load_config(config).emoncms is not None
+    printed, stdout = check_config_output(str(config))
+    assert key not in stdout
+    emoncms = printed["emoncms"]
+    assert isinstance(emoncms, dict)
+    assert emoncms["apikey"] == ("****" + key[-4:] if len(key) >= 12 else "****")
+
+
+# --- config.yaml.example --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> tuple[str, dict[str, object]]:
+    """config.yaml.example with its apikey_file pointing at a real key file: (its text, its parsed YAML)."""
+    key_file = tmp_path / "emoncms.key"
+    key_file.write_text("0123456789abcdef0123456789abcdef\n", encoding="utf-8")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert EXAMPLE_KEY_FILE in text
+    text = text.replace(EXAMPLE_KEY_FILE, str(key_file))
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return text, data
+
+
+def test_example_is_valid(tmp_path: Path, example: tuple[str, dict[str, object]]) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(example[0], encoding="utf-8")
+    config = load_config(path)
+    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur"]
+    assert {p.type for p in config.probes} == {"command", "serial", "w1", "file"}
+    assert config.emoncms is not None
+    assert config.emoncms.apikey == "0123456789abcdef0123456789abcdef"
+    # Where the example shows a section's settings, they are the defaults ("every key, with its default").
+    assert config.web == WebConfig()
+    assert config.stale_timeout == Config(devices=()).stale_timeout
+    assert config.auto_port_patterns == DEFAULT_AUTO_PORT_PATTERNS
+    defaults = EmoncmsConfig(url=config.emoncms.url, apikey=config.emoncms.apikey,
+                             queue_dir=config.emoncms.queue_dir)
+    assert config.emoncms == defaults
+    result = run_cli("check-config", "--config.file", str(path))
+    assert result.returncode == 0, result.stderr
+
+
+def keys_of(items: object) -> set[str]:
+    """The keys used by a mapping, or by every mapping of a list."""
+    mappings = items if isinstance(items, list) else [items]
+    return {str(key) for mapping in mappings if isinstance(mapping, dict) for key in mapping}
+
+
+def commented_keys(text: str) -> set[str]:
+    """Keys shown in the example only as a commented-out alternative (`# apikey: …`)."""
+    return set(re.findall(r"^\s*#\s*([a-z_]+):\s", text, flags=re.MULTILINE))
+
+
+def field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def test_example_documents_every_key(example: tuple[str, dict[str, object]]) -> None:
+    text, data = example
+    sections: list[tuple[type, set[str]]] = [
+        (Config, keys_of(data)),
+        (WebConfig, keys_of(data["web"])),
+        (DeviceConfig, keys_of(data["devices"])),
+        (ProbeConfig, keys_of(data["probes"])),
+        (EmoncmsConfig, keys_of(data["emoncms"]) | commented_keys(text)),
+    ]
+    for cls, shown in sections:
+        missing = field_names(cls) - {"source"} - shown  # Config.source is the file's name, not a key
+        assert not missing, f"{cls.__name__}: {sorted(missing)} not in config.yaml.example"
+    emoncms = data["emoncms"]
+    assert isinstance(emoncms, dict)
+    assert set(emoncms["fields"]) == set(DEFAULT_EMONCMS_FIELDS)
+    assert {"apikey", "apikey_file"} <= keys_of(emoncms) | commented_keys(text)
+
+
+def test_example_key_check_would_notice_a_missing_key(example: tuple[str, dict[str, object]]) -> None:
+    """The check above is not vacuous: drop one documented key and it is missing."""
+    _, data = example
+    web = data["web"]
+    assert isinstance(web, dict)
+    del web["pv_power_max"]
+    assert field_names(WebConfig) - keys_of(web) == {"pv_power_max"}
+
+
+def test_unprivileged_run_reads_a_readable_file() -> None:
+    """The permission test above, run as root, drops root in a child: that child can read what nobody may read,
+    so the "permission denied" there comes from the file's mode and nothing else."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: the permission test uses chmod 000 directly")
+    with world_readable_dir() as work:
+        readable = work / "readable.yaml"
+        readable.write_text((FIXTURES / "valid_minimal.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+        readable.chmod(0o644)
+        result = run_cli_unprivileged("check-config", "--config.file", str(readable), work=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# {readable}: valid\n")
+
+
+def test_relative_apikey_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "emoncms.key").write_text("0123456789abcdef0123456789abcdef\n", encoding="utf-8")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "devices:\n  - name: a\n    port: /dev/ttyUSB0\n"
+        "emoncms:\n  url: http://127.0.0.1/emoncms\n  apikey_file: emoncms.key\n  queue_dir: /tmp/q\n",
+        encoding="utf-8",
+    )
+    elsewhere = Path.cwd()
+    os.chdir("/")
+    try:
+        config = load_config(config_file)
+    finally:
+        os.chdir(elsewhere)
+    assert config.emoncms is not None
+    assert config.emoncms.apikey == "0123456789abcdef0123456789abcdef"
+
+
+def test_check_config_output_loads_back(tmp_path: Path) -> None:
+    """What check-config prints is itself a valid configuration, with the same devices and probes."""
+    printed, _ = check_config_output(fixture("valid_full"))
+    printed.pop("emoncms", None)  # its key is masked on purpose
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump(printed), encoding="utf-8")
+    original = load_config(fixture("valid_full"))
+    reloaded = load_config(again)
+    assert reloaded.devices == original.devices
+    assert reloaded.probes == original.probes
+    assert reloaded.web == original.web
