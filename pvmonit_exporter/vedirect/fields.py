@@ -6,6 +6,7 @@ Facts from reference §4 (doc 3.22 Table I and the later labels). Everything els
 
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -168,11 +169,14 @@ class Decoded:
     known: bool = True
 
 
+_DECIMAL = re.compile(r"[-+]?[0-9]+")
+_HEXADECIMAL = re.compile(r"(?:0[xX])?[0-9A-Fa-f]+")
+
+
 def _parse_int(raw: str, base: int = 10) -> int | None:
-    try:
-        return int(raw.strip(), base)
-    except ValueError:
-        return None
+    """Strict: Python's int() would also take `1_000` or ` 12 `, which no device sends."""
+    pattern = _HEXADECIMAL if base == 16 else _DECIMAL
+    return int(raw, base) if pattern.fullmatch(raw) else None
 
 
 def _bits(value: int, names: Mapping[int, str]) -> tuple[str, ...]:

@@ -5,8 +5,10 @@ sum modulo 256 is 0. Asynchronous HEX messages (`:` … LF, checksum rule 0x55) 
 a block: they are cut out of the text stream first, so the block around them still validates.
 
 A candidate block that fails its checksum or its structure is dropped whole: nothing of it is ever returned,
-so none of its fields can leak into the next block. After garbage or a truncated block at most the block in
-progress is lost; the next one is decoded normally. Buffers never exceed the protocol's size limits.
+so none of its fields can leak into the next block. Garbage or a truncated block runs into the block that
+follows it; that block is still recovered when it starts with a label that begins blocks on this stream
+(PID, or the first label of any block already delivered, such as a BMV's H1). Otherwise it is lost too, and
+the stream is back in step at the next one. Buffers never exceed the protocol's size limits.
 
 The work is done on whole chunks with `bytes.find` and compiled regular expressions, never byte by byte.
 """
@@ -24,6 +26,8 @@ MAX_FIELDS = 24
 MAX_HEX_LEN = 1024
 
 _CHECKSUM_MARK = b"\r\nChecksum\t"
+# A device sends a handful of block types (a BMV two); more first labels than this would mean noise.
+_MAX_BLOCK_STARTS = 8
 _LINE_MAX = 2 + MAX_LABEL_LEN + 1 + MAX_VALUE_LEN
 MAX_BLOCK_LEN = MAX_FIELDS * _LINE_MAX + len(_CHECKSUM_MARK) + 1
 
@@ -86,6 +90,7 @@ class Decoder:
         self._text = bytearray()  # text bytes (HEX removed) not yet consumed
         self._search_from = 0  # where the next `\r\nChecksum\t` search may start in `_text`
         self._hex: bytearray | None = None  # body of the HEX message in progress, None in text mode
+        self._block_starts = {b"\r\nPID\t"}  # `\r\nLABEL\t` of labels that begin blocks on this stream
 
     def reset(self) -> None:
         """Forget any partial block or HEX message (after a reconnect); counters are kept."""
@@ -153,11 +158,13 @@ class Decoder:
                 break
             block_end = mark + len(_CHECKSUM_MARK) + 1
             start = text.find(b"\r\n", consumed, mark + 1)
-            block = self._validate(bytes(text[start:block_end]))
+            block, start = self._take_one(bytes(text[start:block_end]), start)
             if block is None:
                 self.stats.bytes_discarded += block_end - consumed
             else:
                 self.stats.bytes_discarded += start - consumed
+                self.stats.blocks_valid += 1
+                self._learn_start(block)
                 blocks.append(block)
             consumed = search = block_end
         if consumed:
@@ -178,17 +185,47 @@ class Decoder:
         self.stats.malformed_blocks += 1
         del text[:keep_from]
 
-    def _validate(self, raw: bytes) -> Block | None:
-        if sum(raw) % 256:
+    def _take_one(self, raw: bytes, offset: int) -> tuple[Block | None, int]:
+        """Validate a candidate block; when it fails, count it once and look for a block that began inside it.
+
+        A block cut short (a lost Checksum line, an unplugged cable) or noise runs into the next block, and the
+        pair fails. The next block is recovered when it starts with a label that starts blocks: PID (every
+        device's first label), the first label of any block this stream has already delivered (a BMV's history
+        block starts with H1), or the failed candidate's own first label. No other restart is tried: a suffix of
+        a corrupted block passes the checksum once in 256 tries, and its fields must never be reported.
+        """
+        block, problem = _validate(raw)
+        if block is not None:
+            return block, offset
+        if problem == "checksum":
             self.stats.checksum_errors += 1
-            return None
-        body = raw[: -len(_CHECKSUM_MARK) - 1]
-        if not _BODY_RE.fullmatch(body):
+        else:
             self.stats.malformed_blocks += 1
-            return None
-        block = {label.decode("ascii"): value.decode("ascii") for label, value in _FIELD_RE.findall(body)}
-        if len(block) != body.count(b"\r\n"):  # a label sent twice: not one device's block
-            self.stats.malformed_blocks += 1
-            return None
-        self.stats.blocks_valid += 1
-        return block
+        tab = raw.find(b"\t", 2, 2 + MAX_LABEL_LEN + 1)
+        starts = self._block_starts | {raw[: tab + 1]} if tab > 2 else self._block_starts
+        position = 0
+        while True:
+            found = [i for i in (raw.find(start, position + 2) for start in starts) if i > 0]
+            if not found:
+                return None, offset
+            position = min(found)
+            block, _ = _validate(raw[position:])
+            if block is not None:
+                return block, offset + position
+
+    def _learn_start(self, block: Block) -> None:
+        if len(self._block_starts) < _MAX_BLOCK_STARTS:
+            self._block_starts.add(b"\r\n%s\t" % next(iter(block)).encode("ascii"))
+
+
+def _validate(raw: bytes) -> tuple[Block | None, str]:
+    """The block in `raw`, or None and why: `checksum` or `malformed`."""
+    if sum(raw) % 256:
+        return None, "checksum"
+    body = raw[: -len(_CHECKSUM_MARK) - 1]
+    if not _BODY_RE.fullmatch(body):
+        return None, "malformed"
+    block = {label.decode("ascii"): value.decode("ascii") for label, value in _FIELD_RE.findall(body)}
+    if len(block) != body.count(b"\r\n"):  # a label sent twice: not one device's block
+        return None, "malformed"
+    return block, ""
