@@ -16,7 +16,7 @@ from pvmonit_exporter import __version__
 from pvmonit_exporter.collector.catalogue import EXPORTER_METRICS
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
-from pvmonit_exporter.config import Config, parse_listen_address
+from pvmonit_exporter.config import Config, WebConfig, parse_listen_address
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
@@ -137,5 +137,7 @@ def run_demo(listen_address: str | None) -> int:
 
     with Simulator() as simulator:
         devices, probes = simulator.exporter_config()
-        config = Config(devices=devices, probes=probes, source="<demo>")
+        # The simulated installation is a 24 V bank with a 600 W array: bars sized for it.
+        web = WebConfig(battery_voltage_min=22.0, battery_voltage_max=30.0, pv_power_max=600.0, consumption_max=250.0)
+        config = Config(devices=devices, probes=probes, web=web, source="<demo>")
         return serve(Exporter(config, listen_address), urls_banner=True)

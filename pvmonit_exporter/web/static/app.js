@@ -1,0 +1,423 @@
+// The live page: reads /api/state every few seconds and draws one card per device and probe.
+// Vanilla JS, no dependency, nothing fetched from anywhere but this exporter. Shape of the JSON: README.
+"use strict";
+(() => {
+  const REFRESH_MS = 2000;
+  const TIMEOUT_MS = 5000;
+  const STORE_KEY = "pvmonit.lang";
+  const NBSP = "\u00a0";
+
+  const MESSAGES = {
+    en: {
+      title: "PvMonit — live", loading: "Loading…", language: "Language", forwarder: "emoncms forwarder",
+      updated: "Live · updated at {time}", live: "Live", offline: "No connection to the exporter for {age} — retrying",
+      offline_never: "Cannot reach the exporter — retrying", nothing: "No device or probe is configured.",
+      stale: "Stale", stale_since: "Stale — last data {age} ago", never_seen: "Never seen — no data received yet",
+      no_connection: "No connection to the exporter", port: "Port", last_block: "Last block {age} ago", last_reading: "Last reading {age} ago",
+      firmware: "firmware {v}", serial: "serial {v}", alerts: "Alerts",
+      kind_mppt: "Solar charger", kind_bmv: "Battery monitor", kind_inverter: "Inverter", kind_charger: "Charger",
+      kind_unknown: "VE.Direct device",
+      charging: "Charging", discharging: "Discharging", idle: "Idle",
+      error: "Error", alarm: "Alarm", alarm_active: "Alarm active", warning: "Warning", off_reason: "Off reason",
+      V: "Battery voltage", VS: "Starter battery", VM: "Mid-point voltage", DM: "Mid-point deviation",
+      I: "Battery current", P: "Battery power", SOC: "State of charge", TTG: "Time to go", CE: "Consumed",
+      T: "Battery temperature", PPV: "PV power", VPV: "Panel voltage", MPPT: "Tracker", H20: "Yield today",
+      H21: "Max. power today", H22: "Yield yesterday", LOAD: "Load output", IL: "Load current", MODE: "Mode",
+      AC_OUT_V: "AC output voltage", AC_OUT_I: "AC output current", AC_OUT_S: "AC output power",
+      DC_IN_V: "DC input voltage", DC_IN_I: "DC input current", DC_IN_P: "DC input power", Relay: "Relay",
+      on: "On", off: "Off", closed: "Closed", open: "Open", infinite: "∞",
+      probe_temperature: "Temperature probe", probe_current: "Current probe", probe_power: "Power probe",
+      temperature: "Temperature", current: "Current", consumption: "Consumption",
+      probe_stale: "Stale — last reading {age} ago", probe_never: "Never seen — no reading yet",
+      probe_error: "Last error", fw_off: "emoncms: off", backlog: "Backlog", rows: "{n} rows", row: "1 row",
+      no_rows: "none", last_send: "Last send", never: "never", ago: "{age} ago", rejected: "Rejected",
+      last_error: "Last error", u_d: "d",
+    },
+    fr: {
+      title: "PvMonit — en direct", loading: "Chargement…", language: "Langue", forwarder: "Envoi vers emoncms",
+      updated: "En direct · mis à jour à {time}", live: "En direct",
+      offline: "Pas de connexion à l'exportateur depuis {age} — nouvel essai en cours",
+      offline_never: "Exportateur injoignable — nouvel essai en cours", nothing: "Aucun appareil ni sonde configuré.",
+      stale: "Périmé", stale_since: "Périmé — dernières données il y a {age}",
+      never_seen: "Jamais vu — aucune donnée reçue", no_connection: "Pas de connexion à l'exportateur",
+      port: "Port", last_block: "Dernier bloc il y a {age}", last_reading: "Dernière mesure il y a {age}", firmware: "micrologiciel {v}", serial: "n° de série {v}",
+      alerts: "Alertes",
+      kind_mppt: "Régulateur solaire", kind_bmv: "Contrôleur de batterie", kind_inverter: "Onduleur",
+      kind_charger: "Chargeur", kind_unknown: "Appareil VE.Direct",
+      charging: "En charge", discharging: "En décharge", idle: "Au repos",
+      error: "Erreur", alarm: "Alarme", alarm_active: "Alarme active", warning: "Avertissement",
+      off_reason: "Raison de l'arrêt",
+      V: "Tension batterie", VS: "Batterie de démarrage", VM: "Tension médiane", DM: "Écart médian",
+      I: "Courant batterie", P: "Puissance batterie", SOC: "État de charge", TTG: "Autonomie restante",
+      CE: "Consommé", T: "Température batterie", PPV: "Puissance solaire", VPV: "Tension panneaux",
+      MPPT: "Suivi MPPT", H20: "Production du jour", H21: "Puissance max. du jour", H22: "Production d'hier",
+      LOAD: "Sortie de charge", IL: "Courant de sortie de charge", MODE: "Mode",
+      AC_OUT_V: "Tension de sortie AC", AC_OUT_I: "Courant de sortie AC", AC_OUT_S: "Puissance de sortie AC",
+      DC_IN_V: "Tension d'entrée DC", DC_IN_I: "Courant d'entrée DC", DC_IN_P: "Puissance d'entrée DC",
+      Relay: "Relais",
+      on: "Marche", off: "Arrêt", closed: "Fermé", open: "Ouvert", infinite: "∞",
+      probe_temperature: "Sonde de température", probe_current: "Sonde de courant",
+      probe_power: "Sonde de puissance", temperature: "Température", current: "Courant",
+      consumption: "Consommation", probe_stale: "Périmé — dernière mesure il y a {age}",
+      probe_never: "Jamais vu — aucune mesure reçue", probe_error: "Dernière erreur", fw_off: "emoncms\u202f: désactivé",
+      backlog: "En attente", rows: "{n} lignes", row: "1 ligne", no_rows: "aucune", last_send: "Dernier envoi",
+      never: "jamais", ago: "il y a {age}", rejected: "Rejetées", last_error: "Dernière erreur", u_d: "j",
+    },
+  };
+
+  // The device's own words (states, errors, alarm, warning and off reasons, modes), as /api/state gives them.
+  const WORDS_FR = {
+    "Off": "Arrêt", "Low power": "Basse consommation", "Fault": "Défaut", "Bulk": "Bulk (charge principale)",
+    "Absorption": "Absorption", "Float": "Floating (entretien)", "Storage": "Stockage",
+    "Equalize (manual)": "Égalisation (manuelle)", "Passthru": "Passage direct (secteur)", "Inverting": "Onduleur en marche",
+    "Assisting": "Assistance", "Power supply": "Alimentation", "Sustain": "Maintien", "Starting-up": "Démarrage",
+    "Repeated absorption": "Absorption répétée", "Auto equalize / Recondition": "Égalisation auto / reconditionnement",
+    "BatterySafe": "BatterySafe", "External control": "Contrôle externe", "Unknown": "Inconnu",
+    "No error": "Aucune erreur", "Battery voltage too high": "Tension batterie trop haute",
+    "Charger temperature too high": "Température du chargeur trop haute",
+    "Charger over current": "Surintensité du chargeur", "Charger current reversed": "Courant du chargeur inversé",
+    "Bulk time limit exceeded": "Durée maximale de bulk dépassée", "Current sensor issue": "Problème de capteur de courant",
+    "Terminals overheated": "Bornes en surchauffe", "Converter issue": "Problème de convertisseur",
+    "Input voltage too high (solar panel)": "Tension d'entrée trop haute (panneaux)",
+    "Input current too high (solar panel)": "Courant d'entrée trop haut (panneaux)",
+    "Input shutdown (excessive battery voltage)": "Entrée coupée (tension batterie excessive)",
+    "Input shutdown (current flow during off mode)": "Entrée coupée (courant à l'arrêt)",
+    "Lost communication with one of devices": "Communication perdue avec un appareil",
+    "Synchronised charging device configuration issue": "Problème de configuration de la charge synchronisée",
+    "BMS connection lost": "Connexion au BMS perdue", "Network misconfigured": "Réseau mal configuré",
+    "Factory calibration data lost": "Données d'étalonnage d'usine perdues",
+    "Invalid/incompatible firmware": "Micrologiciel invalide ou incompatible",
+    "User settings invalid": "Réglages utilisateur invalides",
+    "Low voltage": "Tension basse", "High voltage": "Tension haute", "Low SOC": "État de charge bas",
+    "Low starter voltage": "Tension de démarrage basse", "High starter voltage": "Tension de démarrage haute",
+    "Low temperature": "Température basse", "High temperature": "Température haute", "Mid voltage": "Tension médiane",
+    "Overload": "Surcharge", "DC-ripple": "Ondulation DC", "Low V AC out": "Tension AC de sortie basse",
+    "High V AC out": "Tension AC de sortie haute", "Short circuit": "Court-circuit", "BMS lockout": "Verrouillage BMS",
+    "No input power": "Pas de puissance en entrée", "Switched off (power switch)": "Éteint (interrupteur)",
+    "Switched off (device mode register)": "Éteint (registre de mode)", "Remote input": "Entrée de commande à distance",
+    "Protection active": "Protection active", "Paygo": "Paygo", "BMS": "BMS",
+    "Engine shutdown detection": "Détection d'arrêt moteur", "Analysing input voltage": "Analyse de la tension d'entrée",
+    "Battery temperature": "Température batterie",
+    "Voltage or current limited": "Limité en tension ou en courant", "MPPT tracker active": "Suivi MPPT actif",
+    "Charger on": "Chargeur en marche", "Inverter on": "Onduleur en marche", "Device on": "Appareil en marche",
+    "Device off": "Appareil arrêté", "Eco": "Éco", "Hibernate": "Hibernation",
+  };
+
+  let lang = chooseLanguage();
+  let lastDoc = null; // the last /api/state read
+  let lastOkAt = null; // performance.now() of that read
+  let failing = false;
+  let timer = null;
+  let waitingForVisible = false;
+  const numberFormats = new Map();
+
+  function chooseLanguage() {
+    try {
+      const saved = localStorage.getItem(STORE_KEY);
+      if (saved === "en" || saved === "fr") return saved;
+    } catch (e) { /* storage disabled: follow the browser */ }
+    const preferred = (navigator.languages && navigator.languages[0]) || navigator.language || "en";
+    return /^fr(-|$)/i.test(preferred) ? "fr" : "en";
+  }
+
+  function t(key, vars) {
+    let text = MESSAGES[lang][key] ?? MESSAGES.en[key] ?? key;
+    for (const [name, value] of Object.entries(vars || {})) text = text.replace(`{${name}}`, value);
+    return text;
+  }
+
+  // "Alarm: Low SOC" / "Alarme : État de charge bas" (French puts a narrow space before the colon).
+  const said = (key, text) => t(key) + (lang === "fr" ? "\u202f: " : ": ") + text;
+
+  const word = (english) => (lang === "fr" && english in WORDS_FR ? WORDS_FR[english] : english);
+
+  function num(value, digits) {
+    const key = `${lang}/${digits}`;
+    if (!numberFormats.has(key)) {
+      numberFormats.set(key, new Intl.NumberFormat(lang === "fr" ? "fr-FR" : "en-GB",
+        { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+    }
+    return numberFormats.get(key).format(value);
+  }
+
+  const withUnit = (value, digits, unit) => num(value, digits) + NBSP + unit;
+
+  // 42 s, 5 min, 2 h 05 min, 3 d
+  function duration(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 120) return `${s}${NBSP}s`;
+    if (s < 7200) return `${Math.round(s / 60)}${NBSP}min`;
+    if (s < 172800) return `${Math.floor(s / 3600)}${NBSP}h${NBSP}${String(Math.floor(s / 60) % 60).padStart(2, "0")}${NBSP}min`;
+    return `${Math.floor(s / 86400)}${NBSP}${t("u_d")}`;
+  }
+
+  // Small DOM builder: h("p", {class: "x"}, "text", child…). Text always goes in as text, never as HTML.
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined && value !== false) node.setAttribute(name, String(value));
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined && child !== false) node.append(child);
+    }
+    return node;
+  }
+
+  function meter(label, value, min, max, text, tone) {
+    const clamped = Math.min(max, Math.max(min, value));
+    const fill = h("div", { class: `fill ${tone}` });
+    fill.style.width = `${((clamped - min) / (max - min)) * 100}%`;
+    return h("div", {
+      class: "meter", role: "meter", "aria-label": label, "aria-valuemin": min, "aria-valuemax": max,
+      "aria-valuenow": Math.round(clamped * 1000) / 1000, "aria-valuetext": text,
+    }, fill);
+  }
+
+  const volts = (v, d) => withUnit(v, d, "V");
+  const amps = (v, d) => withUnit(v, d, "A");
+  const watts = (v) => withUnit(v, 0, "W");
+  const kwh = (joules) => withUnit(joules / 3.6e6, 2, "kWh");
+
+  // What a device card shows, in this order: [label, text of the value, bar (its range and colour from the
+  // page settings, given the value), the value on the bar's scale when it differs].
+  const ROWS = [
+    ["V", (f) => volts(f.value, 2), (p, v) => [p.battery_voltage_min, p.battery_voltage_max, "volt"]],
+    ["SOC", (f) => withUnit(f.value * 100, 1, "%"),
+      (p, v) => [0, 100, v < 0.3 ? "low" : v < 0.5 ? "mid" : "good"], (v) => v * 100],
+    ["PPV", (f) => watts(f.value), (p) => [0, p.pv_power_max, "sun"]],
+    ["AC_OUT_S", (f) => withUnit(f.value, 0, "VA"), (p, v) => [0, p.consumption_max, v > 0.9 * p.consumption_max ? "low" : "use"]],
+    ["I", (f) => amps(f.value, 2)], ["P", (f) => watts(f.value)],
+    ["TTG", (f) => (f.value === "inf" ? t("infinite") : duration(f.value))],
+    ["CE", (f) => withUnit(f.value / 3600, 1, "Ah")], ["T", (f) => withUnit(f.value, 0, "°C")],
+    ["VS", (f) => volts(f.value, 2)], ["VM", (f) => volts(f.value, 2)], ["DM", (f) => withUnit(f.value * 100, 1, "%")],
+    ["VPV", (f) => volts(f.value, 1)], ["MPPT", (f) => word(f.text)],
+    ["H20", (f) => kwh(f.value)], ["H21", (f) => watts(f.value)], ["H22", (f) => kwh(f.value)],
+    ["LOAD", (f) => t(f.value ? "on" : "off")], ["IL", (f) => amps(f.value, 2)], ["MODE", (f) => word(f.text)],
+    ["AC_OUT_V", (f) => volts(f.value, 1)], ["AC_OUT_I", (f) => amps(f.value, 1)],
+    ["DC_IN_V", (f) => volts(f.value, 2)], ["DC_IN_I", (f) => amps(f.value, 1)], ["DC_IN_P", (f) => watts(f.value)],
+    ["Relay", (f) => t(f.value ? "closed" : "open")],
+  ];
+
+  function row(field, label, text, bar) {
+    const words = !/[\d∞]/.test(text); // states in words: smaller than numbers
+    return h("div", { class: bar ? "row has-bar" : "row", "data-field": field },
+      h("dt", null, label), h("dd", null, h("span", { class: words ? "value words" : "value" }, text), bar));
+  }
+
+  function alerts(fields) {
+    const items = [];
+    const flags = (label) => (fields[label] && fields[label].flags) || [];
+    if (fields.ERR && fields.ERR.value) items.push(["error", said("error", word(fields.ERR.text))]);
+    if (flags("AR").length) items.push(["alarm", said("alarm", flags("AR").map(word).join(", "))]);
+    else if (fields.Alarm && fields.Alarm.value) items.push(["alarm", t("alarm_active")]);
+    if (flags("WARN").length) items.push(["warning", said("warning", flags("WARN").map(word).join(", "))]);
+    if (flags("OR").length) items.push(["info", said("off_reason", flags("OR").map(word).join(", "))]);
+    if (!items.length) return null;
+    return h("ul", { class: "alerts", "aria-label": t("alerts") },
+      items.map(([kind, text]) => h("li", { class: `alert ${kind}` }, text)));
+  }
+
+  function badge(text, kind) {
+    return h("span", { class: `badge ${kind || ""}`.trim() }, text);
+  }
+
+  function deviceState(d) {
+    const cs = d.fields.CS;
+    if (cs && cs.text) return badge(word(cs.text), cs.value === 2 ? "bad" : cs.value === 0 ? "quiet" : "");
+    const current = d.fields.I && typeof d.fields.I.value === "number" ? d.fields.I.value : null;
+    if (d.kind === "bmv" && current !== null) {
+      return badge(t(current > 0.05 ? "charging" : current < -0.05 ? "discharging" : "idle"));
+    }
+    return null;
+  }
+
+  function staleNote(text) {
+    return h("p", { class: "stale-note" }, text);
+  }
+
+  function deviceCard(d, index, page, offline, extraAge) {
+    const id = `device-${index}`;
+    const up = d.up && !offline;
+    const subtitle = [d.product || t(`kind_${d.kind}`), d.serial_number && t("serial", { v: d.serial_number })];
+    const card = h("article", {
+      class: up ? "card" : "card stale", "data-name": d.name, "data-kind": d.kind, "data-up": String(up),
+      "aria-labelledby": id,
+    });
+    card.append(h("header", null,
+      h("div", null, h("h2", { id }, d.name), h("p", { class: "product" }, subtitle.filter(Boolean).join(" · "))),
+      up ? deviceState(d) : badge(t("stale"), "stale")));
+    if (!up) {
+      const age = d.age_seconds === null ? null : d.age_seconds + extraAge;
+      card.append(staleNote(age === null ? t("never_seen") : t("stale_since", { age: duration(age) })));
+      if (offline) card.append(h("p", { class: "detail" }, t("no_connection")));
+      if (d.error) card.append(h("p", { class: "detail" }, said("port", d.error)));
+      return card;
+    }
+    const warnings = alerts(d.fields);
+    if (warnings) {
+      card.append(warnings);
+      if (warnings.querySelector(".error, .alarm")) card.classList.add("alerting");
+    }
+    const list = h("dl", { class: "values" });
+    for (const [label, format, range, toBar] of ROWS) {
+      const field = d.fields[label];
+      if (!field || (field.value === null && !field.text)) continue; // "---": not available, not zero
+      const text = format(field);
+      let bar = null;
+      if (range && typeof field.value === "number") {
+        const [min, max, tone] = range(page, field.value);
+        bar = meter(t(label), toBar ? toBar(field.value) : field.value, min, max, text, tone);
+      }
+      list.append(row(label, t(label), text, bar));
+    }
+    card.append(list);
+    const meta = [t("last_block", { age: duration(d.age_seconds) }), d.firmware && t("firmware", { v: d.firmware })];
+    card.append(h("p", { class: "meta" }, meta.filter(Boolean).join(" · ")));
+    return card;
+  }
+
+  function probeCard(p, index, page, offline, extraAge) {
+    const id = `probe-${index}`;
+    const fresh = p.value !== null && !offline;
+    const card = h("article", {
+      class: fresh ? "card probe" : "card probe stale", "data-name": p.name, "data-kind": "probe",
+      "data-quantity": p.quantity, "data-up": String(fresh && p.up), "aria-labelledby": id,
+    });
+    card.append(h("header", null,
+      h("div", null, h("h2", { id }, p.name), h("p", { class: "product" }, t(`probe_${p.quantity}`))),
+      fresh ? null : badge(t("stale"), "stale")));
+    if (!fresh) {
+      const age = p.age_seconds === null ? null : p.age_seconds + extraAge;
+      card.append(staleNote(age === null ? t("probe_never") : t("probe_stale", { age: duration(age) })));
+      if (offline) card.append(h("p", { class: "detail" }, t("no_connection")));
+    }
+    if (p.error && !offline) {
+      card.append(h("ul", { class: "alerts", "aria-label": t("alerts") },
+        h("li", { class: "alert warning" }, said("probe_error", p.error))));
+    }
+    if (!fresh) return card;
+    const list = h("dl", { class: "values" });
+    const consumption = p.quantity === "power" ? p.value : p.power_watts;
+    if (consumption !== null && consumption !== undefined) {
+      const max = page.consumption_max;
+      list.append(row("consumption", t("consumption"), watts(consumption),
+        meter(t("consumption"), consumption, 0, max, watts(consumption), consumption > 0.9 * max ? "low" : "use")));
+    }
+    if (p.quantity === "temperature") list.append(row("temperature", t("temperature"), withUnit(p.value, 1, "°C")));
+    if (p.quantity === "current") list.append(row("current", t("current"), amps(p.value, 2)));
+    card.append(list);
+    card.append(h("p", { class: "meta" }, t("last_reading", { age: duration(p.age_seconds) })));
+    return card;
+  }
+
+  function forwarderBox(f, now) {
+    const box = document.getElementById("forwarder");
+    box.hidden = false;
+    if (!f || typeof f !== "object") {
+      box.className = "forwarder off";
+      box.replaceChildren(h("p", null, t("fw_off")));
+      return;
+    }
+    const items = [];
+    const since = (ts) => (typeof ts === "number" ? t("ago", { age: duration(now - ts) }) : t("never"));
+    if (typeof f.queue_rows === "number") {
+      items.push([t("backlog"), f.queue_rows === 0 ? t("no_rows") : f.queue_rows === 1 ? t("row") : t("rows", { n: num(f.queue_rows, 0) })]);
+    }
+    if ("last_success_timestamp" in f) items.push([t("last_send"), since(f.last_success_timestamp)]);
+    if (typeof f.dead_letter_rows === "number" && f.dead_letter_rows > 0) items.push([t("rejected"), num(f.dead_letter_rows, 0)]);
+    const error = typeof f.last_error === "string" && f.last_error ? f.last_error : null;
+    if (error) items.push([t("last_error"), error]);
+    const interval = [f.interval_seconds, f.interval].find((v) => typeof v === "number") || 300;
+    const oldest = typeof f.oldest_row_timestamp === "number" ? now - f.oldest_row_timestamp : 0;
+    box.className = error || oldest > 3 * interval || f.dead_letter_rows > 0 ? "forwarder warn" : "forwarder";
+    box.replaceChildren(h("h2", null, "emoncms"),
+      h("dl", null, items.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))));
+  }
+
+  function render() {
+    const main = document.getElementById("cards");
+    const status = document.getElementById("status");
+    if (!lastDoc) {
+      status.dataset.state = failing ? "offline" : "loading";
+      status.textContent = failing ? t("offline_never") : t("loading");
+      return;
+    }
+    const doc = lastDoc;
+    const extraAge = failing ? (performance.now() - lastOkAt) / 1000 : 0;
+    const page = doc.page || { battery_voltage_min: 11, battery_voltage_max: 15, pv_power_max: 400, consumption_max: 1500 };
+    const cards = [
+      ...doc.devices.map((d, i) => deviceCard(d, i, page, failing, extraAge)),
+      ...doc.probes.map((p, i) => probeCard(p, i, page, failing, extraAge)),
+    ];
+    main.replaceChildren(...(cards.length ? cards : [h("p", { class: "notice" }, t("nothing"))]));
+    main.setAttribute("aria-busy", "false");
+    forwarderBox(failing ? null : doc.forwarder, doc.time);
+    if (failing) document.getElementById("forwarder").hidden = true;
+    announce(failing ? t("offline_never") : t("live"));
+    status.dataset.state = failing ? "offline" : "live";
+    status.textContent = failing ? t("offline", { age: duration(extraAge) })
+      : t("updated", { time: new Date(doc.time * 1000).toLocaleTimeString(lang === "fr" ? "fr-FR" : "en-GB") });
+    document.getElementById("version").textContent = `pvmonit-exporter ${doc.version}`;
+  }
+
+  // Screen readers hear when the connection is lost or back, not every refresh.
+  let announced = null;
+  function announce(text) {
+    if (text === announced) return;
+    announced = text;
+    document.getElementById("announce").textContent = text;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang;
+    document.title = t("title");
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-label]")) node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+    for (const button of document.querySelectorAll("button[data-lang]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
+    }
+    render();
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    if (document.hidden) { // a phone in a pocket does not need updates; resume when shown
+      waitingForVisible = true;
+      return;
+    }
+    const abort = new AbortController();
+    const stop = setTimeout(() => abort.abort(), TIMEOUT_MS);
+    try {
+      const response = await fetch("api/state", { cache: "no-store", signal: abort.signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const doc = await response.json();
+      lastDoc = doc;
+      lastOkAt = performance.now();
+      failing = false;
+    } catch (e) {
+      failing = true; // shown as such: old numbers must never look current
+    } finally {
+      clearTimeout(stop);
+    }
+    render();
+    timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && waitingForVisible) {
+      waitingForVisible = false;
+      refresh();
+    }
+  });
+
+  for (const button of document.querySelectorAll("button[data-lang]")) {
+    button.addEventListener("click", () => {
+      lang = button.dataset.lang;
+      try { localStorage.setItem(STORE_KEY, lang); } catch (e) { /* not remembered, still switched */ }
+      applyLanguage();
+    });
+  }
+
+  applyLanguage();
+  refresh();
+})();

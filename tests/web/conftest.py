@@ -1,0 +1,132 @@
+"""Fixtures for the live page: the real `pvmonit-exporter demo` in a subprocess, and headless Chromium drivers."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import require_tool, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes | None:
+    """The body of a 200 answer; None when nothing answers (yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bytes(response.read())
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@dataclass
+class Server:
+    """An exporter process serving on `url` (http://127.0.0.1:PORT/)."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def api_state(self) -> dict[str, Any]:
+        body = http_get(self.url + "api/state")
+        assert body is not None, f"{self.url}api/state did not answer"
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        def healthy() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"the exporter exited with {self.process.returncode}:\n{self.output()}")
+            return http_get(self.url + "healthz", timeout=1.0) == b"ok\n"
+
+        wait_for(healthy, timeout=timeout, interval=0.1)
+
+    def stop(self) -> int:
+        """SIGTERM, as systemd stops it; the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"the exporter ignored SIGTERM:\n{self.output()}")
+
+
+def start_exporter(args: list[str], log: Path) -> Server:
+    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:<free port>`, healthy."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pvmonit_exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}/", log)
+    try:
+        server.wait_healthy()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real demo: simulated BMV-702, MPPT and Phoenix inverter on pseudo-terminals, plus a probe."""
+    server = start_exporter(["demo"], tmp_path_factory.mktemp("demo") / "demo.log")
+    yield server
+    status = server.stop()
+    assert status == 0, f"the demo exited with {status} on SIGTERM:\n{server.output()}"
+
+
+Browser = Callable[..., Any]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    """`browser(lang="en-US")` → a fresh headless Chromium (own profile, console and network logs on)."""
+    chromium = require_tool("chromium")
+    chromedriver = require_tool("chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    drivers: list[Any] = []
+
+    def make(lang: str = "en-US", width: int = 1280, height: int = 900) -> Any:
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                         "--disable-extensions", "--hide-scrollbars", f"--window-size={width},{height}",
+                         f"--user-data-dir={tmp_path / f'profile-{len(drivers)}'}", f"--lang={lang}"):
+            options.add_argument(argument)
+        primary = lang.split("-", maxsplit=1)[0]
+        options.add_experimental_option("prefs", {"intl.accept_languages": f"{lang},{primary}"})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        driver = webdriver.Chrome(service=Service(chromedriver, log_output=str(tmp_path / "chromedriver.log")),
+                                  options=options)
+        drivers.append(driver)
+        return driver
+
+    yield make
+    for driver in drivers:
+        driver.quit()
