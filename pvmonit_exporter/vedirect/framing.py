@@ -14,6 +14,7 @@ The work is done on whole chunks with `bytes.find` and compiled regular expressi
 """
 
 import re
+import zlib
 from dataclasses import dataclass
 
 # Doc 3.22 "Implementation guidelines": a 9-byte label buffer and a 33-byte value buffer.
@@ -31,9 +32,12 @@ _MAX_BLOCK_STARTS = 8
 _LINE_MAX = 2 + MAX_LABEL_LEN + 1 + MAX_VALUE_LEN
 MAX_BLOCK_LEN = MAX_FIELDS * _LINE_MAX + len(_CHECKSUM_MARK) + 1
 
-_FIELD = rb"\r\n([A-Za-z0-9_#]{1,%d})\t([\x20-\x7e]{0,%d})" % (MAX_LABEL_LEN, MAX_VALUE_LEN)
-_BODY_RE = re.compile(rb"(?:%s){1,%d}" % (_FIELD, MAX_FIELDS))
-_FIELD_RE = re.compile(_FIELD)
+# A block's body is checked as text decoded from latin-1 (one char per byte, never fails) by one regular
+# expression; once it matches, plain splitting at CR LF and TAB is exact, and far faster than capturing groups.
+_LABEL = rf"[A-Za-z0-9_#]{{1,{MAX_LABEL_LEN}}}"
+_VALUE = rf"[\x20-\x7e]{{0,{MAX_VALUE_LEN}}}"
+_BODY_RE = re.compile(rf"(?:\r\n{_LABEL}\t{_VALUE}){{1,{MAX_FIELDS}}}")
+_ADLER_EXACT_LEN = 256  # 256 × 255 < 65521: see _byte_sum
 _NOT_HEX_RE = re.compile(rb"[^0-9A-Fa-f]")
 
 Block = dict[str, str]
@@ -90,7 +94,8 @@ class Decoder:
         self._text = bytearray()  # text bytes (HEX removed) not yet consumed
         self._search_from = 0  # where the next `\r\nChecksum\t` search may start in `_text`
         self._hex: bytearray | None = None  # body of the HEX message in progress, None in text mode
-        self._block_starts = {b"\r\nPID\t"}  # `\r\nLABEL\t` of labels that begin blocks on this stream
+        self._first_labels = {"PID"}  # labels that begin blocks on this stream...
+        self._block_starts = {b"\r\nPID\t"}  # ...as they appear in it: `\r\nLABEL\t`
 
     def reset(self) -> None:
         """Forget any partial block or HEX message (after a reconnect); counters are kept."""
@@ -150,29 +155,40 @@ class Decoder:
 
     def _take_blocks(self, blocks: list[Block]) -> None:
         text = self._text
-        consumed = 0
-        search = max(self._search_from, 0)
+        first_labels = self._first_labels
+        mark_len = len(_CHECKSUM_MARK)
+        consumed = valid = discarded = 0
+        search = self._search_from
         while True:
             mark = text.find(_CHECKSUM_MARK, search)
-            if mark < 0 or mark + len(_CHECKSUM_MARK) >= len(text):
+            if mark < 0 or mark + mark_len >= len(text):
                 break
-            block_end = mark + len(_CHECKSUM_MARK) + 1
-            start = text.find(b"\r\n", consumed, mark + 1)
-            block, start = self._take_one(bytes(text[start:block_end]), start)
+            block_end = mark + mark_len + 1
+            start = text.find(b"\r\n", consumed, mark + 2)  # at worst the mark's own CR LF
+            raw = bytes(text[start:block_end])
+            block = _validate(raw)[0]
             if block is None:
-                self.stats.bytes_discarded += block_end - consumed
-            else:
-                self.stats.bytes_discarded += start - consumed
-                self.stats.blocks_valid += 1
-                self._learn_start(block)
+                block, start = self._recover(raw, start)
+            if block is not None:
+                discarded += start - consumed
+                valid += 1
+                if (first := next(iter(block))) not in first_labels:
+                    self._learn_start(first)
                 blocks.append(block)
+            else:
+                if raw[-1] == 0x0D:
+                    # Its checksum byte may be lost: this CR can be the start of the next block. Keep it.
+                    block_end -= 1
+                discarded += block_end - consumed
             consumed = search = block_end
+        self.stats.blocks_valid += valid
+        self.stats.bytes_discarded += discarded
         if consumed:
             del text[:consumed]
         if len(text) > MAX_BLOCK_LEN:
             self._drop_overflow()
         # A mark may straddle two chunks: search again from just before the end.
-        self._search_from = max(0, len(self._text) - len(_CHECKSUM_MARK))
+        self._search_from = max(0, len(text) - mark_len)
 
     def _drop_overflow(self) -> None:
         """No checksum within the longest possible block: the bytes so far are garbage. Keep only a possible
@@ -185,8 +201,8 @@ class Decoder:
         self.stats.malformed_blocks += 1
         del text[:keep_from]
 
-    def _take_one(self, raw: bytes, offset: int) -> tuple[Block | None, int]:
-        """Validate a candidate block; when it fails, count it once and look for a block that began inside it.
+    def _recover(self, raw: bytes, offset: int) -> tuple[Block | None, int]:
+        """A candidate block failed: count it once, then look for a block that began inside it.
 
         A block cut short (a lost Checksum line, an unplugged cable) or noise runs into the next block, and the
         pair fails. The next block is recovered when it starts with a label that starts blocks: PID (every
@@ -194,10 +210,7 @@ class Decoder:
         block starts with H1), or the failed candidate's own first label. No other restart is tried: a suffix of
         a corrupted block passes the checksum once in 256 tries, and its fields must never be reported.
         """
-        block, problem = _validate(raw)
-        if block is not None:
-            return block, offset
-        if problem == "checksum":
+        if _validate(raw)[1] == "checksum":
             self.stats.checksum_errors += 1
         else:
             self.stats.malformed_blocks += 1
@@ -209,23 +222,34 @@ class Decoder:
             if not found:
                 return None, offset
             position = min(found)
-            block, _ = _validate(raw[position:])
+            block = _validate(raw[position:])[0]
             if block is not None:
                 return block, offset + position
 
-    def _learn_start(self, block: Block) -> None:
-        if len(self._block_starts) < _MAX_BLOCK_STARTS:
-            self._block_starts.add(b"\r\n%s\t" % next(iter(block)).encode("ascii"))
+    def _learn_start(self, first: str) -> None:
+        if len(self._first_labels) < _MAX_BLOCK_STARTS:
+            self._first_labels.add(first)
+            self._block_starts.add(b"\r\n%s\t" % first.encode("ascii"))
+
+
+def _byte_sum(raw: bytes) -> int:
+    """The sum of the bytes, modulo 256. Adler-32's first half is 1 + that sum modulo 65521, exact while the
+    sum stays below 65521 (up to 256 bytes: most blocks), and zlib computes it in C, 6x faster than sum()."""
+    if len(raw) <= _ADLER_EXACT_LEN:
+        return (zlib.adler32(raw) - 1) & 0xFF
+    return sum(raw) & 0xFF
 
 
 def _validate(raw: bytes) -> tuple[Block | None, str]:
     """The block in `raw`, or None and why: `checksum` or `malformed`."""
-    if sum(raw) % 256:
+    if _byte_sum(raw):
         return None, "checksum"
-    body = raw[: -len(_CHECKSUM_MARK) - 1]
+    body = raw[: -len(_CHECKSUM_MARK) - 1].decode("latin-1")
     if not _BODY_RE.fullmatch(body):
         return None, "malformed"
-    block = {label.decode("ascii"): value.decode("ascii") for label, value in _FIELD_RE.findall(body)}
-    if len(block) != body.count(b"\r\n"):  # a label sent twice: not one device's block
+    parts = iter(body.replace("\r\n", "\t").split("\t"))  # "", label, value, label, value, ...
+    next(parts)
+    block = dict(zip(parts, parts, strict=False))  # pairs by construction: the expression matched
+    if len(block) != body.count("\r\n"):  # a label sent twice: not one device's block
         return None, "malformed"
     return block, ""
