@@ -72,12 +72,35 @@ PROBE_METRICS: tuple[MetricDoc, ...] = (
               "Readings that failed or were dropped, by kind (" + ", ".join(PROBE_ERROR_KINDS) + ")"),
 )
 
+# The forwarder's label values: every one is exported from the start, at 0.
+DROP_REASONS = ("queue_full", "disk_error", "dead_letter_full")
+ERROR_KINDS = ("connection", "timeout", "http", "auth", "content", "disk")
+SKIP_REASONS = ("clock",)
+
+FORWARDER_METRICS: tuple[MetricDoc, ...] = (
+    MetricDoc("pvmonit_emoncms_queue_rows", "gauge", (), "Rows waiting in the emoncms disk queue"),
+    MetricDoc("pvmonit_emoncms_queue_oldest_row_timestamp_seconds", "gauge", (),
+              "Unix time of the oldest queued row; absent when the queue is empty"),
+    MetricDoc("pvmonit_emoncms_rows_sent_total", "counter", (), "Rows emoncms accepted (answered ok)"),
+    MetricDoc("pvmonit_emoncms_rows_dropped_total", "counter", ("reason",),
+              "Rows lost, by reason (" + ", ".join(DROP_REASONS) + ")"),
+    MetricDoc("pvmonit_emoncms_dead_letter_rows", "gauge", (),
+              "Rows emoncms refused for their content, kept in the dead-letter store"),
+    MetricDoc("pvmonit_emoncms_errors_total", "counter", ("kind",),
+              "Failed sends and disk errors, by kind (" + ", ".join(ERROR_KINDS) + ")"),
+    MetricDoc("pvmonit_emoncms_last_success_timestamp_seconds", "gauge", (),
+              "Unix time emoncms last accepted rows; 0 before the first success"),
+    MetricDoc("pvmonit_emoncms_snapshots_total", "counter", (), "Snapshots taken"),
+    MetricDoc("pvmonit_emoncms_snapshots_skipped_total", "counter", ("reason",),
+              "Snapshots not taken, by reason (clock: the system clock is before the build year)"),
+)
+
 EXPORTER_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_exporter_build_info", "gauge", ("version",), "The exporter's version; always 1"),
 )
 
 
-ALL_METRICS: tuple[MetricDoc, ...] = DEVICE_METRICS + PROBE_METRICS + EXPORTER_METRICS
+ALL_METRICS: tuple[MetricDoc, ...] = DEVICE_METRICS + PROBE_METRICS + FORWARDER_METRICS + EXPORTER_METRICS
 
 
 def by_name(docs: tuple[MetricDoc, ...]) -> dict[str, MetricDoc]:

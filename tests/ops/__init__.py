@@ -13,7 +13,6 @@ import yaml
 from prometheus_client import PROCESS_COLLECTOR
 
 from pvmonit_exporter.collector.catalogue import ALL_METRICS
-from pvmonit_exporter.collector.forwarder import FORWARDER_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "grafana" / "dashboards" / "pvmonit.json"
@@ -32,7 +31,7 @@ PROMETHEUS_SYNTHETIC = frozenset({"up"})
 
 def exporter_metric_names() -> frozenset[str]:
     """Every series name the exporter can expose: the catalogue, the forwarder's and the process metrics."""
-    names = {doc.name for doc in (*ALL_METRICS, *FORWARDER_METRICS)}
+    names = {doc.name for doc in ALL_METRICS}
     names |= {sample.name for family in PROCESS_COLLECTOR.collect() for sample in family.samples}
     return frozenset(names)
 

@@ -319,7 +319,8 @@
       return;
     }
     const items = [];
-    const since = (ts) => (typeof ts === "number" ? t("ago", { age: duration(now - ts) }) : t("never"));
+    // Timestamps are Unix seconds; 0 or null means "never".
+    const since = (ts) => (typeof ts === "number" && ts > 0 ? t("ago", { age: duration(now - ts) }) : t("never"));
     if (typeof f.queue_rows === "number") {
       items.push([t("backlog"), f.queue_rows === 0 ? t("no_rows") : f.queue_rows === 1 ? t("row") : t("rows", { n: num(f.queue_rows, 0) })]);
     }
@@ -327,8 +328,8 @@
     if (typeof f.dead_letter_rows === "number" && f.dead_letter_rows > 0) items.push([t("rejected"), num(f.dead_letter_rows, 0)]);
     const error = typeof f.last_error === "string" && f.last_error ? f.last_error : null;
     if (error) items.push([t("last_error"), error]);
-    const interval = [f.interval_seconds, f.interval].find((v) => typeof v === "number") || 300;
-    const oldest = typeof f.oldest_row_timestamp === "number" ? now - f.oldest_row_timestamp : 0;
+    const interval = typeof f.interval_seconds === "number" ? f.interval_seconds : 300;
+    const oldest = typeof f.queue_oldest_row_timestamp === "number" ? now - f.queue_oldest_row_timestamp : 0;
     box.className = error || oldest > 3 * interval || f.dead_letter_rows > 0 ? "forwarder warn" : "forwarder";
     box.replaceChildren(h("h2", null, "emoncms"),
       h("dl", null, items.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))));

@@ -1,0 +1,137 @@
+"""The emoncms `input/bulk` client and the classification of its answers.
+
+emoncms answers nearly everything with HTTP 200, so the status alone proves nothing. The body decides:
+
+* `ok` with a 2xx status → `Ok`: the rows are stored and may leave the queue.
+* 401 (`Invalid API key`), or 200 with an empty body (no key, or the READ key) → `AuthError`: keep every row,
+  back off, tell the operator; retrying will not help until the key is fixed.
+* `{"success": false, "message": …}` → `ContentError`: something in the rows (or the account's node limit) is
+  refused; the caller isolates the offending rows.
+* connection refused or reset, timeouts, 5xx and any other answer → `TransientError`: keep, retry later.
+
+The write key travels only in the `Authorization: Bearer` header: never in a URL (web-server access logs, our
+own logs) and never in a message built here.
+"""
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import requests
+
+from pvmonit_exporter import __version__
+from pvmonit_exporter.forwarder.snapshot import Row
+
+NODE_LIMIT_MESSAGE = "Reached the maximal allowed number of different NodeIds"
+_BODY_EXCERPT = 200
+_REASON_RE = re.compile(r"\[Errno -?\d+\][^'\")]*|RemoteDisconnected\([^)]*\)|Connection aborted|"
+                        r"Connection reset by peer")
+
+
+@dataclass(frozen=True)
+class Ok:
+    """emoncms answered `ok`: the rows are stored."""
+
+
+@dataclass(frozen=True)
+class AuthError:
+    """The key is wrong (401), missing or read-only (empty 200)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class ContentError:
+    """emoncms refused the request's content with `{"success": false}`; `message` is the server's."""
+
+    message: str
+
+    @property
+    def node_limit(self) -> bool:
+        """The account already has its maximum of nodes: rows for a new node fail, existing nodes still work."""
+        return NODE_LIMIT_MESSAGE in self.message
+
+
+@dataclass(frozen=True)
+class TransientError:
+    """Worth retrying later unchanged: `kind` is connection, timeout or http."""
+
+    kind: Literal["connection", "timeout", "http"]
+    message: str
+
+
+Outcome = Ok | AuthError | ContentError | TransientError
+
+
+def _excerpt(body: str) -> str:
+    text = " ".join(body.split())
+    return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "…"
+
+
+def classify(status: int, body: str) -> Outcome:
+    """What one `input/bulk` answer means (see the module docstring)."""
+    if status == 401:
+        return AuthError(f"HTTP 401 {_excerpt(body) or 'Unauthorized'}: the API key is not valid")
+    if 200 <= status < 300:
+        if body == "ok":
+            return Ok()
+        if not body.strip():
+            return AuthError("empty answer: the API key is missing or is the read-only key (use the write key)")
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and answer.get("success") is False:
+            return ContentError(str(answer.get("message", "")) or "success: false without a message")
+        return TransientError("http", f"unexpected answer (HTTP {status}): {_excerpt(body)}")
+    return TransientError("http", f"HTTP {status}: {_excerpt(body)}")
+
+
+def encode_rows(rows: Sequence[Row]) -> str:
+    """The `data` field: compact JSON, non-ASCII kept as is (emoncms runs `stripslashes` on every parameter,
+    so a `\\u00e9` escape would reach its JSON parser as `u00e9`)."""
+    return json.dumps([row.to_json() for row in rows], separators=(",", ":"), ensure_ascii=False)
+
+
+class EmoncmsClient:
+    """Posts rows to `<url>/input/bulk.json`. Thread-safe enough for one sender at a time."""
+
+    def __init__(self, url: str, apikey: str, timeout: float, session: requests.Session | None = None) -> None:
+        self.endpoint = url.rstrip("/") + "/input/bulk.json"
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._headers = {
+            "Authorization": f"Bearer {apikey}",  # case-sensitive `Bearer `: emoncms ignores `bearer`
+            "User-Agent": f"pvmonit-exporter/{__version__}",
+        }
+
+    def send(self, rows: Sequence[Row], sentat: int) -> Outcome:
+        """POST `rows`; `sentat` is our clock now, so emoncms corrects row times for our clock's skew."""
+        try:
+            response = self._session.post(
+                self.endpoint,
+                params={"sentat": str(sentat)},
+                data={"data": encode_rows(rows)},
+                headers=self._headers,
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            return TransientError("timeout", f"no answer from {self.endpoint} within {self.timeout:g} s "
+                                             f"({type(exc).__name__})")
+        except requests.ConnectionError as exc:
+            return TransientError("connection", f"cannot reach {self.endpoint}: {_reason(exc)}")
+        except requests.RequestException as exc:
+            return TransientError("http", f"bad answer from {self.endpoint}: {_reason(exc)}")
+        return classify(response.status_code, response.text)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful part of a requests error (`[Errno 111] Connection refused`), not urllib3's nesting."""
+    text = str(exc)
+    match = _REASON_RE.search(text)
+    return match.group(0).strip() if match else (_excerpt(text) or type(exc).__name__)

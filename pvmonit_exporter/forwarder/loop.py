@@ -1,0 +1,417 @@
+"""The forwarder: a snapshot thread that queues rows every interval, and a flush thread that drains the queue.
+
+Every row goes through the disk queue, even when emoncms is reachable: the flush thread always sends the
+oldest rows first, so live rows never overtake queued ones (emoncms's PHPFina feeds silently drop anything older
+than their first point). Rows leave the queue only after emoncms answered `ok` (at-least-once).
+
+Neither thread ever raises into its caller or dies: disk and network failures are counted, logged and retried;
+`status()` reads counters kept in memory, so a scrape never waits for the disk or the network.
+"""
+
+import enum
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from pvmonit_exporter import BUILD_YEAR
+from pvmonit_exporter.collector.catalogue import DROP_REASONS, ERROR_KINDS, SKIP_REASONS
+from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
+from pvmonit_exporter.forwarder.emoncms import AuthError, ContentError, EmoncmsClient, Ok
+from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, QueueError, QueueStats
+from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder
+from pvmonit_exporter.state import State
+
+logger = logging.getLogger(__name__)
+
+
+# How long `stop()` waits for a flush thread stuck in a request; its rows stay queued and are sent again.
+STOP_WAIT_SECONDS = 5.0
+# The flush thread also looks at the queue this often when idle: another process may have queued rows.
+IDLE_WAIT_SECONDS = 60.0
+CLOCK_FLOOR = datetime(BUILD_YEAR, 1, 1, tzinfo=UTC).timestamp()
+
+
+@dataclass(frozen=True)
+class ForwarderStatus:
+    """The forwarder's figures at one moment: what the metrics and `/api/state` show."""
+
+    url: str
+    queue_dir: str
+    interval_seconds: float
+    queue_rows: int
+    queue_oldest_row_timestamp: float | None  # None when the queue is empty
+    queue_newest_row_timestamp: float | None
+    dead_letter_rows: int
+    rows_sent_total: int
+    rows_dropped_total: Mapping[str, int]
+    errors_total: Mapping[str, int]
+    last_success_timestamp: float  # 0 before the first success
+    snapshots_total: int
+    snapshots_skipped_total: Mapping[str, int]
+    corrupt_queues_moved_aside: int
+    next_retry_timestamp: float | None  # while backing off after a failure
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: (dict(value) if isinstance(value := getattr(self, f.name), Mapping) else value)
+                for f in fields(self)}
+
+
+class _Pass(enum.Enum):
+    """How a flush pass ended."""
+
+    EMPTY = "empty"
+    RETRY = "retry"  # a transient or disk failure: back off and try again
+    AUTH = "auth"  # the key is refused: retrying helps only once the operator fixes it
+    CLOCK = "clock"  # our clock is wrong: `sentat` would shift every row
+    STOPPED = "stopped"
+
+
+def next_tick(now: float, interval: float) -> float:
+    """The first wall-clock multiple of `interval` after `now` (…:00, :05, :10 for 300 s)."""
+    return (math.floor(now / interval) + 1) * interval
+
+
+class Forwarder:
+    """Snapshots of `state` into the disk queue in `config.queue_dir`, flushed to emoncms when it answers.
+
+    `backoff_initial`/`backoff_max` bound the capped exponential backoff after failures (with jitter, so that
+    many exporters do not retry in step); `poll_interval` is the longest the snapshot thread sleeps before
+    looking at the clock again, which keeps snapshots aligned when the clock jumps (NTP after a boot).
+    """
+
+    def __init__(
+        self,
+        config: EmoncmsConfig,
+        state: State,
+        devices: Sequence[DeviceConfig],
+        probes: Sequence[ProbeConfig],
+        clock: Callable[[], float] = time.time,
+        *,
+        backoff_initial: float = 5.0,
+        backoff_max: float = 300.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._config = config
+        self._state = state
+        self._clock = clock
+        self._builder = SnapshotBuilder(config, devices, probes)
+        self._queue = DiskQueue(config.queue_dir, config.max_queue_rows)
+        self._client = EmoncmsClient(config.url, config.apikey, config.timeout)
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._poll = poll_interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the figures below
+        self._threads: list[threading.Thread] = []
+        self._sent = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._errors = dict.fromkeys(ERROR_KINDS, 0)
+        self._skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self._snapshots = 0
+        self._last_success = 0.0
+        self._last_error: str | None = None
+        self._stats = QueueStats(0, None, None, 0, 0)
+        self._failures = 0  # consecutive failed attempts
+        self._retry_at: float | None = None  # time.monotonic() of the next attempt while backing off
+        self._clock_wrong = False
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        self._refresh_stats()
+        self._threads = [
+            threading.Thread(target=self._snapshot_loop, name="emoncms-snapshots", daemon=True),
+            threading.Thread(target=self._flush_loop, name="emoncms-flush", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        logger.info("emoncms forwarder: a snapshot every %g s to %s, queue in %s (%d rows waiting)",
+                    self._config.interval, self._config.url, self._config.queue_dir, self._stats.rows)
+
+    def stop(self) -> None:
+        """Stop both threads promptly. Nothing is flushed: queued rows are on disk and go out next time."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(STOP_WAIT_SECONDS)
+            if thread.is_alive():
+                logger.warning("emoncms forwarder: a request is still in progress at shutdown; its rows stay "
+                               "queued and will be sent again")
+        self._threads = []
+        self._client.close()
+        self._queue.close()
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def status(self) -> ForwarderStatus:
+        """The current figures, from memory: never touches the disk or the network."""
+        with self._lock:
+            stats = self._stats
+            retry_at = None
+            if self._retry_at is not None:
+                retry_at = self._clock() + max(0.0, self._retry_at - time.monotonic())
+            errors = dict(self._errors)
+            errors["disk"] += stats.recoveries
+            return ForwarderStatus(
+                url=self._config.url,
+                queue_dir=str(self._config.queue_dir),
+                interval_seconds=self._config.interval,
+                queue_rows=stats.rows,
+                queue_oldest_row_timestamp=stats.oldest,
+                queue_newest_row_timestamp=stats.newest,
+                dead_letter_rows=stats.dead_rows,
+                rows_sent_total=self._sent,
+                rows_dropped_total=dict(self._dropped),
+                errors_total=errors,
+                last_success_timestamp=self._last_success,
+                snapshots_total=self._snapshots,
+                snapshots_skipped_total=dict(self._skipped),
+                corrupt_queues_moved_aside=stats.recoveries,
+                next_retry_timestamp=retry_at,
+                last_error=self._last_error,
+            )
+
+    def status_document(self) -> dict[str, Any]:
+        """`status()` as plain JSON types, for `/api/state`."""
+        return self.status().as_dict()
+
+    # --- snapshots -------------------------------------------------------------------------------------
+
+    def snapshot(self, tick: float) -> list[Row]:
+        """Take a snapshot stamped `tick` and queue it durably; the rows returned are on disk.
+
+        Nothing is queued while the clock is before BUILD_YEAR (a Pi without RTC before NTP): those rows would
+        carry a 1970 timestamp. A disk that refuses the rows is counted and logged, not raised.
+        """
+        if self._clock() < CLOCK_FLOOR:
+            with self._lock:
+                self._skipped["clock"] += 1
+            if not self._clock_wrong:
+                self._clock_wrong = True
+                logger.warning("emoncms forwarder: the system clock says %s, before %d — not queueing snapshots "
+                               "until it is set (no RTC? waiting for NTP)", _when(self._clock()), BUILD_YEAR)
+            return []
+        if self._clock_wrong:
+            self._clock_wrong = False
+            logger.info("emoncms forwarder: the system clock looks right again (%s); queueing snapshots",
+                        _when(self._clock()))
+        rows = self._builder.rows(int(tick), self._state.devices(), self._state.probes())
+        with self._lock:
+            self._snapshots += 1
+        if not rows:
+            return []
+        try:
+            dropped = self._queue.append(rows)
+        except QueueError as exc:
+            with self._lock:
+                self._dropped["disk_error"] += len(rows)
+            self._disk_error(f"cannot queue a snapshot, {len(rows)} rows lost", exc)
+            return []
+        if dropped:
+            with self._lock:
+                self._dropped["queue_full"] += dropped
+            logger.warning("emoncms queue is full (%d rows): dropped the %d oldest rows", self._config.max_queue_rows,
+                           dropped)
+        self._refresh_stats()
+        self._wake.set()
+        return rows
+
+    def _snapshot_loop(self) -> None:
+        interval = self._config.interval
+        due = next_tick(self._clock(), interval)
+        while not self._stop.is_set():
+            now = self._clock()
+            if now < due - interval:  # the clock went back: align on the new time
+                due = next_tick(now, interval)
+            if now < due:
+                self._stop.wait(min(due - now, self._poll))
+                continue
+            tick = math.floor(now / interval) * interval  # missed ticks are not made up: the data is current
+            try:
+                self.snapshot(tick)
+            except Exception:  # a bug must not end the snapshots
+                logger.exception("emoncms forwarder: snapshot failed")
+            due = tick + interval
+
+    # --- flushing --------------------------------------------------------------------------------------
+
+    def flush_all(self, deadline: float) -> bool:
+        """Send every queued row now, retrying failures with backoff until `deadline` (a `time.monotonic()`
+        value); True when the queue is empty. Gives up at once on a refused key: retrying cannot fix it."""
+        while True:
+            result = self._flush_pass()
+            if result is _Pass.EMPTY:
+                return True
+            if result is not _Pass.RETRY:
+                return False
+            delay = self._backoff_remaining()
+            if time.monotonic() + delay >= deadline:
+                return False
+            self._stop.wait(delay)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            delay = self._backoff_remaining()
+            if delay > 0:
+                self._stop.wait(delay)  # an enqueue must not cut a backoff short
+                continue
+            result = self._flush_pass()
+            if result is _Pass.CLOCK:
+                self._stop.wait(min(self._config.interval, IDLE_WAIT_SECONDS))
+            elif result is _Pass.EMPTY:
+                self._wake.wait(min(self._config.interval, IDLE_WAIT_SECONDS))
+                self._wake.clear()
+
+    def _flush_pass(self) -> _Pass:
+        """Send batches, oldest first, until the queue is empty or a send fails. Never raises."""
+        with self._flush_lock:
+            try:
+                return self._flush_batches()
+            except Exception as exc:  # a bug must not end the flushing: back off and try again
+                logger.exception("emoncms forwarder: flush failed")
+                self._failed(f"internal error: {exc}")
+                return _Pass.RETRY
+            finally:
+                self._refresh_stats()
+
+    def _flush_batches(self) -> _Pass:
+        while not self._stop.is_set():
+            if self._clock() < CLOCK_FLOOR:
+                return _Pass.CLOCK  # `sentat` from a wrong clock would move every row by the error
+            try:
+                batch = self._queue.peek(self._config.batch_size)
+            except QueueError as exc:
+                self._disk_error("cannot read the queue", exc)
+                self._failed(str(exc))
+                return _Pass.RETRY
+            if not batch:
+                return _Pass.EMPTY
+            result = self._send(batch)
+            if result is not None:
+                return result
+            self._refresh_stats()  # progress shows in the metrics during a long drain
+        return _Pass.STOPPED
+
+    def _send(self, items: Sequence[QueuedRow]) -> _Pass | None:
+        """Send `items` as one request; on a content error, isolate the offending rows by halving. None when
+        every row either went out or went to the dead letters."""
+        unreadable = [item for item in items if item.row is None]
+        if unreadable and not self._bury(unreadable, "unreadable queue entry (not a [time, node, values] row)"):
+            return _Pass.RETRY
+        readable = [(item, item.row) for item in items if item.row is not None]
+        if not readable:
+            return None
+        outcome = self._client.send([row for _, row in readable], int(self._clock()))
+        if isinstance(outcome, Ok):
+            try:
+                self._queue.remove(item.key for item, _ in readable)
+            except QueueError as exc:  # they were stored: sending them again is harmless
+                self._disk_error("cannot remove sent rows from the queue", exc)
+                self._failed(str(exc))
+                return _Pass.RETRY
+            self._succeeded(len(readable))
+            return None
+        if isinstance(outcome, ContentError):
+            with self._lock:
+                self._errors["content"] += 1
+            batch = [item for item, _ in readable]
+            if len(batch) == 1:
+                return None if self._bury(batch, outcome.message, outcome.node_limit) else _Pass.RETRY
+            # Bulk is not atomic: rows before the bad one were applied; resending them overwrites the same slot.
+            middle = len(batch) // 2
+            for half in (batch[:middle], batch[middle:]):
+                result = self._send(half)
+                if result is not None:
+                    return result
+            return None
+        if isinstance(outcome, AuthError):
+            with self._lock:
+                self._errors["auth"] += 1
+            delay = self._failed(outcome.message)
+            logger.error("emoncms refused the API key: %s; keeping %d queued rows, retrying in %.0f s",
+                         outcome.message, self._stats.rows, delay)
+            return _Pass.AUTH
+        with self._lock:
+            self._errors[outcome.kind] += 1
+        delay = self._failed(outcome.message)
+        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", outcome.message,
+                       self._stats.rows, delay)
+        return _Pass.RETRY
+
+    def _bury(self, items: Sequence[QueuedRow], error: str, node_limit: bool = False) -> bool:
+        try:
+            dropped = self._queue.bury(items, error, self._clock())
+        except QueueError as exc:
+            self._disk_error("cannot move a rejected row to the dead letters", exc)
+            self._failed(str(exc))
+            return False
+        with self._lock:
+            self._dropped["dead_letter_full"] += dropped
+        dead_dir = self._config.queue_dir / DEAD_DIR
+        for item in items:
+            described = f"node {item.row.node} at {item.row.time}" if item.row else repr(item.text[:80])
+            if node_limit:
+                logger.error("emoncms refused a row for a new node (%s): the account has reached its node limit "
+                             "(32 by default); moved it to %s — rows for existing nodes still go through",
+                             described, dead_dir)
+            else:
+                logger.error("emoncms refused a row (%s): %s; moved it to %s", described, error, dead_dir)
+        return True
+
+    # --- bookkeeping -----------------------------------------------------------------------------------
+
+    def _succeeded(self, rows: int) -> None:
+        with self._lock:
+            failures = self._failures
+            self._sent += rows
+            self._last_success = self._clock()
+            self._failures = 0
+            self._retry_at = None
+            self._last_error = None
+        if failures:
+            logger.info("emoncms: sending again after %d failed attempts", failures)
+
+    def _failed(self, message: str) -> float:
+        """Schedule the next attempt with capped exponential backoff and jitter; returns the delay."""
+        with self._lock:
+            self._failures += 1
+            ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** min(self._failures - 1, 30))
+            delay = ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+            self._retry_at = time.monotonic() + delay
+            self._last_error = message
+        return delay
+
+    def _backoff_remaining(self) -> float:
+        with self._lock:
+            return 0.0 if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
+
+    def _disk_error(self, what: str, exc: QueueError) -> None:
+        with self._lock:
+            self._errors["disk"] += 1
+            self._last_error = str(exc)
+        logger.error("emoncms queue: %s: %s", what, exc)
+
+    def _refresh_stats(self) -> None:
+        try:
+            stats = self._queue.stats()
+        except QueueError as exc:
+            self._disk_error("cannot read the queue's figures", exc)
+            return
+        with self._lock:
+            self._stats = stats
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

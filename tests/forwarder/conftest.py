@@ -1,0 +1,99 @@
+"""Fixtures for the forwarder tests: a fake emoncms, a manual clock, sample VE.Direct blocks, a forwarder factory."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
+from pvmonit_exporter.forwarder.loop import Forwarder
+from pvmonit_exporter.state import State
+from pvmonit_exporter.vedirect.framing import Block, DecoderStats
+from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms, ManualClock
+
+# 2026-06-01 12:03:17 UTC: after BUILD_YEAR, and not on a 300 s boundary.
+START = datetime(2026, 6, 1, 12, 3, 17, tzinfo=UTC).timestamp()
+
+MPPT_BLOCK: Block = {
+    "PID": "0xA053", "FW": "159", "SER#": "HQ2132ABCDE", "V": "26180", "I": "3500", "VPV": "41200",
+    "PPV": "92", "CS": "3", "MPPT": "2", "OR": "0x00000000", "ERR": "0", "LOAD": "ON", "IL": "0",
+    "H19": "1234", "H20": "12", "H21": "150", "H22": "30", "H23": "200", "HSDS": "17",
+}
+BMV_BLOCK: Block = {
+    "PID": "0x203", "V": "26200", "I": "-1500", "P": "-39", "CE": "-12000", "SOC": "876", "TTG": "-1",
+    "Alarm": "OFF", "Relay": "OFF", "AR": "0", "BMV": "700", "FW": "308",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests honours proxy variables: the tests must reach 127.0.0.1 directly and nothing else."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def fake(clock: ManualClock) -> Iterator[FakeEmoncms]:
+    with FakeEmoncms(clock=clock) as server:
+        yield server
+
+
+def emoncms_config(queue_dir: Path, url: str, **overrides: Any) -> EmoncmsConfig:
+    config = EmoncmsConfig(url=url, apikey=WRITE_KEY, queue_dir=queue_dir, interval=300.0, timeout=2.0)
+    return replace(config, **overrides)
+
+
+class Rig:
+    """A State and a Forwarder on the manual clock, writing to the fake; `tick()` makes one snapshot happen."""
+
+    def __init__(self, config: EmoncmsConfig, clock: ManualClock, devices: tuple[DeviceConfig, ...],
+                 probes: tuple[ProbeConfig, ...], **forwarder_options: Any) -> None:
+        self.config, self.clock, self.devices = config, clock, devices
+        self.state = State(devices, probes, clock=clock)
+        options = {"backoff_initial": 0.02, "backoff_max": 0.1, "poll_interval": 0.005, **forwarder_options}
+        self.forwarder = Forwarder(config, self.state, devices, probes, clock=clock, **options)
+
+    def feed(self, device: str, block: Block) -> None:
+        self.state.record_blocks(device, [block], DecoderStats())
+
+    def next_tick(self) -> float:
+        interval = self.config.interval
+        return (self.clock() // interval + 1) * interval
+
+    def tick(self, blocks: dict[str, Block], wait: Callable[[Callable[[], object]], object]) -> float:
+        """Record `blocks` just before the next tick, move the clock past it and wait for the snapshot."""
+        tick = self.next_tick()
+        before = self.forwarder.status().snapshots_total
+        self.clock.set(tick - 1)
+        for device, block in blocks.items():
+            self.feed(device, block)
+        self.clock.set(tick + 0.5)
+        wait(lambda: self.forwarder.status().snapshots_total > before)
+        return tick
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path, fake: FakeEmoncms, clock: ManualClock) -> Iterator[Callable[..., Rig]]:
+    rigs: list[Rig] = []
+
+    def make(devices: tuple[DeviceConfig, ...] = (DeviceConfig("mppt", "/dev/ttyUSB0"),),
+             probes: tuple[ProbeConfig, ...] = (), forwarder_options: dict[str, Any] | None = None,
+             **config_overrides: Any) -> Rig:
+        queue_dir = config_overrides.pop("queue_dir", tmp_path / "queue")
+        config = emoncms_config(queue_dir, fake.url, **config_overrides)
+        rig = Rig(config, clock, devices, probes, **(forwarder_options or {}))
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.forwarder.stop()

@@ -1,0 +1,381 @@
+"""A fake emoncms on 127.0.0.1 that answers `input/bulk` and `input/post` the way emoncms 11.16.8 does.
+
+Each behaviour follows /work/shared/reference/emoncms-api.md (copied facts, no emoncms code):
+
+* endpoints with or without `.json`, under any path prefix (self-hosted `http://host/emoncms`); answers are
+  `text/plain`; parameters from the query string or form fields (a form field wins), every value passed
+  through PHP's `stripslashes`; a raw `application/json` body is ignored;
+* key from `apikey=` (query or form) or `Authorization: Bearer <key>` — case-sensitive: any other header value
+  is taken whole as the key; wrong key → 401 `Invalid API key`; no key or the READ key → 200 with an empty body;
+* bulk: `data` missing or not JSON (PHP's parser refuses NaN/Infinity) → `Format error, json string supplied is
+  not valid`; row time = server now − sentat + row[0], or time + row[0] with `time=` (0 = absolute), or the last
+  row stamped now without either; rows shorter than 3 elements skipped; named values (a dict) or positional ones
+  (named 1, 2, 3…); a node that is an object → `Format error, node must not be an object`; a value that is an
+  array or object → `Format error, json value is not numeric`; strings stored as their leading number or 0,
+  null as 0, true as 1; not atomic — rows before a failing row stay stored;
+* post: `node`, `time` (absolute, default now), data from `fulljson` (strict: `Input in not a valid JSON
+  object`), `json`/`data` (JSON, or the legacy `{name:value,…}` form), or `csv`; none → `Request contains no
+  data via csv, json or data tag`;
+* names reduced to letters, digits, `_`, space, `-`, `.`; at most `node_limit` (32) different nodes →
+  `Error: Reached the maximal allowed number of different NodeIds, limit is 32`.
+
+Simplification: a bulk row is checked whole before any of its values is stored.
+
+Switches for failures: `go_down()`/`come_up()` (connection refused: the listening socket is closed and
+re-opened on the same port), `drop_connections` (connection closed without an answer), `fail_status` (HTTP 5xx
+with an HTML page), `delay` (seconds to wait after storing, before answering: the client may time out or be
+killed while the rows are already stored).
+"""
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+WRITE_KEY = "0123456789abcdef0123456789abcdef"
+READ_KEY = "fedcba9876543210fedcba9876543210"
+NODE_LIMIT_ERROR = "Error: Reached the maximal allowed number of different NodeIds, limit is {limit}"
+NOT_VALID_JSON = "Format error, json string supplied is not valid"
+_LEADING_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Point:
+    node: str
+    input: str
+    time: int
+    value: float
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    url: str  # path and query as received
+    headers: Mapping[str, str]
+    body: bytes
+    status: int
+    answer: str
+
+
+class ManualClock:
+    """A wall clock that moves only when told: shared by the fake and the forwarder, row times are exact."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def set(self, now: float) -> None:
+        with self._lock:
+            self._now = now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+class _ContentError(Exception):
+    """A `{"success": false}` answer; rows already stored stay stored."""
+
+
+def _stripslashes(text: str) -> str:
+    return re.sub(r"\\(.?)", r"\1", text)
+
+
+def _sanitise(name: str) -> str:
+    return "".join(c for c in name if c.isalnum() or c in "_-." or c.isspace())
+
+
+def _php_float(value: object) -> float:
+    """PHP `(float)` of a decoded JSON value: strings by their leading number, null 0, arrays refused."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    if value is None:
+        return 0.0
+    if isinstance(value, str):
+        match = _LEADING_NUMBER.match(value)
+        return float(match.group(0)) if match else 0.0
+    raise _ContentError("Format error, json value is not numeric")
+
+
+def _php_int(value: object) -> int:
+    return int(_php_float(value))
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+class FakeEmoncms:
+    """Start with `with FakeEmoncms() as server:`; `server.url` is the base URL to configure."""
+
+    def __init__(self, *, node_limit: int = 32, clock: Callable[[], float] = time.time,
+                 prefix: str = "/emoncms", write_key: str = WRITE_KEY) -> None:
+        self.node_limit = node_limit
+        self.write_key = write_key
+        self.clock = clock
+        self.prefix = prefix
+        self.points: list[Point] = []
+        self.requests: list[RecordedRequest] = []
+        self.nodes: list[str] = []
+        self.drop_connections = False
+        self.fail_status: int | None = None
+        self.delay = 0.0
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.come_up()
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def come_up(self) -> None:
+        """Listen (again, on the same port after `go_down()`)."""
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def go_down(self) -> None:
+        """Close the listening socket: clients get `connection refused` until `come_up()`."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self._lock:  # kept-alive connections would otherwise still be answered
+            for connection in self._connections:
+                with suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    close = go_down
+
+    def __enter__(self) -> "FakeEmoncms":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        self.go_down()
+        try:
+            yield
+        finally:
+            self.come_up()
+
+    # --- what was stored -------------------------------------------------------------------------------
+
+    def track(self, connection: socket.socket, *, open_: bool) -> None:
+        """Remember open client connections, so that `go_down()` can cut the kept-alive ones."""
+        with self._lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def stored(self) -> list[Point]:
+        with self._lock:
+            return list(self.points)
+
+    def recorded(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self.requests)
+
+    def latest(self) -> dict[tuple[str, str, int], float]:
+        """(node, input, time) → value, later writes overwriting earlier ones as a PHPFina slot does."""
+        return {(p.node, p.input, p.time): p.value for p in self.stored()}
+
+    # --- the emoncms behaviour ---------------------------------------------------------------------------
+
+    def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
+        split = urlsplit(target)
+        path = split.path
+        if not path.startswith(self.prefix + "/"):
+            return 404, "Not found"
+        route = path[len(self.prefix):].removesuffix(".json")
+        params = {k: _stripslashes(v) for k, v in parse_qsl(split.query, keep_blank_values=True)}
+        content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if method == "POST" and content_type == "application/x-www-form-urlencoded":
+            form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+            params.update({k: _stripslashes(v) for k, v in form})
+        if route not in ("/input/bulk", "/input/post"):
+            return 404, "Not found"
+        key = params.get("apikey")
+        if key is None and "Authorization" in headers:
+            header = headers["Authorization"]
+            key = header[len("Bearer "):] if header.startswith("Bearer ") else header
+        if not key or key == READ_KEY:
+            return 200, ""
+        if key != self.write_key:
+            return 401, "Invalid API key"
+        with self._lock:
+            try:
+                if route == "/input/bulk":
+                    self._bulk(params)
+                else:
+                    self._post(params)
+            except _ContentError as exc:
+                return 200, json.dumps({"success": False, "message": str(exc)})
+        if "fulljson" in params and route == "/input/bulk":
+            return 200, json.dumps({"success": True})
+        return 200, "ok"
+
+    def _store(self, node: object, values: list[tuple[str, object]], at: int) -> None:
+        if isinstance(node, dict | list):
+            raise _ContentError("Format error, node must not be an object")
+        name = _sanitise(str(node))
+        numbers = [(_sanitise(str(k)), _php_float(v)) for k, v in values]
+        if name not in self.nodes:
+            if len(self.nodes) >= self.node_limit:
+                raise _ContentError(NODE_LIMIT_ERROR.format(limit=self.node_limit))
+            self.nodes.append(name)
+        self.points.extend(Point(name, input_name, at, value) for input_name, value in numbers)
+
+    def _bulk(self, params: Mapping[str, str]) -> None:
+        try:
+            rows = json.loads(params["data"], parse_constant=_reject_constant)
+        except (KeyError, ValueError):
+            raise _ContentError(NOT_VALID_JSON) from None
+        if not isinstance(rows, list):
+            raise _ContentError(NOT_VALID_JSON)
+        now = int(self.clock())
+        if "sentat" in params:
+            reference = now - _php_int(params["sentat"])
+        elif "time" in params:
+            reference = _php_int(params["time"])
+        elif rows and isinstance(rows[-1], list) and rows[-1]:
+            reference = now - _php_int(rows[-1][0])
+        else:
+            reference = now
+        for row in rows:
+            if not isinstance(row, list) or len(row) < 3:
+                continue
+            at = reference + _php_int(row[0])
+            if isinstance(row[2], dict):
+                values = [(str(k), v) for k, v in row[2].items()]
+            else:
+                values = [(str(i), v) for i, v in enumerate(row[2:], start=1)]
+            self._store(row[1], values, at)
+
+    def _post(self, params: Mapping[str, str]) -> None:
+        at = _php_int(params["time"]) if "time" in params else int(self.clock())
+        node = params.get("node", "0")
+        if "fulljson" in params:
+            try:
+                data = json.loads(params["fulljson"], parse_constant=_reject_constant)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                raise _ContentError("Input in not a valid JSON object")
+            values = list(data.items())
+        elif "json" in params or "data" in params:
+            values = _legacy_pairs(params.get("json", params.get("data", "")))
+        elif "csv" in params:
+            values = [(str(i), v) for i, v in enumerate(params["csv"].split(","), start=1)]
+        else:
+            raise _ContentError("Request contains no data via csv, json or data tag")
+        self._store(node, values, at)
+
+
+def _legacy_pairs(text: str) -> list[tuple[str, object]]:
+    """`{name:value,…}` as emoncms reads `json=`: valid JSON first, else the legacy unquoted form."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return list(data.items())
+    if data is not None:
+        raise _ContentError("Input in not a valid JSON object")
+    cleaned = "".join(c for c in text if c.isalnum() or c in "_-.:,+" or c.isspace())
+    pairs: list[tuple[str, object]] = []
+    for item in cleaned.split(","):
+        name, sep, value = item.partition(":")
+        if not sep:
+            continue
+        try:
+            pairs.append((name, float(value)))
+        except ValueError:
+            raise _ContentError("Format error, json value is not numeric") from None
+    return pairs
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_fake: FakeEmoncms
+    protocol_version = "HTTP/1.1"  # keep-alive, as Apache and nginx in front of emoncms
+    # Headers and body leave in two writes: without TCP_NODELAY every kept-alive request waits for the
+    # client's delayed ACK (40 ms), which no real emoncms does.
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.server_fake.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        self.server_fake.track(self.connection, open_=False)
+        with suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        """Quiet: tests look at `FakeEmoncms.requests` instead."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        fake = self.server_fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if fake.drop_connections:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        headers = dict(self.headers.items())
+        if fake.fail_status is not None:
+            status = fake.fail_status
+            answer = f"<html><body><h1>{status} Service Unavailable</h1></body></html>"
+        else:
+            status, answer = fake.answer(method, self.path, headers, body)
+        fake.record(RecordedRequest(method, self.path, headers, body, status, answer))
+        if fake.delay:
+            time.sleep(fake.delay)
+        payload = answer.encode("utf-8")
+        with suppress(OSError):  # the client may have timed out or been killed meanwhile
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain" if not answer.startswith("<") else "text/html")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)

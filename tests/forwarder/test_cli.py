@@ -1,0 +1,70 @@
+"""`pvmonit-exporter queue [--flush]`: the summary lines and the exit status."""
+
+from pathlib import Path
+
+import pytest
+
+import pvmonit_exporter.forwarder.cli as queue_cli
+from pvmonit_exporter.config import Config, DeviceConfig
+from pvmonit_exporter.forwarder.cli import queue_command
+from pvmonit_exporter.forwarder.queue import DiskQueue
+from pvmonit_exporter.forwarder.snapshot import Row
+from tests.forwarder.conftest import emoncms_config
+from tests.forwarder.fake_emoncms import FakeEmoncms
+
+DEVICES = (DeviceConfig("mppt", "/dev/ttyUSB0"),)
+NOW = 1_780_315_500  # rows are stamped around the fake's manual clock
+
+
+def make_config(tmp_path: Path, url: str) -> Config:
+    return Config(DEVICES, emoncms=emoncms_config(tmp_path / "queue", url), source="test.yaml")
+
+
+def fill(tmp_path: Path, count: int) -> None:
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        queue.append([Row(NOW + 300 * i, "mppt", {"V": i}) for i in range(count)])
+
+
+def test_summary_without_flush(tmp_path: Path, fake: FakeEmoncms, capsys: pytest.CaptureFixture[str]) -> None:
+    fill(tmp_path, 3)
+
+    assert queue_command(make_config(tmp_path, fake.url), flush=False) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"queue: {tmp_path / 'queue'}"
+    assert lines[1] == "rows queued: 3"
+    assert lines[2].startswith("oldest row: ")
+    assert lines[2].endswith(f"({NOW})")
+    assert lines[3].endswith(f"({NOW + 600})")
+    assert lines[4] == f"dead letters: 0 (in {tmp_path / 'queue' / 'dead'})"
+    assert fake.recorded() == []
+
+
+def test_flush_sends_everything_and_exits_0(tmp_path: Path, fake: FakeEmoncms,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    fill(tmp_path, 3)
+
+    assert queue_command(make_config(tmp_path, fake.url), flush=True) == 0
+
+    out = capsys.readouterr().out
+    assert "sent: 3 rows" in out
+    assert "rows queued: 0" in out
+    assert [p.value for p in fake.stored()] == [0.0, 1.0, 2.0]
+
+
+def test_flush_exits_1_when_rows_remain(tmp_path: Path, fake: FakeEmoncms, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(queue_cli, "FLUSH_DEADLINE_SECONDS", 0.5)
+    fill(tmp_path, 2)
+    fake.go_down()
+
+    assert queue_command(make_config(tmp_path, fake.url), flush=True) == 1
+
+    captured = capsys.readouterr()
+    assert "rows queued: 2" in captured.out
+    assert "Connection refused" in captured.err
+
+
+def test_without_an_emoncms_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert queue_command(Config(DEVICES, source="test.yaml"), flush=True) == 1
+    assert "no emoncms section" in capsys.readouterr().err

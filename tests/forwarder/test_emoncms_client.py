@@ -1,0 +1,110 @@
+"""The bulk client: what it sends, and how each emoncms answer is classified."""
+
+import math
+from urllib.parse import parse_qs
+
+import pytest
+
+from pvmonit_exporter.forwarder.emoncms import (
+    AuthError,
+    ContentError,
+    EmoncmsClient,
+    Ok,
+    Outcome,
+    TransientError,
+    classify,
+    encode_rows,
+)
+from pvmonit_exporter.forwarder.snapshot import Row
+from tests.forwarder.conftest import START
+from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, Point
+
+ROWS = [Row(1_780_315_500, "mppt", {"V": 26180, "PPV": 92}), Row(1_780_315_500, "serre-été", {"temp": 21.5})]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, "ok", Ok()),
+        (201, "ok", Ok()),
+        (200, "ok\n", TransientError("http", "unexpected answer (HTTP 200): ok")),
+        (401, "Invalid API key", AuthError("HTTP 401 Invalid API key: the API key is not valid")),
+        (200, "", AuthError("empty answer: the API key is missing or is the read-only key (use the write key)")),
+        (200, '{"success": false, "message": "Format error, json value is not numeric"}',
+         ContentError("Format error, json value is not numeric")),
+        (500, "<html>oops</html>", TransientError("http", "HTTP 500: <html>oops</html>")),
+        (404, "Not found", TransientError("http", "HTTP 404: Not found")),
+        (200, "<html>captive portal</html>", TransientError("http", "unexpected answer (HTTP 200): "
+                                                                    "<html>captive portal</html>")),
+    ],
+)
+def test_classify(status: int, body: str, expected: Outcome) -> None:
+    assert classify(status, body) == expected
+
+
+def test_node_limit_is_a_content_error_marked_as_such() -> None:
+    outcome = classify(200, '{"success":false,"message":"Error: Reached the maximal allowed number of '
+                            'different NodeIds, limit is 32"}')
+    assert isinstance(outcome, ContentError)
+    assert outcome.node_limit
+    assert not ContentError("Format error, json value is not numeric").node_limit
+
+
+def test_send_posts_form_data_with_bearer_header_and_sentat(fake: FakeEmoncms) -> None:
+    client = EmoncmsClient(fake.url, WRITE_KEY, timeout=5)
+    outcome = client.send(ROWS, sentat=int(START))
+
+    assert outcome == Ok()
+    (request,) = fake.recorded()
+    assert request.method == "POST"
+    assert request.url == f"/emoncms/input/bulk.json?sentat={int(START)}"  # self-hosted prefix kept
+    assert request.headers["Authorization"] == f"Bearer {WRITE_KEY}"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    data = parse_qs(request.body.decode())["data"][0]
+    assert data == '[[1780315500,"mppt",{"V":26180,"PPV":92}],[1780315500,"serre-été",{"temp":21.5}]]'
+    assert fake.stored() == [Point("mppt", "V", 1780315500, 26180.0), Point("mppt", "PPV", 1780315500, 92.0),
+                             Point("serre-été", "temp", 1780315500, 21.5)]
+
+
+def test_encoding_has_no_backslash_escapes() -> None:
+    assert "\\" not in encode_rows(ROWS)
+
+
+@pytest.mark.parametrize(("key", "kind"), [("0" * 32, "401"), (READ_KEY, "empty")])
+def test_wrong_or_read_key_is_an_auth_error(fake: FakeEmoncms, key: str, kind: str) -> None:
+    outcome = EmoncmsClient(fake.url, key, timeout=5).send(ROWS, sentat=int(START))
+
+    assert isinstance(outcome, AuthError)
+    assert ("401" in outcome.message) == (kind == "401")
+    assert key not in outcome.message
+    assert fake.stored() == []
+
+
+def test_content_error_carries_the_server_message(fake: FakeEmoncms) -> None:
+    outcome = EmoncmsClient(fake.url, WRITE_KEY, timeout=5).send([Row(1, "n", {"x": math.nan})], sentat=1)
+    assert outcome == ContentError("Format error, json string supplied is not valid")
+
+
+def test_transient_failures(fake: FakeEmoncms) -> None:
+    client = EmoncmsClient(fake.url, WRITE_KEY, timeout=0.3)
+
+    with fake.down():
+        refused = client.send(ROWS, sentat=1)
+    fake.drop_connections = True
+    dropped = client.send(ROWS, sentat=1)
+    fake.drop_connections = False
+    fake.fail_status = 503
+    server_error = client.send(ROWS, sentat=1)
+    fake.fail_status = None
+    fake.delay = 1.0
+    slow = client.send(ROWS, sentat=1)
+
+    assert isinstance(refused, TransientError)
+    assert refused.kind == "connection"
+    assert "Connection refused" in refused.message
+    assert isinstance(dropped, TransientError)
+    assert dropped.kind == "connection"
+    assert isinstance(server_error, TransientError)
+    assert (server_error.kind, server_error.message[:8]) == ("http", "HTTP 503")
+    assert isinstance(slow, TransientError)
+    assert slow.kind == "timeout"

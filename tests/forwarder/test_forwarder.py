@@ -1,0 +1,292 @@
+"""The forwarder end to end against the fake emoncms: outages, keys, poisoned rows, bounds, clocks, disks."""
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import diskcache
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pvmonit_exporter.collector.forwarder import ForwarderCollector
+from pvmonit_exporter.config import DeviceConfig
+from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, next_tick
+from pvmonit_exporter.forwarder.queue import DiskQueue
+from pvmonit_exporter.forwarder.snapshot import Row
+from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig
+from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, ManualClock
+from tests.helpers import wait_for
+
+MakeRig = Callable[..., Rig]
+TWO_DEVICES = (DeviceConfig("mppt", "/dev/ttyUSB0"), DeviceConfig("bmv", "/dev/ttyUSB1"))
+
+
+def mppt(step: int) -> dict[str, str]:
+    return {**MPPT_BLOCK, "V": str(26000 + step)}
+
+
+def test_snapshots_are_aligned_on_wall_clock_multiples(make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    rig = make_rig()
+    rig.forwarder.start()
+    tick = rig.tick({"mppt": mppt(0)}, wait_for)
+
+    assert datetime.fromtimestamp(tick, UTC).strftime("%H:%M:%S") == "12:05:00"
+    wait_for(fake.stored)
+    assert {p.time for p in fake.stored()} == {int(tick)}
+    assert next_tick(START, 300) == tick
+
+
+def test_outage_over_many_intervals_then_recovery_sends_every_row_once_in_order(
+        make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    rig = make_rig(devices=TWO_DEVICES, batch_size=7)
+    rig.forwarder.start()
+    ticks = [rig.tick({"mppt": mppt(0), "bmv": BMV_BLOCK}, wait_for)]
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 2)
+
+    with fake.down():
+        for step in range(1, 25):
+            ticks.append(rig.tick({"mppt": mppt(step), "bmv": BMV_BLOCK}, wait_for))
+        wait_for(lambda: rig.forwarder.status().errors_total["connection"] >= 2)
+        during = rig.forwarder.status()
+    wait_for(lambda: rig.forwarder.status().queue_rows == 0)
+
+    assert during.queue_rows == 48
+    assert during.queue_oldest_row_timestamp == ticks[1]
+    voltages = [(p.time, p.value) for p in fake.stored() if (p.node, p.input) == ("mppt", "V")]
+    assert voltages == [(int(t), 26000.0 + step) for step, t in enumerate(ticks)]  # once each, in order
+    keys = [(p.node, p.input, p.time) for p in fake.stored()]
+    assert len(keys) == len(set(keys)) == 25 * (11 + 4)
+    assert rig.forwarder.status().rows_sent_total == 50
+    assert rig.forwarder.status().last_success_timestamp == pytest.approx(rig.clock())
+
+
+def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    with DiskQueue(tmp_path / "queue", 100) as queue:  # left over from before a restart
+        queue.append([Row(int(START) - 600, "mppt", {"V": 1}), Row(int(START) - 300, "mppt", {"V": 2})])
+    rig = make_rig()
+    rig.forwarder.start()
+    rig.tick({"mppt": mppt(3)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 3)
+
+    assert [p.value for p in fake.stored() if p.input == "V"] == [1.0, 2.0, 26003.0]
+
+
+@pytest.mark.parametrize("server_key", ["0" * 32, READ_KEY])
+def test_refused_key_keeps_every_row_and_backs_off(
+        make_rig: MakeRig, fake: FakeEmoncms, server_key: str, caplog: pytest.LogCaptureFixture) -> None:
+    fake.write_key = server_key  # our key is not this account's write key (wrong: 401; read key: empty 200)
+    rig = make_rig()
+    rig.forwarder.start()
+    for step in range(3):
+        rig.tick({"mppt": mppt(step)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().errors_total["auth"] >= 2)
+
+    status = rig.forwarder.status()
+    assert status.queue_rows == 3
+    assert status.rows_sent_total == 0
+    assert "API key" in (status.last_error or "")
+    assert any("refused the API key" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+    fake.write_key = WRITE_KEY  # the operator fixes the key on the server
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 3)
+    assert rig.forwarder.status().last_error is None
+
+
+def test_a_poisoned_row_goes_to_the_dead_letters_and_the_rest_flows(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    good = [Row(int(START) + 300 * i, "mppt", {"V": i}) for i in range(9)]
+    poisoned = Row(int(START) + 1350, "mppt", {"V": math.nan})  # a NaN is not JSON: emoncms refuses the batch
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        queue.append([*good[:5], poisoned, *good[5:]])
+    rig = make_rig()
+
+    assert rig.forwarder.flush_all(deadline=math.inf)
+
+    status = rig.forwarder.status()
+    assert [(p.time, p.value) for p in fake.stored()] == [(r.time, r.values["V"]) for r in good]
+    assert (status.queue_rows, status.dead_letter_rows, status.rows_sent_total) == (0, 1, 9)
+    assert status.errors_total["content"] >= 2
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        (letter,) = queue.dead_letters()
+    assert letter.text == f'[{int(START) + 1350},"mppt",{{"V":NaN}}]'
+    assert letter.error == "Format error, json string supplied is not valid"
+
+
+def test_node_limit_dead_letters_rows_of_new_nodes_only(make_rig: MakeRig, fake: FakeEmoncms,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    fake.node_limit = 1
+    rig = make_rig(devices=TWO_DEVICES)
+    rig.forwarder.start()
+    for step in range(3):
+        rig.tick({"mppt": mppt(step), "bmv": BMV_BLOCK}, wait_for)
+    wait_for(lambda: rig.forwarder.status().queue_rows == 0)
+
+    status = rig.forwarder.status()
+    assert {p.node for p in fake.stored()} == {"mppt"}
+    assert len({p.time for p in fake.stored()}) == 3
+    assert (status.rows_sent_total, status.dead_letter_rows) == (3, 3)
+    assert any("node limit" in r.getMessage() for r in caplog.records)
+
+
+def test_queue_bound_drops_the_oldest_rows_and_counts_them(make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    rig = make_rig(max_queue_rows=4)
+    rig.forwarder.start()
+    with fake.down():
+        ticks = [rig.tick({"mppt": mppt(step)}, wait_for) for step in range(7)]
+        assert rig.forwarder.status().rows_dropped_total["queue_full"] == 3
+        assert rig.forwarder.status().queue_oldest_row_timestamp == ticks[3]
+    wait_for(lambda: rig.forwarder.status().queue_rows == 0)
+
+    assert sorted({p.time for p in fake.stored()}) == [int(t) for t in ticks[3:]]
+
+
+def test_wrong_clock_enqueues_nothing_and_logs_once(make_rig: MakeRig, fake: FakeEmoncms, clock: ManualClock,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    clock.set(datetime(1970, 1, 1, 0, 3, tzinfo=UTC).timestamp())  # a Pi without RTC, before NTP
+    rig = make_rig()
+    rig.forwarder.start()
+
+    def skipped(count: int) -> Callable[[], bool]:
+        return lambda: rig.forwarder.status().snapshots_skipped_total["clock"] >= count
+
+    for step in range(3):  # `Rig.tick` waits for a snapshot: here each tick is skipped instead
+        tick = rig.next_tick()
+        rig.feed("mppt", mppt(step))
+        clock.set(tick + 0.5)
+        wait_for(skipped(step + 1))
+
+    status = rig.forwarder.status()
+    assert (status.snapshots_total, status.queue_rows) == (0, 0)
+    warnings = [r for r in caplog.records if "system clock" in r.getMessage()]
+    assert len(warnings) == 1
+    assert rig.forwarder.snapshot(clock()) == []
+    assert fake.recorded() == []
+
+
+def test_no_flush_while_the_clock_is_wrong(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms,
+                                           clock: ManualClock) -> None:
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        queue.append([Row(int(START), "mppt", {"V": 1})])
+    rig = make_rig()
+    clock.set(CLOCK_FLOOR - 86_400)
+
+    assert not rig.forwarder.flush_all(deadline=math.inf)  # sentat from a wrong clock would move the row
+
+    clock.set(START + 10)
+    assert rig.forwarder.flush_all(deadline=math.inf)
+    assert [p.time for p in fake.stored()] == [int(START)]
+
+
+def test_the_key_appears_in_no_log_line_no_url_and_not_in_the_queue(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # urllib3 logs every request line at DEBUG
+    rig = make_rig()
+    rig.forwarder.start()
+    rig.tick({"mppt": mppt(0)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 1)
+    with fake.down():
+        rig.tick({"mppt": mppt(1)}, wait_for)
+        wait_for(lambda: rig.forwarder.status().errors_total["connection"] >= 1)
+    fake.write_key = READ_KEY
+    wait_for(lambda: rig.forwarder.status().errors_total["auth"] >= 1)
+    fake.write_key = WRITE_KEY
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 2)
+    rig.forwarder.stop()
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("POST /emoncms/input/bulk.json?sentat=" in m for m in messages)  # urllib3's lines were seen
+    assert not [m for m in messages if WRITE_KEY in m]
+    requests_seen = fake.recorded()
+    assert requests_seen
+    assert all(WRITE_KEY not in r.url and "apikey" not in r.url for r in requests_seen)
+    assert all(r.headers["Authorization"] == f"Bearer {WRITE_KEY}" for r in requests_seen)
+    assert all(WRITE_KEY.encode() not in path.read_bytes() for path in (tmp_path / "queue").rglob("*")
+               if path.is_file())
+    assert WRITE_KEY not in repr(rig.config)
+    assert WRITE_KEY not in json.dumps(rig.forwarder.status_document())
+
+
+def test_timeouts_and_server_errors_are_retried(make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    rig = make_rig(timeout=0.2)
+    rig.forwarder.start()
+    fake.fail_status = 502
+    rig.tick({"mppt": mppt(0)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().errors_total["http"] >= 1)
+    fake.fail_status = None
+    fake.delay = 0.5  # stored, but the answer comes too late: the row stays queued and is sent again
+    wait_for(lambda: rig.forwarder.status().errors_total["timeout"] >= 1)
+    assert rig.forwarder.status().queue_rows == 1
+    fake.delay = 0.0
+    wait_for(lambda: rig.forwarder.status().queue_rows == 0)
+
+    assert rig.forwarder.status().next_retry_timestamp is None
+    assert {p.time for p in fake.stored()} == {int(rig.next_tick() - 300)}
+
+
+def test_a_full_disk_is_counted_and_the_forwarder_keeps_working(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture) -> None:
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        queue.append([Row(1, "x", {"a": 1})])
+        queue.remove(item.key for item in queue.peek(1))
+    diskcache.Cache(str(tmp_path / "queue"), sqlite_max_page_count=8).close()  # a real SQLITE_FULL soon
+    rig = make_rig(devices=TWO_DEVICES, fields={"mppt": tuple(MPPT_BLOCK), "bmv": tuple(BMV_BLOCK)})
+    registry = CollectorRegistry()
+    registry.register(ForwarderCollector(rig.forwarder))
+    rig.forwarder.start()
+    fake.go_down()  # nothing leaves the queue: it fills up
+    for step in range(100):
+        rig.tick({"mppt": mppt(step), "bmv": BMV_BLOCK}, wait_for)
+        if rig.forwarder.status().rows_dropped_total["disk_error"] >= 4:
+            break
+    status = rig.forwarder.status()
+
+    assert status.errors_total["disk"] >= 1
+    assert status.rows_dropped_total["disk_error"] >= 2
+    assert any("cannot queue a snapshot" in r.getMessage() and "database or disk is full" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.ERROR)
+    assert b'pvmonit_emoncms_errors_total{kind="disk"}' in generate_latest(registry)
+    assert {"emoncms-snapshots", "emoncms-flush"} <= {thread.name for thread in threading.enumerate()}
+
+
+def test_an_unusable_queue_directory_does_not_stop_the_forwarder(tmp_path: Path, make_rig: MakeRig) -> None:
+    (tmp_path / "file").write_text("x")
+    rig = make_rig(queue_dir=tmp_path / "file" / "queue")
+    rig.forwarder.start()
+    rig.tick({"mppt": mppt(0)}, wait_for)
+
+    status = rig.forwarder.status()
+    assert status.errors_total["disk"] >= 1
+    assert status.rows_dropped_total["disk_error"] == 1
+    assert status.snapshots_total == 1
+
+
+def test_a_corrupt_queue_at_start_is_moved_aside(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    queue_dir = tmp_path / "queue"
+    queue_dir.mkdir()
+    (queue_dir / "cache.db").write_bytes(b"\x00garbage" * 512)
+    rig = make_rig()
+    rig.forwarder.start()
+    rig.tick({"mppt": mppt(0)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 1)
+
+    status = rig.forwarder.status()
+    assert status.corrupt_queues_moved_aside == 1
+    assert status.errors_total["disk"] == 1
+    assert list(queue_dir.glob("corrupt-*/cache.db"))
+
+
+def test_stop_joins_both_threads_and_status_is_json(make_rig: MakeRig) -> None:
+    rig = make_rig()
+    rig.forwarder.start()
+    threads = [t for t in threading.enumerate() if t.name in ("emoncms-snapshots", "emoncms-flush")]
+    rig.forwarder.stop()
+
+    assert len(threads) == 2
+    assert not any(thread.is_alive() for thread in threads)
+    document = json.loads(json.dumps(rig.forwarder.status_document()))
+    assert document["errors_total"] == dict.fromkeys(("connection", "timeout", "http", "auth", "content", "disk"), 0)
+    assert document["queue_oldest_row_timestamp"] is None
