@@ -40,3 +40,30 @@ def test_contract_names_are_there() -> None:
         "pvmonit_power_watts", "pvmonit_probe_up",
     }
     assert contract <= names
+
+
+def _api_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text.split("## The /api/state JSON", 1)[1].split("\n## ", 1)[0]
+
+
+def test_api_state_keys_are_documented() -> None:
+    """Every key /api/state sends for a device, a probe and the forwarder is named in the README section."""
+    from dataclasses import fields
+
+    from pvmonit_exporter.config import DeviceConfig, ProbeConfig, WebConfig
+    from pvmonit_exporter.forwarder.loop import ForwarderStatus
+    from pvmonit_exporter.state import State
+    from pvmonit_exporter.vedirect.framing import DecoderStats
+    from pvmonit_exporter.web.api import state_document
+    from tests.vedirect_samples import MPPT
+
+    state = State([DeviceConfig("mppt", "/dev/x")], [ProbeConfig("t", "file", "temperature", path="/x")])
+    state.record_blocks("mppt", [MPPT], DecoderStats())
+    state.record_probe("t", 20.0)
+    document = state_document(state, WebConfig())
+    device, probe = document["devices"][0], document["probes"][0]
+    documented = set(re.findall(r"`([a-z_]+)`", _api_section()))
+    keys = (set(document) | set(device) | set(device["counters"]) | set(device["fields"]["V"]) | set(probe)
+            | set(document["page"]) | {f.name for f in fields(ForwarderStatus)})
+    assert sorted(keys - documented) == []
