@@ -36,7 +36,8 @@ MAX_BLOCK_LEN = MAX_FIELDS * _LINE_MAX + len(_CHECKSUM_MARK) + 1
 # expression; once it matches, plain splitting at CR LF and TAB is exact, and far faster than capturing groups.
 _LABEL = rf"[A-Za-z0-9_#]{{1,{MAX_LABEL_LEN}}}"
 _VALUE = rf"[\x20-\x7e]{{0,{MAX_VALUE_LEN}}}"
-_BODY_RE = re.compile(rf"(?:\r\n{_LABEL}\t{_VALUE}){{1,{MAX_FIELDS}}}")
+# Possessive quantifiers: nothing to backtrack into, a third faster.
+_BODY_RE = re.compile(rf"(?:\r\n{_LABEL}+\t{_VALUE}+){{1,{MAX_FIELDS}}}+")
 _ADLER_EXACT_LEN = 256  # 256 × 255 < 65521: see _byte_sum
 _NOT_HEX_RE = re.compile(rb"[^0-9A-Fa-f]")
 
@@ -165,10 +166,10 @@ class Decoder:
                 break
             block_end = mark + mark_len + 1
             start = text.find(b"\r\n", consumed, mark + 2)  # at worst the mark's own CR LF
-            raw = bytes(text[start:block_end])
-            block = _validate(raw)[0]
+            raw = text[start:block_end]
+            block = _parse(raw)
             if block is None:
-                block, start = self._recover(raw, start)
+                block, start = self._recover(bytes(raw), start)
             if block is not None:
                 discarded += start - consumed
                 valid += 1
@@ -210,7 +211,7 @@ class Decoder:
         block starts with H1), or the failed candidate's own first label. No other restart is tried: a suffix of
         a corrupted block passes the checksum once in 256 tries, and its fields must never be reported.
         """
-        if _validate(raw)[1] == "checksum":
+        if _byte_sum(raw):
             self.stats.checksum_errors += 1
         else:
             self.stats.malformed_blocks += 1
@@ -222,7 +223,7 @@ class Decoder:
             if not found:
                 return None, offset
             position = min(found)
-            block = _validate(raw[position:])[0]
+            block = _parse(raw[position:])
             if block is not None:
                 return block, offset + position
 
@@ -232,7 +233,7 @@ class Decoder:
             self._block_starts.add(b"\r\n%s\t" % first.encode("ascii"))
 
 
-def _byte_sum(raw: bytes) -> int:
+def _byte_sum(raw: bytes | bytearray) -> int:
     """The sum of the bytes, modulo 256. Adler-32's first half is 1 + that sum modulo 65521, exact while the
     sum stays below 65521 (up to 256 bytes: most blocks), and zlib computes it in C, 6x faster than sum()."""
     if len(raw) <= _ADLER_EXACT_LEN:
@@ -240,16 +241,16 @@ def _byte_sum(raw: bytes) -> int:
     return sum(raw) & 0xFF
 
 
-def _validate(raw: bytes) -> tuple[Block | None, str]:
-    """The block in `raw`, or None and why: `checksum` or `malformed`."""
+def _parse(raw: bytes | bytearray) -> Block | None:
+    """The block in `raw`, or None when its checksum or its structure is wrong."""
     if _byte_sum(raw):
-        return None, "checksum"
+        return None
     body = raw[: -len(_CHECKSUM_MARK) - 1].decode("latin-1")
     if not _BODY_RE.fullmatch(body):
-        return None, "malformed"
+        return None
     parts = iter(body.replace("\r\n", "\t").split("\t"))  # "", label, value, label, value, ...
     next(parts)
     block = dict(zip(parts, parts, strict=False))  # pairs by construction: the expression matched
     if len(block) != body.count("\r\n"):  # a label sent twice: not one device's block
-        return None, "malformed"
-    return block, ""
+        return None
+    return block
