@@ -9,11 +9,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from pvmonit_exporter import __version__
-from pvmonit_exporter.collector.catalogue import EXPORTER_METRICS
+from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, WebConfig, parse_listen_address
@@ -27,14 +25,6 @@ if TYPE_CHECKING:
     from pvmonit_exporter.forwarder.loop import Forwarder
 
 log = logging.getLogger(__name__)
-
-
-class BuildInfoCollector(Collector):
-    def collect(self) -> Iterator[Metric]:
-        doc = EXPORTER_METRICS[0]
-        family = GaugeMetricFamily(doc.name, doc.help, labels=doc.labels)
-        family.add_metric([__version__], 1.0)
-        yield family
 
 
 class Exporter:
