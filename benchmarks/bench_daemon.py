@@ -9,6 +9,7 @@ in its own process so that CPU time and peak RSS are its own. Prints figures; as
 """
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -18,12 +19,14 @@ import sys
 import tempfile
 import threading
 import time
+import tty
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from pvmonit_exporter.sources.simulator import Simulator, demo_devices
+from pvmonit_exporter.vedirect.framing import encode_block
 
 PEER_SCRIPT = """
 import sys, threading, time
@@ -172,6 +175,42 @@ def vmodem_links(ports: dict[str, str]) -> list[Path]:
     return links
 
 
+def frame_latency(workdir: Path, blocks: int = 20) -> dict[str, str]:
+    """Time from a block's last byte written to a pseudo-terminal until /api/state shows its value."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    config = workdir / "latency.yaml"
+    config.write_text(f"devices:\n  - name: probe\n    port: {os.ttyname(slave)}\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([sys.executable, "-m", "pvmonit_exporter", "run", "--config.file", str(config),
+                                "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warning"])
+    latencies = []
+    try:
+        while True:
+            try:
+                if json.loads(scrape(base + "/api/state"))["devices"][0]["connected"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        for number in range(blocks):
+            voltage = str(24000 + number)
+            os.write(master, encode_block({"PID": "0xA04A", "V": voltage, "PPV": "100"}))
+            written = time.perf_counter()
+            while json.loads(scrape(base + "/api/state"))["devices"][0]["fields"].get("V", {}).get("raw") != voltage:
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - written)
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        os.close(master)
+        os.close(slave)
+    latencies.sort()
+    return {"median": f"{1000 * statistics.median(latencies):.0f}", "max": f"{1000 * latencies[-1]:.0f}"}
+
+
 def run_peer(ports: dict[str, str], seconds: float, links: list[Path]) -> dict[str, str]:
     process = subprocess.Popen(
         [sys.executable, "-c", PEER_SCRIPT, str(seconds + 2), *map(str, links)], stdout=subprocess.PIPE, text=True
@@ -216,11 +255,14 @@ def main() -> None:
         finally:
             for link in links:
                 link.unlink()
+        latency = frame_latency(Path(workdir))
     width = max(len(k) for k in ours)
     print(f"{'':{width}}  {'pvmonit-exporter':>18}  {'vedirect-m8 loop':>18}")
     for key in ours:
         print(f"{key:{width}}  {ours[key]:>18}  {peer[key]:>18}")
-    print("goals: CPU < 1 % of one core, peak RSS < 40 MB")
+    print(f"block written → visible in /api/state: median {latency['median']} ms, max {latency['max']} ms "
+          "(20 blocks, polled every 2 ms)")
+    print("goals: CPU < 1 % of one core, peak RSS < 40 MB, a block in the state within 500 ms")
 
 
 if __name__ == "__main__":
