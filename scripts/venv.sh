@@ -12,6 +12,12 @@ ensure_venv() {
       exit 2
     }
   fi
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet --editable "$extras"
+  # pip's own chatter goes to a log, shown only when the install fails.
+  local log=.venv/install.log
+  if ! { .venv/bin/python -m pip install --upgrade pip \
+         && .venv/bin/python -m pip install --editable "$extras"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "Installing into .venv failed (full log above, also in $log)." >&2
+    exit 2
+  fi
 }
