@@ -33,7 +33,11 @@ class Exporter:
     def __init__(self, config: Config, listen_address: str | None = None) -> None:
         self.config = config
         self.state = State(config.devices, config.probes)
-        discovery = Discovery(PortClaims(), config.auto_port_patterns)
+        claims = PortClaims()
+        for named in [d.port for d in config.devices if d.port != "auto"] + [p.port for p in config.probes if p.port]:
+            claims.reserve(named)
+        wanted = [d.serial_number for d in config.devices if d.serial_number]
+        discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
         self.readers = [SerialReader(device, self.state, discovery) for device in config.devices]
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.forwarder = self._forwarder()
@@ -77,13 +81,15 @@ class Exporter:
             self.forwarder.start()
 
     def stop(self) -> None:
+        """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
+        sources: list[SerialReader | ProbeRunner] = [*self.readers, *self.probes]
+        for source in sources:
+            source.request_stop()
         self.web.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
-        for probe in self.probes:
-            probe.stop()
-        for reader in self.readers:
-            reader.stop()
+        for source in sources:
+            source.stop()
 
 
 @contextmanager

@@ -174,13 +174,18 @@ def _parser() -> argparse.ArgumentParser:
                         choices=("debug", "info", "warning", "error"), help="logging threshold (default info)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", parents=[common], help="run the exporter (the daemon)")
-    run.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
-    run.add_argument("--web.listen-address", dest="listen_address", help="HOST:PORT to serve on")
+    # Flags given after the command override those before it; SUPPRESS keeps the earlier value when absent.
+    config_file = argparse.ArgumentParser(add_help=False)
+    config_file.add_argument("--config.file", dest="config_file", default=argparse.SUPPRESS,
+                             help="configuration file (YAML)")
+    listen = argparse.ArgumentParser(add_help=False)
+    listen.add_argument("--web.listen-address", dest="listen_address", default=argparse.SUPPRESS,
+                        help="HOST:PORT to serve on")
 
-    demo = commands.add_parser("demo", parents=[common],
-                               help="run the exporter on simulated devices (no hardware, no config)")
-    demo.add_argument("--web.listen-address", dest="listen_address", help="HOST:PORT to serve on")
+    commands.add_parser("run", parents=[common, config_file, listen], help="run the exporter (the daemon)")
+
+    commands.add_parser("demo", parents=[common, listen],
+                        help="run the exporter on simulated devices (no hardware, no config)")
 
     read = commands.add_parser("read", parents=[common],
                                help="decode a serial port or a recording and print its blocks")
@@ -191,12 +196,11 @@ def _parser() -> argparse.ArgumentParser:
     style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
                        help="values in SI units with unit and enumeration names")
 
-    check = commands.add_parser("check-config", parents=[common],
-                                help="validate a configuration and print it with defaults")
-    check.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
+    commands.add_parser("check-config", parents=[common, config_file],
+                        help="validate a configuration and print it with defaults")
 
-    queue = commands.add_parser("queue", parents=[common], help="show the emoncms queue, or --flush it now")
-    queue.add_argument("--config.file", dest="config_file", required=True, help="configuration file (YAML)")
+    queue = commands.add_parser("queue", parents=[common, config_file],
+                                help="show the emoncms queue, or --flush it now")
     queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
     return parser
 
@@ -223,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write("pvmonit-exporter: error: give a COMMAND, or --config.file to run the exporter\n")
             return EXIT_USAGE
         args.command = "run"
+    if args.command in ("run", "check-config", "queue") and not args.config_file:
+        parser.error(f"{args.command} needs --config.file")
     try:
         return actions[args.command]()
     except UserError as exc:

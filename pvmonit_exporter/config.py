@@ -39,6 +39,8 @@ DEFAULT_EMONCMS_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Anything else would break the HTTP header it travels in (and end up quoted in an error message).
+_KEY_RE = re.compile(r"[!-~]{1,256}")
 
 
 class ConfigError(UserError):
@@ -340,6 +342,11 @@ def _devices(items: list[object], file: str, checks: _Checks, stale: float) -> t
         if device.serial_number and device.port != "auto":
             raise reader.error("serial_number", "is only used with port: auto")
         devices.append(device)
+    serial_less = [i for i, d in enumerate(devices) if d.port == "auto" and d.serial_number is None]
+    if len(serial_less) > 1:
+        raise ConfigError(file, f"devices[{serial_less[1]}].port",
+                          f"only one `auto` device may go without serial_number (devices[{serial_less[0]}] "
+                          "already does): they could swap ports; give serial_number or a fixed port")
     first_user: dict[str, int] = {}
     for index, device in enumerate(devices):
         if device.port == "auto":
@@ -402,6 +409,10 @@ def _emoncms(reader: _Reader, checks: _Checks, file: str) -> EmoncmsConfig:
     # A relative apikey_file is relative to the configuration file, not to wherever the daemon was started.
     key_path = Path(file).parent / (key_file or "")
     apikey = inline if inline is not None else _read_key(str(key_path), reader)
+    if not _KEY_RE.fullmatch(apikey):
+        where = "apikey" if inline is not None else "apikey_file"
+        raise reader.error(where, "the key must be one word of printable characters (an emoncms key is 32 "
+                                  "hexadecimal digits); found spaces, line breaks or control characters")
     defaults = EmoncmsConfig(url="", apikey="", queue_dir=Path())
     fields_reader = reader.get("fields", lambda v, p: _Reader(file, v, p), None)
     kind_fields = dict(DEFAULT_EMONCMS_FIELDS)
@@ -412,7 +423,8 @@ def _emoncms(reader: _Reader, checks: _Checks, file: str) -> EmoncmsConfig:
     config = EmoncmsConfig(
         url=url,
         apikey=apikey,
-        queue_dir=Path(reader.require("queue_dir", checks.text)),
+        # Relative to the configuration file, like apikey_file: the daemon's working directory is `/`.
+        queue_dir=Path(file).parent / reader.require("queue_dir", checks.text),
         interval=reader.get("interval", checks.at_least_one, defaults.interval),
         batch_size=reader.get("batch_size", checks.count, defaults.batch_size),
         max_queue_rows=reader.get("max_queue_rows", checks.count, defaults.max_queue_rows),

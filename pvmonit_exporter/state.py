@@ -54,7 +54,8 @@ class ProbeView:
 @dataclass
 class _Device:
     config: DeviceConfig
-    readings: DeviceReadings = field(default_factory=DeviceReadings)
+    readings: DeviceReadings = field(default_factory=DeviceReadings)  # timed by the ticker
+    last_block_time: float | None = None  # wall clock, for display
     stats: DecoderStats = field(default_factory=DecoderStats)
     port: str | None = None
     connected: bool = False
@@ -65,7 +66,8 @@ class _Device:
 class _Probe:
     config: ProbeConfig
     value: float | None = None
-    last_reading_time: float | None = None
+    last_reading_time: float | None = None  # wall clock, for display
+    last_reading_tick: float | None = None  # ticker, for ages
     error: str | None = None
     readings_total: int = 0
     errors_total: dict[str, int] = field(default_factory=dict)
@@ -77,30 +79,34 @@ def probe_max_age(config: ProbeConfig) -> float:
 
 
 class State:
+    """`clock` stamps what is shown (Unix time); `ticker` measures ages, so that a clock stepped back by NTP
+    never makes old values look current. A test that passes its own `clock` drives both, unless it also
+    passes a `ticker`."""
+
     def __init__(
         self,
         devices: Sequence[DeviceConfig],
         probes: Sequence[ProbeConfig] = (),
         clock: Clock = time.time,
+        ticker: Clock | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self._ticker = ticker or (time.monotonic if clock is time.time else clock)
         self._devices = {d.name: _Device(d) for d in devices}
         self._probes = {p.name: _Probe(p) for p in probes}
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock
 
     # --- writers -------------------------------------------------------------------------------------
 
     def record_blocks(self, device: str, blocks: Sequence[Block], stats: DecoderStats) -> None:
         """Merge a reader's freshly decoded blocks; `stats` are its decoder's cumulative counters."""
-        now = self._clock()
+        now, tick = self._clock(), self._ticker()
         with self._lock:
             record = self._devices[device]
             for block in blocks:
-                record.readings.update(block, now)
+                record.readings.update(block, tick)
+            if blocks:
+                record.last_block_time = now
             record.stats = replace(stats)
 
     def set_connection(self, device: str, port: str | None, *, connected: bool, error: str | None) -> None:
@@ -110,37 +116,40 @@ class State:
 
     def record_probe(self, probe: str, value: float | None, error_kind: str | None = None,
                      error: str | None = None) -> None:
-        """A probe reading (`value`), or a failure counted under `error_kind` with its message."""
-        now = self._clock()
+        """A probe reading (`value`), or a failure counted under `error_kind` with its message.
+
+        A failure also withdraws the previous value: it is not known to be still true."""
+        now, tick = self._clock(), self._ticker()
         with self._lock:
             record = self._probes[probe]
             if value is not None:
-                record.value, record.last_reading_time, record.error = value, now, None
+                record.value, record.error = value, None
+                record.last_reading_time, record.last_reading_tick = now, tick
                 record.readings_total += 1
             if error_kind is not None:
                 record.errors_total[error_kind] = record.errors_total.get(error_kind, 0) + 1
-                record.error = error
+                record.value, record.error = None, error
 
     # --- readers -------------------------------------------------------------------------------------
 
     def now(self) -> float:
         return self._clock()
 
-    def devices(self, now: float | None = None) -> list[DeviceView]:
-        now = self._clock() if now is None else now
+    def devices(self) -> list[DeviceView]:
+        tick = self._ticker()
         with self._lock:
-            return [self._device_view(record, now) for record in self._devices.values()]
+            return [self._device_view(record, tick) for record in self._devices.values()]
 
-    def probes(self, now: float | None = None) -> list[ProbeView]:
-        now = self._clock() if now is None else now
+    def probes(self) -> list[ProbeView]:
+        tick = self._ticker()
         with self._lock:
-            return [self._probe_view(record, now) for record in self._probes.values()]
+            return [self._probe_view(record, tick) for record in self._probes.values()]
 
     @staticmethod
-    def _device_view(record: _Device, now: float) -> DeviceView:
+    def _device_view(record: _Device, tick: float) -> DeviceView:
         timeout = record.config.stale_timeout
         last = record.readings.last_block_time
-        age = None if last is None else max(0.0, now - last)
+        age = None if last is None else max(0.0, tick - last)
         up = age is not None and age <= timeout
         return DeviceView(
             name=record.config.name,
@@ -148,19 +157,19 @@ class State:
             connected=record.connected,
             error=record.error,
             up=up,
-            last_block_time=last,
+            last_block_time=record.last_block_time,
             age_seconds=age,
             identity=record.readings.identity(),
-            fields=record.readings.current(now, timeout) if up else {},
+            fields=record.readings.current(tick, timeout) if up else {},
             stats=replace(record.stats),
             stale_timeout=timeout,
         )
 
     @staticmethod
-    def _probe_view(record: _Probe, now: float) -> ProbeView:
+    def _probe_view(record: _Probe, tick: float) -> ProbeView:
         config = record.config
-        last = record.last_reading_time
-        age = None if last is None else max(0.0, now - last)
+        last = record.last_reading_tick
+        age = None if last is None else max(0.0, tick - last)
         fresh = age is not None and age <= probe_max_age(config) and record.value is not None
         value = record.value if fresh else None
         power = None
@@ -169,10 +178,10 @@ class State:
         return ProbeView(
             name=config.name,
             quantity=config.quantity,
-            up=fresh and record.error is None,
+            up=fresh,
             value=value,
             power_watts=power,
-            last_reading_time=last,
+            last_reading_time=record.last_reading_time,
             age_seconds=age,
             error=record.error,
             readings_total=record.readings_total,

@@ -4,6 +4,9 @@ Collectors take their help texts from here, and a test checks that the README's 
 """
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 
@@ -57,7 +60,8 @@ DEVICE_METRICS: tuple[MetricDoc, ...] = (
     *_field_metrics(),
 )
 
-PROBE_ERROR_KINDS = ("timeout", "failed", "parse", "out_of_range", "unavailable")
+ProbeErrorKind = Literal["timeout", "failed", "parse", "out_of_range", "unavailable"]
+PROBE_ERROR_KINDS: tuple[ProbeErrorKind, ...] = get_args(ProbeErrorKind)
 
 PROBE_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_probe_up", "gauge", ("probe",), "1 when the probe's last reading succeeded and is current"),
@@ -103,5 +107,12 @@ EXPORTER_METRICS: tuple[MetricDoc, ...] = (
 ALL_METRICS: tuple[MetricDoc, ...] = DEVICE_METRICS + PROBE_METRICS + FORWARDER_METRICS + EXPORTER_METRICS
 
 
-def by_name(docs: tuple[MetricDoc, ...]) -> dict[str, MetricDoc]:
-    return {doc.name: doc for doc in docs}
+_BY_NAME = {doc.name: doc for doc in ALL_METRICS}
+
+
+def new_family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
+    """An empty family for the catalogued metric `name`, with its type, help and label names."""
+    doc = _BY_NAME[name]
+    if doc.type == "counter":  # the client adds `_total` itself
+        return CounterMetricFamily(name.removesuffix("_total"), doc.help, labels=doc.labels)
+    return GaugeMetricFamily(name, doc.help, labels=doc.labels)

@@ -19,19 +19,13 @@ from collections.abc import Callable, Iterator
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pvmonit_exporter.collector.catalogue import DEVICE_METRICS, MetricDoc, by_name
+from pvmonit_exporter.collector.catalogue import DEVICE_METRICS, new_family
 from pvmonit_exporter.state import DeviceView, State
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode
 
-_DOCS = by_name(DEVICE_METRICS)
+_ORDER = [doc.name for doc in DEVICE_METRICS]
 
 AddSample = Callable[[str, list[str], float], None]
-
-
-def _family(doc: MetricDoc) -> GaugeMetricFamily | CounterMetricFamily:
-    if doc.type == "counter":
-        return CounterMetricFamily(doc.name.removesuffix("_total"), doc.help, labels=doc.labels)
-    return GaugeMetricFamily(doc.name, doc.help, labels=doc.labels)
 
 
 class DeviceCollector(Collector):
@@ -44,13 +38,13 @@ class DeviceCollector(Collector):
         def add(name: str, labels: list[str], value: float) -> None:
             family = families.get(name)
             if family is None:
-                family = families[name] = _family(_DOCS[name])
+                family = families[name] = new_family(name)
             family.add_metric(labels, value)
 
         for view in self.state.devices():
             self._device(view, add)
         # Catalogue order: stable output, and every always-present family first.
-        for name in _DOCS:
+        for name in _ORDER:
             if name in families:
                 yield families[name]
 

@@ -24,38 +24,27 @@ then the backlog's age); the last success is 0 before the first one. Reading nev
 network: the values come from `Forwarder.status()`.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pvmonit_exporter.collector.catalogue import (
-    DROP_REASONS,
-    ERROR_KINDS,
-    FORWARDER_METRICS,
-    SKIP_REASONS,
-    by_name,
-)
+from pvmonit_exporter.collector.catalogue import DROP_REASONS, ERROR_KINDS, SKIP_REASONS, new_family
 from pvmonit_exporter.forwarder.loop import Forwarder
 
-_DOCS = by_name(FORWARDER_METRICS)
+Family = GaugeMetricFamily | CounterMetricFamily
 
 
-def _gauge(name: str, value: float | None = None) -> GaugeMetricFamily:
-    doc = _DOCS[name]
-    if value is not None:
-        return GaugeMetricFamily(name, doc.help, value=value)
-    return GaugeMetricFamily(name, doc.help, labels=doc.labels)
+def _single(name: str, value: float) -> Family:
+    """The label-less catalogued metric `name` with its one sample."""
+    family = new_family(name)
+    family.add_metric([], value)
+    return family
 
 
-def _counter(name: str, value: float | None = None) -> CounterMetricFamily:
-    doc = _DOCS[name]
-    if value is not None:
-        return CounterMetricFamily(name.removesuffix("_total"), doc.help, value=value)
-    return CounterMetricFamily(name.removesuffix("_total"), doc.help, labels=doc.labels)
-
-
-def _by_label(family: CounterMetricFamily, known: tuple[str, ...], values: dict[str, int]) -> CounterMetricFamily:
+def _by_label(name: str, known: tuple[str, ...], values: Mapping[str, int]) -> Family:
+    """The catalogued metric `name` with one sample per label value: `known` first (at 0 when absent)."""
+    family = new_family(name)
     for key in (*known, *sorted(set(values) - set(known))):
         family.add_metric([key], values.get(key, 0))
     return family
@@ -67,15 +56,13 @@ class ForwarderCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         status = self.forwarder.status()
-        yield _gauge("pvmonit_emoncms_queue_rows", status.queue_rows)
+        yield _single("pvmonit_emoncms_queue_rows", status.queue_rows)
         if status.queue_oldest_row_timestamp is not None:
-            yield _gauge("pvmonit_emoncms_queue_oldest_row_timestamp_seconds", status.queue_oldest_row_timestamp)
-        yield _counter("pvmonit_emoncms_rows_sent_total", status.rows_sent_total)
-        yield _by_label(_counter("pvmonit_emoncms_rows_dropped_total"), DROP_REASONS,
-                        dict(status.rows_dropped_total))
-        yield _gauge("pvmonit_emoncms_dead_letter_rows", status.dead_letter_rows)
-        yield _by_label(_counter("pvmonit_emoncms_errors_total"), ERROR_KINDS, dict(status.errors_total))
-        yield _gauge("pvmonit_emoncms_last_success_timestamp_seconds", status.last_success_timestamp)
-        yield _counter("pvmonit_emoncms_snapshots_total", status.snapshots_total)
-        yield _by_label(_counter("pvmonit_emoncms_snapshots_skipped_total"), SKIP_REASONS,
-                        dict(status.snapshots_skipped_total))
+            yield _single("pvmonit_emoncms_queue_oldest_row_timestamp_seconds", status.queue_oldest_row_timestamp)
+        yield _single("pvmonit_emoncms_rows_sent_total", status.rows_sent_total)
+        yield _by_label("pvmonit_emoncms_rows_dropped_total", DROP_REASONS, status.rows_dropped_total)
+        yield _single("pvmonit_emoncms_dead_letter_rows", status.dead_letter_rows)
+        yield _by_label("pvmonit_emoncms_errors_total", ERROR_KINDS, status.errors_total)
+        yield _single("pvmonit_emoncms_last_success_timestamp_seconds", status.last_success_timestamp)
+        yield _single("pvmonit_emoncms_snapshots_total", status.snapshots_total)
+        yield _by_label("pvmonit_emoncms_snapshots_skipped_total", SKIP_REASONS, status.snapshots_skipped_total)

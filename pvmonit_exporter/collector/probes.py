@@ -13,28 +13,17 @@ A probe whose reading is no longer current shows `pvmonit_probe_up` 0 and no val
 
 from collections.abc import Iterator
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from pvmonit_exporter.collector.catalogue import PROBE_ERROR_KINDS, PROBE_METRICS, by_name
+from pvmonit_exporter.collector.catalogue import PROBE_ERROR_KINDS, new_family
 from pvmonit_exporter.state import State
 
-_DOCS = by_name(PROBE_METRICS)
 _VALUE_METRIC = {
     "temperature": "pvmonit_temperature_celsius",
     "current": "pvmonit_current_amperes",
     "power": "pvmonit_power_watts",
 }
-
-
-def _gauge(name: str) -> GaugeMetricFamily:
-    doc = _DOCS[name]
-    return GaugeMetricFamily(name, doc.help, labels=doc.labels)
-
-
-def _counter(name: str) -> CounterMetricFamily:
-    doc = _DOCS[name]
-    return CounterMetricFamily(name.removesuffix("_total"), doc.help, labels=doc.labels)
 
 
 class ProbeCollector(Collector):
@@ -45,11 +34,11 @@ class ProbeCollector(Collector):
         views = self.state.probes()
         if not views:
             return
-        up = _gauge("pvmonit_probe_up")
-        values = {name: _gauge(name) for name in _VALUE_METRIC.values()}
-        last = _gauge("pvmonit_probe_last_reading_timestamp_seconds")
-        readings = _counter("pvmonit_probe_readings_total")
-        errors = _counter("pvmonit_probe_errors_total")
+        up = new_family("pvmonit_probe_up")
+        values = {name: new_family(name) for name in _VALUE_METRIC.values()}
+        last = new_family("pvmonit_probe_last_reading_timestamp_seconds")
+        readings = new_family("pvmonit_probe_readings_total")
+        errors = new_family("pvmonit_probe_errors_total")
         for view in views:
             up.add_metric([view.name], 1.0 if view.up else 0.0)
             if view.value is not None:

@@ -1,7 +1,9 @@
 """`pvmonit-exporter queue`: what waits in the emoncms queue, and `--flush` to send it all now.
 
-It opens the queue directory itself, so it works whether the daemon runs or not (a running daemon and the
-command may both send the same rows; emoncms overwrites the same timestamp, so that is harmless).
+It opens the queue directory itself, so it works whether the daemon runs or not. Beside a running daemon,
+both may send the same rows (emoncms overwrites the same timestamp, so the data stays right, but each counts
+them as sent) and a row emoncms refuses may get two dead letters; neither can remove a row it did not send:
+a row leaves the queue only while its key still holds the text that was sent (see `DiskQueue.remove`).
 """
 
 import sys
@@ -9,6 +11,7 @@ import time
 from datetime import datetime
 
 from pvmonit_exporter.config import Config
+from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.forwarder.loop import Forwarder
 from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueueError
 from pvmonit_exporter.state import State
@@ -25,11 +28,12 @@ def _when(timestamp: float | None) -> str:
 
 
 def queue_command(config: Config, *, flush: bool) -> int:
-    """Print the queue's summary (after sending everything with `flush`); 0 unless `flush` left rows behind."""
+    """Print the queue's summary (after sending everything with `flush`); 0 unless `flush` left rows behind.
+
+    Raises `UserError` when the configuration has no `emoncms:` section (the CLI prints it, exit status 2)."""
     emoncms = config.emoncms
     if emoncms is None:
-        print(f"{config.source}: no emoncms section: the forwarder is off", file=sys.stderr)
-        return 1
+        raise UserError(f"{config.source}: no emoncms section: the forwarder is off")
     status = 0
     if flush:
         forwarder = Forwarder(emoncms, State(config.devices, config.probes), config.devices, config.probes)
@@ -38,7 +42,7 @@ def queue_command(config: Config, *, flush: bool) -> int:
             figures = forwarder.status()
         finally:
             forwarder.stop()
-        print(f"sent: {figures.rows_sent_total} rows to {emoncms.url}")
+        print(f"sent: {figures.rows_sent_total} rows to {figures.url}")
         if not emptied:
             print(f"flush incomplete: {figures.last_error or 'rows remain'}", file=sys.stderr)
             status = 1
@@ -46,8 +50,7 @@ def queue_command(config: Config, *, flush: bool) -> int:
         with DiskQueue(emoncms.queue_dir, emoncms.max_queue_rows) as queue:
             stats = queue.stats()
     except QueueError as exc:
-        print(f"cannot read the queue: {exc}", file=sys.stderr)
-        return 1
+        raise UserError(f"{emoncms.queue_dir}: cannot read the queue: {exc}") from None
     print(f"queue: {emoncms.queue_dir}")
     print(f"rows queued: {stats.rows}")
     print(f"oldest row: {_when(stats.oldest)}")

@@ -10,13 +10,15 @@ emoncms answers nearly everything with HTTP 200, so the status alone proves noth
 * connection refused or reset, timeouts, 5xx and any other answer → `TransientError`: keep, retry later.
 
 The write key travels only in the `Authorization: Bearer` header: never in a URL (web-server access logs, our
-own logs) and never in a message built here.
+own logs) and never in a message built here. An exception's text can quote the request's headers (requests'
+`InvalidHeader` does), so only connection errors and timeouts contribute their text, and every message
+`EmoncmsClient.send` returns passes through `scrub` as well.
 """
 
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import requests
@@ -26,6 +28,9 @@ from pvmonit_exporter.forwarder.snapshot import Row
 
 NODE_LIMIT_MESSAGE = "Reached the maximal allowed number of different NodeIds"
 _BODY_EXCERPT = 200
+SCRUBBED = "****"
+# Lines and words of a key at least this long are scrubbed on their own too (shorter ones are ordinary words).
+_SCRUB_MIN_PART = 8
 _REASON_RE = re.compile(r"\[Errno -?\d+\][^'\")]*|RemoteDisconnected\([^)]*\)|Connection aborted|"
                         r"Connection reset by peer")
 
@@ -89,6 +94,20 @@ def classify(status: int, body: str) -> Outcome:
     return TransientError("http", f"HTTP {status}: {_excerpt(body)}")
 
 
+def scrub(text: str, secret: str) -> str:
+    """`text` with every trace of `secret` replaced by `****`: the secret itself, its escaped forms (as `repr()`
+    writes it into an exception's message) and each of its lines and words of 8 characters or more."""
+    if not secret:
+        return text
+    parts = {secret, repr(secret)[1:-1], secret.encode("unicode_escape").decode("ascii")}
+    for piece in (*secret.splitlines(), *secret.split()):
+        if len(piece.strip()) >= _SCRUB_MIN_PART:
+            parts.add(piece.strip())
+    for part in sorted(parts, key=len, reverse=True):
+        text = text.replace(part, SCRUBBED)
+    return text
+
+
 def encode_rows(rows: Sequence[Row]) -> str:
     """The `data` field: compact JSON, non-ASCII kept as is (emoncms runs `stripslashes` on every parameter,
     so a `\\u00e9` escape would reach its JSON parser as `u00e9`)."""
@@ -102,18 +121,29 @@ class EmoncmsClient:
         self.endpoint = url.rstrip("/") + "/input/bulk.json"
         self.timeout = timeout
         self._session = session or requests.Session()
+        self._apikey = apikey
         self._headers = {
             "Authorization": f"Bearer {apikey}",  # case-sensitive `Bearer `: emoncms ignores `bearer`
             "User-Agent": f"pvmonit-exporter/{__version__}",
         }
 
+    def scrub(self, text: str) -> str:
+        """`text` without any trace of this client's key (see `scrub`)."""
+        return scrub(text, self._apikey)
+
     def send(self, rows: Sequence[Row], sentat: int) -> Outcome:
         """POST `rows`; `sentat` is our clock now, so emoncms corrects row times for our clock's skew."""
+        outcome = self._post(encode_rows(rows), sentat)
+        if isinstance(outcome, Ok):
+            return outcome
+        return replace(outcome, message=self.scrub(outcome.message))
+
+    def _post(self, data: str, sentat: int) -> Outcome:
         try:
             response = self._session.post(
                 self.endpoint,
                 params={"sentat": str(sentat)},
-                data={"data": encode_rows(rows)},
+                data={"data": data},
                 headers=self._headers,
                 timeout=self.timeout,
             )
@@ -122,8 +152,15 @@ class EmoncmsClient:
                                              f"({type(exc).__name__})")
         except requests.ConnectionError as exc:
             return TransientError("connection", f"cannot reach {self.endpoint}: {_reason(exc)}")
-        except requests.RequestException as exc:
-            return TransientError("http", f"bad answer from {self.endpoint}: {_reason(exc)}")
+        except requests.exceptions.InvalidHeader as exc:
+            # Our only variable header is the key's: its text quotes the header, key and all.
+            return AuthError(f"the API key cannot be sent ({type(exc).__name__}): it contains a character an "
+                             "HTTP header cannot carry (a line break, a second line in the key file?)")
+        except (requests.RequestException, ValueError) as exc:
+            # InvalidURL, a header http.client cannot encode (UnicodeEncodeError), an unreadable answer…: their
+            # text may quote the request, key included — only the type is told.
+            return TransientError("http", f"cannot send to {self.endpoint} or read its answer "
+                                          f"({type(exc).__name__})")
         return classify(response.status_code, response.text)
 
     def close(self) -> None:

@@ -6,6 +6,9 @@ than their first point). Rows leave the queue only after emoncms answered `ok` (
 
 Neither thread ever raises into its caller or dies: disk and network failures are counted, logged and retried;
 `status()` reads counters kept in memory, so a scrape never waits for the disk or the network.
+
+The API key never reaches a log line or `last_error`: every text the forwarder logs or keeps passes through
+`EmoncmsClient.scrub` (the client's own messages already do), tracebacks included.
 """
 
 import enum
@@ -14,6 +17,7 @@ import math
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -123,6 +127,8 @@ class Forwarder:
         self._failures = 0  # consecutive failed attempts
         self._retry_at: float | None = None  # time.monotonic() of the next attempt while backing off
         self._clock_wrong = False
+        self._key_refused = False  # emoncms refused the key and has accepted nothing since (flush thread only)
+        self._url = self._client.scrub(config.url)
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -138,7 +144,7 @@ class Forwarder:
         for thread in self._threads:
             thread.start()
         logger.info("emoncms forwarder: a snapshot every %g s to %s, queue in %s (%d rows waiting)",
-                    self._config.interval, self._config.url, self._config.queue_dir, self._stats.rows)
+                    self._config.interval, self._url, self._config.queue_dir, self._stats.rows)
 
     def stop(self) -> None:
         """Stop both threads promptly. Nothing is flushed: queued rows are on disk and go out next time."""
@@ -165,7 +171,7 @@ class Forwarder:
             errors = dict(self._errors)
             errors["disk"] += stats.recoveries
             return ForwarderStatus(
-                url=self._config.url,
+                url=self._url,
                 queue_dir=str(self._config.queue_dir),
                 interval_seconds=self._config.interval,
                 queue_rows=stats.rows,
@@ -208,10 +214,12 @@ class Forwarder:
             logger.info("emoncms forwarder: the system clock looks right again (%s); queueing snapshots",
                         _when(self._clock()))
         rows = self._builder.rows(int(tick), self._state.devices(), self._state.probes())
-        with self._lock:
+        queued = self._queue_rows(rows) if rows else []
+        with self._lock:  # counted once its rows are queued and in the figures: who sees the count sees them
             self._snapshots += 1
-        if not rows:
-            return []
+        return queued
+
+    def _queue_rows(self, rows: list[Row]) -> list[Row]:
         try:
             dropped = self._queue.append(rows)
         except QueueError as exc:
@@ -241,8 +249,8 @@ class Forwarder:
             tick = math.floor(now / interval) * interval  # missed ticks are not made up: the data is current
             try:
                 self.snapshot(tick)
-            except Exception:  # a bug must not end the snapshots
-                logger.exception("emoncms forwarder: snapshot failed")
+            except Exception:  # noqa: BLE001 - logged with its traceback, scrubbed; a bug must not end the snapshots
+                self._log_exception("emoncms forwarder: snapshot failed")
             due = tick + interval
 
     # --- flushing --------------------------------------------------------------------------------------
@@ -279,8 +287,9 @@ class Forwarder:
         with self._flush_lock:
             try:
                 return self._flush_batches()
-            except Exception as exc:  # a bug must not end the flushing: back off and try again
-                logger.exception("emoncms forwarder: flush failed")
+            except Exception as exc:  # noqa: BLE001 - logged with its traceback, scrubbed; a bug must not end
+                # the flushing: back off and try again
+                self._log_exception("emoncms forwarder: flush failed")
                 self._failed(f"internal error: {exc}")
                 return _Pass.RETRY
             finally:
@@ -316,11 +325,15 @@ class Forwarder:
         outcome = self._client.send([row for _, row in readable], int(self._clock()))
         if isinstance(outcome, Ok):
             try:
-                self._queue.remove(item.key for item, _ in readable)
+                removed = self._queue.remove(item for item, _ in readable)
             except QueueError as exc:  # they were stored: sending them again is harmless
                 self._disk_error("cannot remove sent rows from the queue", exc)
                 self._failed(str(exc))
                 return _Pass.RETRY
+            if removed < len(readable):
+                logger.debug("emoncms: %d of the %d rows sent had already left the queue (sent by another "
+                             "process); rows queued since under the same keys stay", len(readable) - removed,
+                             len(readable))
             self._succeeded(len(readable))
             return None
         if isinstance(outcome, ContentError):
@@ -340,13 +353,16 @@ class Forwarder:
             with self._lock:
                 self._errors["auth"] += 1
             delay = self._failed(outcome.message)
-            logger.error("emoncms refused the API key: %s; keeping %d queued rows, retrying in %.0f s",
-                         outcome.message, self._stats.rows, delay)
+            # Once at ERROR when the refusal starts; while it lasts, each retry only at DEBUG.
+            level = logging.DEBUG if self._key_refused else logging.ERROR
+            self._key_refused = True
+            logger.log(level, "emoncms refused the API key: %s; keeping %d queued rows, retrying in %.0f s",
+                       self._scrub(outcome.message), self._stats.rows, delay)
             return _Pass.AUTH
         with self._lock:
             self._errors[outcome.kind] += 1
         delay = self._failed(outcome.message)
-        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", outcome.message,
+        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", self._scrub(outcome.message),
                        self._stats.rows, delay)
         return _Pass.RETRY
 
@@ -367,7 +383,8 @@ class Forwarder:
                              "(32 by default); moved it to %s — rows for existing nodes still go through",
                              described, dead_dir)
             else:
-                logger.error("emoncms refused a row (%s): %s; moved it to %s", described, error, dead_dir)
+                logger.error("emoncms refused a row (%s): %s; moved it to %s", described, self._scrub(error),
+                             dead_dir)
         return True
 
     # --- bookkeeping -----------------------------------------------------------------------------------
@@ -380,7 +397,10 @@ class Forwarder:
             self._failures = 0
             self._retry_at = None
             self._last_error = None
-        if failures:
+        if self._key_refused:
+            self._key_refused = False
+            logger.info("emoncms accepts the API key again: sending again after %d failed attempts", failures)
+        elif failures:
             logger.info("emoncms: sending again after %d failed attempts", failures)
 
     def _failed(self, message: str) -> float:
@@ -390,7 +410,7 @@ class Forwarder:
             ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** min(self._failures - 1, 30))
             delay = ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
             self._retry_at = time.monotonic() + delay
-            self._last_error = message
+            self._last_error = self._scrub(message)
         return delay
 
     def _backoff_remaining(self) -> float:
@@ -398,10 +418,18 @@ class Forwarder:
             return 0.0 if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
 
     def _disk_error(self, what: str, exc: QueueError) -> None:
+        message = self._scrub(str(exc))
         with self._lock:
             self._errors["disk"] += 1
-            self._last_error = str(exc)
-        logger.error("emoncms queue: %s: %s", what, exc)
+            self._last_error = message
+        logger.error("emoncms queue: %s: %s", what, message)
+
+    def _scrub(self, text: str) -> str:
+        return self._client.scrub(text)
+
+    def _log_exception(self, what: str) -> None:
+        """`logger.exception`, with the traceback's text scrubbed of the key (an exception may quote it)."""
+        logger.error("%s\n%s", what, self._scrub(traceback.format_exc().rstrip()))
 
     def _refresh_stats(self) -> None:
         try:

@@ -5,8 +5,13 @@ increasing integer keys (push order = time order); `dead/` is a second store for
 content; `corrupt-<time>/` directories hold databases that could not be read, kept for a human to look at.
 
 Durability: an `append` that returned has been committed with SQLite in WAL mode and `synchronous=FULL`, so
-the row survives kill -9 and power loss. Rows are removed only by key, after emoncms said `ok`, so a crash
-between sending and removing resends the batch (at-least-once; emoncms overwrites the same timestamp).
+the row survives kill -9 and power loss. Rows are removed only after emoncms said `ok`, so a crash between
+sending and removing resends the batch (at-least-once; emoncms overwrites the same timestamp).
+
+Keys are reused: diskcache numbers a new entry max(key) + 1, or restarts at the same first key when the queue
+is empty. So a row is removed only while its key still holds the very text that was peeked (checked inside the
+deleting transaction): when another process removed that row meanwhile and a new row was queued under the same
+key, the new row stays.
 
 Every operation either completes or raises `QueueError` (disk full, read-only, I/O error) having changed
 nothing; a database SQLite reports as corrupt is moved aside, logged, and the operation is retried once on a
@@ -163,7 +168,10 @@ class DiskQueue:
 
     Thread-safe: one lock serialises this process's operations (a snapshot thread appends while a flush thread
     reads and removes). Other processes (the `queue --flush` command) may use the same directory: SQLite
-    serialises them, and removal by key keeps a concurrent drop or send harmless.
+    serialises their transactions, and `remove` deletes a row only if its key still holds the text that was
+    peeked, so no process can remove a row another one queued under a reused key. What concurrent senders can
+    still do: send the same rows twice (emoncms overwrites the same timestamp) and, for a row emoncms refuses,
+    both write a dead letter for it.
     """
 
     def __init__(self, directory: Path, max_rows: int, *, max_dead_rows: int | None = None,
@@ -207,23 +215,33 @@ class DiskQueue:
         with self._lock:
             return self._queue.run(operation)
 
-    def remove(self, keys: Iterable[int]) -> None:
-        """Delete rows by key in one transaction; keys already gone are ignored."""
-        wanted = list(keys)
+    def remove(self, items: Iterable[QueuedRow]) -> int:
+        """Delete the peeked `items` in one transaction; returns how many were deleted.
 
-        def operation(cache: Any) -> None:
-            with cache.transact():
-                for key in wanted:
-                    cache.delete(key)
+        An item is deleted only if its key still holds the text it was peeked with: a key that is gone (another
+        process removed the row) or that now holds another row (queued since, under the reused key) is left
+        alone — deleting by key alone would lose that new row unsent.
+        """
+        wanted = [(item.key, item.text) for item in items]
+
+        def operation(cache: Any) -> int:
+            removed = 0
+            with cache.transact():  # BEGIN IMMEDIATE: no other process writes between the read and the delete
+                for key, text in wanted:
+                    if cache.get(key) == text:
+                        cache.delete(key)
+                        removed += 1
+            return removed
 
         with self._lock:
-            self._queue.run(operation)
+            return self._queue.run(operation)
 
     def bury(self, items: Sequence[QueuedRow], error: str, now: float) -> int:
         """Move rows to the dead-letter store with the reason; returns dead letters dropped for its bound.
 
         The dead letter is written before the row leaves the queue: a crash in between leaves a duplicate
-        dead letter at worst, never a lost row.
+        dead letter at worst, never a lost row. The rows leave the queue through `remove`, so a row queued
+        meanwhile under a reused key stays.
         """
         letters = [json.dumps({"row": item.text, "error": error, "time": now}, ensure_ascii=False)
                    for item in items]
@@ -236,7 +254,7 @@ class DiskQueue:
 
         with self._lock:
             dropped = self._dead.run(store)
-        self.remove(item.key for item in items)
+        self.remove(items)
         return dropped
 
     def dead_letters(self) -> list[DeadLetter]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
 from pvmonit_exporter.state import DeviceView, ProbeView
-from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode
+from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, parse_int
 
 Value = int | float
 
@@ -63,30 +63,26 @@ def emoncms_name(text: str) -> str:
     return "".join(c for c in text if c.isalnum() or c in "_-. ")
 
 
-def _integer(text: str) -> int | None:
-    """A decimal integer, or a hex one written `0x…` (an unknown label's value)."""
-    try:
-        return int(text, 16) if text[:2].lower() == "0x" else int(text)
-    except ValueError:
-        return None
+def _integer(raw: str) -> int | None:
+    """A decimal integer, or a hex one written `0x…` (an unknown label's value); as strict as the metrics."""
+    return parse_int(raw, 16) if raw[:2].lower() == "0x" else parse_int(raw)
 
 
 def raw_value(label: str, raw: str) -> Value | None:
-    """The number PvMonit sent for `raw` (unscaled), or None when there is nothing numeric to send."""
-    text = raw.strip()
+    """The number PvMonit sent for `raw` (unscaled), or None when there is nothing numeric to send.
+
+    Parsed exactly as `vedirect.fields.decode` parses it for the metrics (`parse_int`: no `1_000`, no
+    surrounding spaces), so emoncms never gets a value the metrics reject."""
     spec = FIELDS.get(label)
     if spec is None:
-        return _integer(text)
+        return _integer(raw)
     if spec.kind is Kind.TEXT:
         return None
     if spec.kind is Kind.ON_OFF:
-        return {"ON": 1, "OFF": 0}.get(text.upper())
+        return {"ON": 1, "OFF": 0}.get(raw.strip().upper())
     if spec.kind is Kind.HEX_BITMASK:
-        try:
-            return int(text, 16)  # accepts the `0x` prefix the devices send
-        except ValueError:
-            return None
-    return _integer(text)
+        return parse_int(raw, 16)  # with or without the `0x` prefix the devices send
+    return parse_int(raw)
 
 
 def si_value(label: str, raw: str) -> tuple[str, float] | None:

@@ -9,6 +9,7 @@ delays the others or the VE.Direct readers.
 
 import contextlib
 import logging
+import math
 import os
 import re
 import signal
@@ -18,16 +19,15 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import serial
 
+from pvmonit_exporter.collector.catalogue import ProbeErrorKind
 from pvmonit_exporter.config import ProbeConfig
 from pvmonit_exporter.state import State
 
 logger = logging.getLogger(__name__)
 
-ErrorKind = Literal["timeout", "failed", "parse", "out_of_range", "unavailable"]
 
 # How often a blocking read looks at its cancel event: the longest stop() waits for a command or serial read.
 CANCEL_CHECK_SECONDS = 0.1
@@ -48,9 +48,9 @@ _W1_TEMPERATURE_RE = re.compile(r"t=(-?\d+)")
 class ProbeError(Exception):
     """A reading that failed; `kind` is what it is counted under, the message says why in words."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    def __init__(self, kind: ProbeErrorKind, message: str) -> None:
         super().__init__(message)
-        self.kind: ErrorKind = kind
+        self.kind: ProbeErrorKind = kind
         self.message = message
 
 
@@ -247,6 +247,8 @@ def calibrate(config: ProbeConfig, raw: float) -> float:
     than published, as PvMonit's consumption ceiling did.
     """
     value = raw * config.scale + config.offset
+    if not math.isfinite(value):  # `1e999` parses as infinity; no sensor measures that
+        raise ProbeError("parse", f"{raw:g} is not a finite number")
     if config.min is not None and value < config.min:
         raise ProbeError("out_of_range", f"{value:g} is below the minimum {config.min:g}")
     if config.max is not None and value > config.max:
@@ -282,6 +284,10 @@ class ProbeRunner:
             raise RuntimeError(f"probe {self.config.name} was already started")
         self._thread = threading.Thread(target=self._run, name=f"probe-{self.config.name}", daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the thread to stop (and kill a running command) without waiting for it."""
+        self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and wait up to `timeout` seconds for it.

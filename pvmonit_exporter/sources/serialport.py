@@ -1,7 +1,8 @@
 """One reader thread per VE.Direct port: chunked reads, reconnect with capped backoff, `auto` discovery.
 
-A reader never dies and never blocks the others: every failure (missing port, permission, unplug, silence,
-garbage) becomes a state change that is logged once, and the reader retries.
+A reader never dies: every failure (missing port, permission, unplug, silence, garbage) becomes a state
+change that is logged once, and the reader retries. A failing port never delays another's reading; only
+`auto` readers wait for each other, as one scan at a time opens the candidate ports.
 """
 
 import glob
@@ -10,7 +11,7 @@ import os
 import termios
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import serial
 
@@ -55,11 +56,21 @@ def describe_error(path: str, exc: BaseException) -> str:
 
 
 class PortClaims:
-    """Which real ports are in use, so that discovery never opens a port another reader is reading."""
+    """Which real ports are in use, so that discovery never opens a port another reader is reading.
+
+    `reserve()` is for ports the configuration names (fixed device ports, serial probes): discovery never
+    touches them, even while their reader is between two attempts; opening a probe's port at 19200 baud
+    would change its speed under it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owners: dict[str, str] = {}
+        self._reserved: set[str] = set()
+
+    def reserve(self, path: str) -> None:
+        with self._lock:
+            self._reserved.add(os.path.realpath(path))
 
     def claim(self, path: str, owner: str) -> bool:
         real = os.path.realpath(path)
@@ -74,9 +85,10 @@ class PortClaims:
             for real in [r for r, o in self._owners.items() if o == owner]:
                 del self._owners[real]
 
-    def is_claimed(self, path: str) -> bool:
+    def is_taken(self, path: str) -> bool:
+        real = os.path.realpath(path)
         with self._lock:
-            return os.path.realpath(path) in self._owners
+            return real in self._owners or real in self._reserved
 
 
 def candidate_ports(patterns: Sequence[str]) -> list[str]:
@@ -92,13 +104,13 @@ def candidate_ports(patterns: Sequence[str]) -> list[str]:
     return ports
 
 
-def identify(path: str, opener: SerialFactory, seconds: float = IDENTIFY_SECONDS) -> Block | None:
-    """Listen to `path` until a valid block carrying SER# or PID arrives; None when none does."""
+def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.Event) -> Block | None:
+    """Listen to `path` until a valid block carrying SER# or PID arrives; None when none does (or on `stop`)."""
     decoder = Decoder()
     deadline = time.monotonic() + seconds
     try:
         with opener(path) as port:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not stop.is_set():
                 for block in decoder.feed(port.read(READ_SIZE)):
                     if "SER#" in block or "PID" in block:
                         return block
@@ -108,26 +120,44 @@ def identify(path: str, opener: SerialFactory, seconds: float = IDENTIFY_SECONDS
 
 
 class Discovery:
-    """Finds the port of a `port: auto` device by its serial number (without one: any unclaimed device)."""
+    """Finds the port of a `port: auto` device.
+
+    A device with `serial_number` takes the port whose device sends that SER#. One without takes a port whose
+    device sends no SER#, or a SER# that no other entry asks for — never the port another entry is waiting
+    for. Ports the configuration names elsewhere are never opened (see PortClaims.reserve).
+    """
 
     def __init__(self, claims: PortClaims, patterns: Sequence[str] = DEFAULT_AUTO_PORT_PATTERNS,
-                 opener: SerialFactory = open_port, identify_seconds: float = IDENTIFY_SECONDS) -> None:
+                 opener: SerialFactory = open_port, identify_seconds: float = IDENTIFY_SECONDS,
+                 wanted_serials: Collection[str] = ()) -> None:
         self.claims, self.patterns, self.opener = claims, tuple(patterns), opener
         self.identify_seconds = identify_seconds
+        self.wanted_serials = frozenset(wanted_serials)
         self._lock = threading.Lock()  # one scan at a time: two scans would fight over the same ports
 
-    def find(self, device: DeviceConfig) -> str | None:
-        with self._lock:
+    def find(self, device: DeviceConfig, stop: threading.Event) -> str | None:
+        while not self._lock.acquire(timeout=READ_TIMEOUT):
+            if stop.is_set():
+                return None
+        try:
             for path in candidate_ports(self.patterns):
-                if self.claims.is_claimed(path):
+                if stop.is_set():
+                    return None
+                if self.claims.is_taken(path):
                     continue
-                block = identify(path, self.opener, self.identify_seconds)
-                if block is None:
-                    continue
-                wanted = device.serial_number
-                if (wanted is None or block.get("SER#") == wanted) and self.claims.claim(path, device.name):
+                block = identify(path, self.opener, self.identify_seconds, stop)
+                if block is not None and self._matches(device, block.get("SER#")) and self.claims.claim(
+                    path, device.name
+                ):
                     return path
-        return None
+            return None
+        finally:
+            self._lock.release()
+
+    def _matches(self, device: DeviceConfig, serial_number: str | None) -> bool:
+        if device.serial_number is not None:
+            return serial_number == device.serial_number
+        return serial_number not in self.wanted_serials
 
 
 class SerialReader:
@@ -145,6 +175,10 @@ class SerialReader:
 
     def start(self) -> None:
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the thread to stop without waiting: stopping many readers then takes one wait, not many."""
+        self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -179,7 +213,7 @@ class SerialReader:
                                  error=f"{self.device.port}: already read by another device")
                 return None
             return self.device.port
-        path = self.discovery.find(self.device)
+        path = self.discovery.find(self.device, self._stop)
         if path is None:
             wanted = f"serial number {self.device.serial_number}" if self.device.serial_number else "a device"
             self._set_status(None, connected=False, level=logging.WARNING,

@@ -52,10 +52,16 @@ class DeviceReadings:
     last_block_time: float | None = None
 
     def update(self, block: Block, now: float) -> None:
+        """Merge `block`, received at `now` (any clock that only moves forward)."""
+        if any(block.get(label, value) != value for label, value in self._identity_items()):
+            self.clear()  # another device on this port (ttyUSB numbers swapped): forget everything of the old one
         for label, raw in block.items():
             self.values[label] = raw
             self.times[label] = now
         self.last_block_time = now
+
+    def _identity_items(self) -> list[tuple[str, str]]:
+        return [(label, self.values[label]) for label in ("PID", "SER#") if label in self.values]
 
     def clear(self) -> None:
         self.values.clear()

@@ -173,7 +173,7 @@ _DECIMAL = re.compile(r"[-+]?[0-9]+")
 _HEXADECIMAL = re.compile(r"(?:0[xX])?[0-9A-Fa-f]+")
 
 
-def _parse_int(raw: str, base: int = 10) -> int | None:
+def parse_int(raw: str, base: int = 10) -> int | None:
     """Strict: Python's int() would also take `1_000` or ` 12 `, which no device sends."""
     pattern = _HEXADECIMAL if base == 16 else _DECIMAL
     return int(raw, base) if pattern.fullmatch(raw) else None
@@ -199,7 +199,7 @@ def decode(label: str, raw: str) -> Decoded:
         state = raw.strip().upper()
         value = {"ON": 1.0, "OFF": 0.0}.get(state)
         return Decoded(label, raw, value, "", state if value is not None else None)
-    number = _parse_int(raw, 16) if spec.kind is Kind.HEX_BITMASK else _parse_int(raw)
+    number = parse_int(raw, 16) if spec.kind is Kind.HEX_BITMASK else parse_int(raw)
     if number is None:
         return Decoded(label, raw, None, spec.unit, None)
     if spec.kind is Kind.NUMBER:

@@ -105,7 +105,10 @@ class Decoder:
         self._search_from = 0
         self._hex = None
 
-    close = reset
+    def close(self) -> None:
+        """The stream has ended (end of a recording): a partial block or HEX message can never complete, so
+        its bytes are counted as discarded."""
+        self.reset()
 
     def feed(self, data: bytes) -> list[Block]:
         self.stats.bytes_received += len(data)

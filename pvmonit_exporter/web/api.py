@@ -88,8 +88,8 @@ def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | No
     return {
         "version": __version__,
         "time": now,
-        "devices": [device_document(view) for view in state.devices(now)],
-        "probes": [probe_document(view) for view in state.probes(now)],
+        "devices": [device_document(view) for view in state.devices()],
+        "probes": [probe_document(view) for view in state.probes()],
         "forwarder": None if forwarder is None else forwarder(),
         "page": {
             "battery_voltage_min": web.battery_voltage_min,

@@ -8,6 +8,7 @@ import json
 import logging
 import mimetypes
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,11 +48,21 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: Any) -> None:
+        """A client that went away (a phone leaving Wi-Fi) is routine: no traceback in the journal."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("client %s: %s", client_address, error)
+        else:
+            log.exception("error while answering %s", client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "pvmonit-exporter"
+    # An idle keep-alive connection is closed after this long, so that it does not hold a thread forever.
+    timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it so
         log.debug("%s %s", self.address_string(), format % args)

@@ -40,6 +40,9 @@ INLINE_KEY = "0123456789abcdef0123456789abcdef"  # valid_full.yaml's emoncms.api
 # An empty key path: the error is about the file as a whole.
 ERRORS: dict[str, tuple[str, str]] = {
     "bad_yaml": ("", "invalid YAML: line "),
+    "emoncms_key_file_with_comment": ("emoncms.apikey_file", "the key must be one word of printable characters"),
+    "emoncms_key_with_space": ("emoncms.apikey", "the key must be one word of printable characters"),
+    "two_auto_without_serial": ("devices[1].port", "only one `auto` device may go without serial_number"),
     "duplicate_key": ("", "invalid YAML: line 4: key 'devices' appears twice in the same mapping"),
     "empty": ("", "the file is empty"),
     "comments_only": ("", "the file is empty"),
@@ -401,3 +404,22 @@ def test_check_config_output_loads_back(tmp_path: Path) -> None:
     assert reloaded.devices == original.devices
     assert reloaded.probes == original.probes
     assert reloaded.web == original.web
+
+
+def test_relative_queue_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "devices:\n  - name: a\n    port: /dev/ttyUSB0\n"
+        "emoncms:\n  url: http://127.0.0.1/emoncms\n  apikey: 0123456789abcdef0123456789abcdef\n"
+        "  queue_dir: queue\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_file)
+    assert config.emoncms is not None
+    assert config.emoncms.queue_dir == tmp_path / "queue"
+
+
+def test_key_never_appears_in_its_error(cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+    for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space"):
+        result = cli_results[("check-config", name)]
+        assert "0123456789abcdef" not in result.stderr + result.stdout

@@ -243,3 +243,18 @@ def test_demo_serves_simulated_devices() -> None:
     assert f"{base}/metrics" in out
     assert "Traceback" not in err
 
+
+
+def test_flags_before_the_command_count_too(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"devices:\n  - name: a\n    port: {tmp_path / 'x'}\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pvmonit_exporter", "--web.listen-address", f"127.0.0.1:{port}",
+         "--config.file", str(config), "run"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0

@@ -46,8 +46,8 @@ def _state(clock: Clock) -> State:
     state.record_blocks("bmv", [BMV_MAIN, BMV_HISTORY], DecoderStats(blocks_valid=2))
     state.record_blocks("inverter", [INVERTER], DecoderStats(blocks_valid=1))
     state.record_probe("shed", 21.5)
-    state.record_probe("clamp", 0.5)
     state.record_probe("clamp", None, "out_of_range", "7.5 A is above max 6.5")
+    state.record_probe("clamp", 0.5)
     return state
 
 
@@ -116,8 +116,41 @@ def test_values_in_base_units(clock: Clock) -> None:
     assert value("pvmonit_current_amperes", {"probe": "clamp"}) == 0.5
     assert value("pvmonit_power_watts", {"probe": "clamp"}) == 115.0
     assert value("pvmonit_probe_errors_total", {"probe": "clamp", "kind": "out_of_range"}) == 1.0
-    assert value("pvmonit_probe_up", {"probe": "clamp"}) == 0.0  # its last reading was dropped
+    assert value("pvmonit_probe_up", {"probe": "clamp"}) == 1.0
     assert value("pvmonit_probe_up", {"probe": "shed"}) == 1.0
+
+
+def test_a_failed_reading_withdraws_the_previous_value(clock: Clock) -> None:
+    state = _state(clock)
+    state.record_probe("clamp", None, "timeout", "no line within 10 s")
+    value = _registry(state).get_sample_value
+    assert value("pvmonit_probe_up", {"probe": "clamp"}) == 0.0
+    assert value("pvmonit_current_amperes", {"probe": "clamp"}) is None
+    assert value("pvmonit_power_watts", {"probe": "clamp"}) is None
+    assert value("pvmonit_probe_errors_total", {"probe": "clamp", "kind": "timeout"}) == 1.0
+
+
+def test_a_clock_stepped_back_never_makes_old_values_current() -> None:
+    """Ages come from the ticker: NTP stepping the wall clock back an hour must not revive a silent device."""
+    wall, tick = [1_800_000_000.0], [100.0]
+    state = State([DeviceConfig("mppt", "/dev/a", stale_timeout=5)], clock=lambda: wall[0], ticker=lambda: tick[0])
+    state.record_blocks("mppt", [MPPT], DecoderStats(blocks_valid=1))
+    wall[0] -= 3600
+    tick[0] += 10
+    view = state.devices()[0]
+    assert not view.up
+    assert view.fields == {}
+    assert view.last_block_time == 1_800_000_000.0
+
+
+def test_another_device_on_the_port_replaces_the_old_identity(clock: Clock) -> None:
+    state = State([DeviceConfig("usb0", "/dev/ttyUSB0")], clock=clock)
+    state.record_blocks("usb0", [MPPT], DecoderStats(blocks_valid=1))
+    state.record_blocks("usb0", [BMV_MAIN], DecoderStats(blocks_valid=2))  # ttyUSB numbers swapped at boot
+    view = state.devices()[0]
+    assert view.identity.product == "BMV-700"
+    assert view.identity.serial_number == ""
+    assert "PPV" not in view.fields
 
 
 def test_stale_values_disappear_but_up_and_counters_stay(clock: Clock) -> None:

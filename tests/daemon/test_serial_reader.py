@@ -2,14 +2,16 @@
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, describe_error
+from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, describe_error, open_port
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import encode_block
 from tests.helpers import FakeDevicePort, wait_for
@@ -196,3 +198,70 @@ def test_a_failing_reader_never_blocks_another(port: FakeDevicePort, tmp_path: P
 )
 def test_error_words(errno: int, words: str) -> None:
     assert words in describe_error("/dev/ttyUSB9", OSError(errno, os.strerror(errno)))
+
+
+def test_auto_without_serial_never_takes_a_port_another_entry_wants(tmp_path: Path) -> None:
+    """The README's example: `Bmv: auto` beside `Onduleur: auto, serial_number: …`."""
+    inverter = FakeDevicePort(tmp_path / "usb-VictronEnergy_A")
+    bmv = FakeDevicePort(tmp_path / "usb-VictronEnergy_B")
+    devices = [DeviceConfig("Bmv", "auto"), DeviceConfig("Onduleur", "auto", serial_number="HQ1328Y6TF6")]
+    state = State(devices)
+    discovery = Discovery(PortClaims(), (str(tmp_path / "usb-VictronEnergy*"),), identify_seconds=1.5,
+                          wanted_serials=["HQ1328Y6TF6"])
+    readers = [SerialReader(device, state, discovery) for device in devices]
+    for reader in readers:
+        reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not all(v.up for v in state.devices()) and time.monotonic() < deadline:
+            inverter.write(encode_block({"PID": "0xA202", "SER#": "HQ1328Y6TF6", "V": "25000"}))
+            bmv.write(encode_block({"PID": "0x204", "V": "12500", "SOC": "800"}))
+            time.sleep(0.2)
+        views = {v.name: v for v in state.devices()}
+        assert views["Bmv"].port == str(tmp_path / "usb-VictronEnergy_B")
+        assert views["Onduleur"].port == str(tmp_path / "usb-VictronEnergy_A")
+        assert views["Bmv"].fields["SOC"] == "800"
+    finally:
+        for reader in readers:
+            reader.stop()
+        inverter.close()
+        bmv.close()
+
+
+def test_discovery_never_opens_a_reserved_port(tmp_path: Path) -> None:
+    """A serial probe's port is reserved: a scan must not open it (it would set 19200 baud under the probe)."""
+    meter = FakeDevicePort(tmp_path / "ttyUSB3")
+    claims = PortClaims()
+    claims.reserve(meter.path)
+    opened: list[str] = []
+
+    def opener(path: str) -> serial.Serial:
+        opened.append(path)
+        return open_port(path)
+
+    try:
+        discovery = Discovery(claims, (str(tmp_path / "ttyUSB*"),), opener=opener, identify_seconds=0.5)
+        assert discovery.find(DeviceConfig("any", "auto"), threading.Event()) is None
+        assert opened == []
+    finally:
+        meter.close()
+
+
+def test_stop_interrupts_a_scan(tmp_path: Path) -> None:
+    silent = [FakeDevicePort(tmp_path / f"ttyUSB{n}") for n in range(4)]
+    devices = [DeviceConfig(f"auto{n}", "auto") for n in range(3)]
+    state = State(devices)
+    discovery = Discovery(PortClaims(), (str(tmp_path / "ttyUSB*"),), identify_seconds=3.0)
+    readers = [SerialReader(device, state, discovery) for device in devices]
+    try:
+        for reader in readers:
+            reader.start()
+        time.sleep(0.5)  # every reader is scanning, or waiting for the scan
+        for reader in readers:
+            reader.request_stop()
+        for reader in readers:
+            reader.stop(timeout=10)
+        assert not any(reader._thread.is_alive() for reader in readers)
+    finally:
+        for port in silent:
+            port.close()

@@ -24,7 +24,8 @@ Simplification: a bulk row is checked whole before any of its values is stored.
 Switches for failures: `go_down()`/`come_up()` (connection refused: the listening socket is closed and
 re-opened on the same port), `drop_connections` (connection closed without an answer), `fail_status` (HTTP 5xx
 with an HTML page), `delay` (seconds to wait after storing, before answering: the client may time out or be
-killed while the rows are already stored).
+killed while the rows are already stored), `hold` (an event: a request arriving while it is set stores its rows,
+then waits for the event before answering; set `hold = None` and later requests are answered at once).
 """
 
 import json
@@ -42,6 +43,7 @@ WRITE_KEY = "0123456789abcdef0123456789abcdef"
 READ_KEY = "fedcba9876543210fedcba9876543210"
 NODE_LIMIT_ERROR = "Error: Reached the maximal allowed number of different NodeIds, limit is {limit}"
 NOT_VALID_JSON = "Format error, json string supplied is not valid"
+HOLD_TIMEOUT = 30.0  # a held answer goes out after this long even if the test never releases it
 _LEADING_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -132,6 +134,7 @@ class FakeEmoncms:
         self.drop_connections = False
         self.fail_status: int | None = None
         self.delay = 0.0
+        self.hold: threading.Event | None = None
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -357,6 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         fake = self.server_fake
+        hold = fake.hold  # taken on arrival: clearing `fake.hold` later releases only later requests
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if fake.drop_connections:
@@ -372,6 +376,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake.record(RecordedRequest(method, self.path, headers, body, status, answer))
         if fake.delay:
             time.sleep(fake.delay)
+        if hold is not None:
+            hold.wait(HOLD_TIMEOUT)
         payload = answer.encode("utf-8")
         with suppress(OSError):  # the client may have timed out or been killed meanwhile
             self.send_response(status)

@@ -6,9 +6,11 @@ import pytest
 
 import pvmonit_exporter.forwarder.cli as queue_cli
 from pvmonit_exporter.config import Config, DeviceConfig
+from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.forwarder.cli import queue_command
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
+from tests.config import assert_one_line_error, run_cli
 from tests.forwarder.conftest import emoncms_config
 from tests.forwarder.fake_emoncms import FakeEmoncms
 
@@ -65,6 +67,19 @@ def test_flush_exits_1_when_rows_remain(tmp_path: Path, fake: FakeEmoncms, monke
     assert "Connection refused" in captured.err
 
 
-def test_without_an_emoncms_section(capsys: pytest.CaptureFixture[str]) -> None:
-    assert queue_command(Config(DEVICES, source="test.yaml"), flush=True) == 1
-    assert "no emoncms section" in capsys.readouterr().err
+def test_without_an_emoncms_section_is_a_user_error() -> None:
+    with pytest.raises(UserError, match=r"^test\.yaml: no emoncms section: the forwarder is off$"):
+        queue_command(Config(DEVICES, source="test.yaml"), flush=True)
+
+
+@pytest.mark.parametrize("flush", [[], ["--flush"]])
+def test_without_an_emoncms_section_the_command_prints_one_line_and_exits_2(tmp_path: Path,
+                                                                             flush: list[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("devices:\n  - name: mppt\n    port: /dev/ttyUSB0\n")
+
+    result = run_cli("queue", *flush, "--config.file", str(config))
+
+    line = assert_one_line_error(result, "")
+    assert line.endswith(": no emoncms section: the forwarder is off")
+    assert "config.yaml" in line

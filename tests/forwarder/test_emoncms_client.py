@@ -14,6 +14,7 @@ from pvmonit_exporter.forwarder.emoncms import (
     TransientError,
     classify,
     encode_rows,
+    scrub,
 )
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.forwarder.conftest import START
@@ -108,3 +109,41 @@ def test_transient_failures(fake: FakeEmoncms) -> None:
     assert (server_error.kind, server_error.message[:8]) == ("http", "HTTP 503")
     assert isinstance(slow, TransientError)
     assert slow.kind == "timeout"
+
+
+def test_a_key_requests_refuses_as_a_header_is_an_auth_error_without_the_key(fake: FakeEmoncms) -> None:
+    key = f"# emoncms write key\n{WRITE_KEY}"  # a key file with a comment line
+
+    outcome = EmoncmsClient(fake.url, key, timeout=5).send(ROWS, sentat=1)
+
+    assert isinstance(outcome, AuthError)
+    assert "InvalidHeader" in outcome.message
+    assert WRITE_KEY not in outcome.message
+    assert "emoncms write key" not in outcome.message
+    assert fake.recorded() == []
+
+
+def test_any_other_request_failure_is_told_by_its_type_only(fake: FakeEmoncms) -> None:
+    outcome = EmoncmsClient(fake.url, f"{WRITE_KEY}€", timeout=5).send(ROWS, sentat=1)  # not latin-1
+
+    assert isinstance(outcome, TransientError)
+    assert outcome.kind == "http"
+    assert outcome.message.endswith("(UnicodeEncodeError)")
+    assert "€" not in outcome.message
+    assert "20ac" not in outcome.message.lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        (f"header value: 'Bearer {WRITE_KEY}'", WRITE_KEY, "header value: 'Bearer ****'"),
+        ("value: 'Bearer # my key\\nabcdef0123456789'", "# my key\nabcdef0123456789", "value: 'Bearer ****'"),
+        ("only the second line: abcdef0123456789.", "# my key\nabcdef0123456789", "only the second line: ****."),
+        ("the first line: # my emoncms key", "# my emoncms key\nabcdef0123456789", "the first line: ****"),
+        ("ascii escape: k\\u20ac0123456789", "k€0123456789", "ascii escape: ****"),
+        ("the API key is refused", "# my key\nabcdef0123456789", "the API key is refused"),  # short words stay
+        ("no key configured", "", "no key configured"),
+    ],
+)
+def test_scrub(text: str, secret: str, expected: str) -> None:
+    assert scrub(text, secret) == expected

@@ -1,12 +1,15 @@
 """The fake emoncms answers as the reference says: the forwarder's tests are only as good as this fake."""
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, ManualClock, Point
+from tests.helpers import wait_for
 
 NOW = 1_780_315_400
 
@@ -140,3 +143,19 @@ def test_dropped_connections_and_5xx(server: FakeEmoncms) -> None:
     server.drop_connections = False
     server.fail_status = 503
     assert requests.post(url, data={"data": "[]"}, timeout=5).status_code == 503
+
+
+def test_hold_stores_then_answers_only_when_released(server: FakeEmoncms) -> None:
+    gate = threading.Event()
+    server.hold = gate
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(bulk, server, '[[1780315200,"mppt",{"V":1}]]')
+        wait_for(server.stored)  # stored while the answer waits
+        server.hold = None
+        later = bulk(server, '[[1780315260,"mppt",{"V":2}]]')  # taken after `hold` was cleared: answered at once
+        assert not held.done()
+        gate.set()
+        first = held.result(timeout=5)
+
+    assert (first.text, later.text) == ("ok", "ok")
+    assert [p.value for p in server.stored()] == [1.0, 2.0]

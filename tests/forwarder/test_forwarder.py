@@ -4,6 +4,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, next_tick
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
+from tests.config import run_cli
 from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, ManualClock
 from tests.helpers import wait_for
@@ -94,6 +96,108 @@ def test_refused_key_keeps_every_row_and_backs_off(
     fake.write_key = WRITE_KEY  # the operator fixes the key on the server
     wait_for(lambda: rig.forwarder.status().rows_sent_total == 3)
     assert rig.forwarder.status().last_error is None
+
+
+def refusals(caplog: pytest.LogCaptureFixture, level: int) -> int:
+    return sum(1 for r in caplog.records if r.levelno == level and "refused the API key" in r.getMessage())
+
+
+def test_a_refused_key_is_logged_once_at_error_then_at_debug_and_its_end_at_info(
+        make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="pvmonit_exporter.forwarder")
+    rig = make_rig()
+    rig.forwarder.start()
+    for episode in (1, 2):
+        fake.write_key = "0" * 32
+        rig.tick({"mppt": mppt(episode)}, wait_for)
+        auth_errors = rig.forwarder.status().errors_total["auth"] + 4
+        wait_for(lambda: rig.forwarder.status().errors_total["auth"] >= auth_errors)  # noqa: B023 - waited for here
+        assert refusals(caplog, logging.ERROR) == episode  # once when the refusal starts…
+        assert refusals(caplog, logging.DEBUG) >= 3 * episode  # …then each retry only at DEBUG
+        fake.write_key = WRITE_KEY
+        wait_for(lambda: rig.forwarder.status().rows_sent_total == episode)  # noqa: B023 - waited for here
+        accepted = [r for r in caplog.records if "accepts the API key again" in r.getMessage()]
+        assert [r.levelno for r in accepted] == [logging.INFO] * episode
+
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "refused" not in r.getMessage()]
+
+
+def test_a_row_queued_under_a_key_that_queue_flush_freed_is_not_lost(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    """The daemon sends a batch; while its `ok` is on the way, `pvmonit-exporter queue --flush` (another
+    process) sends the same row and removes it, and the next snapshot is queued under the key just freed. The
+    daemon's `ok` must not remove that snapshot, never sent."""
+    queue_dir = tmp_path / "queue"
+    with DiskQueue(queue_dir, 100) as queue:
+        queue.append([Row(int(START) - 300, "mppt", {"V": 1})])
+        (first,) = queue.peek(1)
+    key_file = tmp_path / "emoncms.key"
+    key_file.write_text(WRITE_KEY + "\n")
+    key_file.chmod(0o600)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"devices:\n  - name: mppt\n    port: /dev/ttyUSB0\nemoncms:\n  url: {fake.url}\n"
+                      f"  apikey_file: {key_file}\n  queue_dir: {queue_dir}\n")
+    rig = make_rig(timeout=30.0)
+    gate = threading.Event()
+    fake.hold = gate  # the daemon's batch is stored, its `ok` held back
+    emptied: list[bool] = []
+    daemon = threading.Thread(target=lambda: emptied.append(rig.forwarder.flush_all(time.monotonic() + 30)))
+    daemon.start()
+    try:
+        wait_for(fake.stored)
+        fake.hold = None
+        flushed = run_cli("queue", "--flush", "--config.file", str(config))
+        assert (flushed.returncode, flushed.stderr) == (0, "")
+        assert "rows queued: 0" in flushed.stdout
+        rig.clock.set(START - 1)
+        rig.feed("mppt", mppt(7))
+        rig.clock.set(START)
+        assert rig.forwarder.snapshot(START) != []  # the next snapshot…
+        with DiskQueue(queue_dir, 100) as queue:
+            assert [item.key for item in queue.peek(10)] == [first.key]  # …under the key the flush freed
+    finally:
+        gate.set()
+        daemon.join(10)
+
+    assert emptied == [True]
+    assert 26007.0 in [p.value for p in fake.stored() if p.input == "V"]
+    assert rig.forwarder.status().queue_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("apikey", "parts"),
+    [
+        # A key file with a comment line: requests refuses the header and quotes it in its error.
+        (f"# emoncms write key\n{WRITE_KEY}", ["# emoncms write key", WRITE_KEY, "emoncms write key\\n"]),
+        (f"{WRITE_KEY}\r\n", [WRITE_KEY]),
+        (f"{WRITE_KEY}€", [WRITE_KEY, "€", "\\u20ac"]),  # http.client cannot encode it (latin-1)
+    ],
+    ids=["comment-line", "crlf", "not-latin-1"],
+)
+def test_a_key_that_cannot_be_sent_leaks_into_no_log_line_and_no_status(
+        make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture, apikey: str,
+        parts: list[str]) -> None:
+    caplog.set_level(logging.DEBUG)  # urllib3's lines included
+    rig = make_rig(apikey=apikey)
+    rig.forwarder.start()
+    rig.tick({"mppt": mppt(0)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().last_error is not None)
+    failures = sum(rig.forwarder.status().errors_total.values())
+    wait_for(lambda: sum(rig.forwarder.status().errors_total.values()) >= failures + 2)  # retried, logged again
+    rig.forwarder.stop()
+
+    status = rig.forwarder.status()
+    texts = [status.last_error or "", json.dumps(rig.forwarder.status_document(), ensure_ascii=False),
+             json.dumps(rig.forwarder.status_document())]
+    for record in caplog.records:
+        texts.append(record.getMessage())
+        if record.exc_info:
+            texts.append(logging.Formatter().formatException(record.exc_info))
+    assert status.rows_sent_total == 0
+    assert status.queue_rows == 1
+    assert fake.recorded() == []
+    leaks = [(part, text) for part in [apikey, repr(apikey), *parts] for text in texts if part in text]
+    assert leaks == []
 
 
 def test_a_poisoned_row_goes_to_the_dead_letters_and_the_rest_flows(
@@ -231,7 +335,7 @@ def test_a_full_disk_is_counted_and_the_forwarder_keeps_working(
         tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture) -> None:
     with DiskQueue(tmp_path / "queue", 100) as queue:
         queue.append([Row(1, "x", {"a": 1})])
-        queue.remove(item.key for item in queue.peek(1))
+        queue.remove(queue.peek(1))
     diskcache.Cache(str(tmp_path / "queue"), sqlite_max_page_count=8).close()  # a real SQLITE_FULL soon
     rig = make_rig(devices=TWO_DEVICES, fields={"mppt": tuple(MPPT_BLOCK), "bmv": tuple(BMV_BLOCK)})
     registry = CollectorRegistry()

@@ -27,13 +27,53 @@ def test_fifo_order_survives_a_restart(tmp_path: Path) -> None:
     assert (stats.rows, stats.oldest, stats.newest) == (5, 1000.0, 2300.0)
 
 
-def test_remove_by_key_ignores_keys_already_gone(tmp_path: Path) -> None:
+def test_remove_ignores_rows_already_gone(tmp_path: Path) -> None:
     with DiskQueue(tmp_path, 100) as queue:
         queue.append(rows(0, 4))
-        first_two = [item.key for item in queue.peek(2)]
-        queue.remove(first_two)
-        queue.remove(first_two)
+        first_two = queue.peek(2)
+        assert queue.remove(first_two) == 2
+        assert queue.remove(first_two) == 0
         assert [item.row.time for item in queue.peek(10) if item.row] == [600, 900]
+
+
+def test_a_row_queued_under_a_reused_key_is_not_removed(tmp_path: Path) -> None:
+    """The daemon peeks a row; `queue --flush` (another process: another connection) sends and removes it; the
+    next snapshot is queued under the same key (diskcache restarts its keys when the queue is empty); then the
+    daemon's `ok` arrives. Removing by key alone would delete the new row, never sent."""
+    with DiskQueue(tmp_path, 100) as daemon, DiskQueue(tmp_path, 100) as other:
+        daemon.append(rows(0, 1))
+        (peeked,) = daemon.peek(10)
+        assert other.remove(other.peek(10)) == 1
+        daemon.append(rows(300, 1))
+        (queued,) = daemon.peek(10)
+        assert queued.key == peeked.key  # the key really is reused
+
+        assert daemon.remove([peeked]) == 0
+        assert [item.row for item in daemon.peek(10)] == rows(300, 1)
+
+
+def test_keys_are_reused_after_the_last_row_too_and_remove_checks_each_row(tmp_path: Path) -> None:
+    with DiskQueue(tmp_path, 100) as daemon, DiskQueue(tmp_path, 100) as other:
+        daemon.append(rows(0, 3))
+        peeked = daemon.peek(10)
+        other.remove(other.peek(10)[1:])  # the newest two leave: the next key is the second one's again
+        other.append(rows(5000, 1))
+
+        assert daemon.remove(peeked) == 1  # only the first row is still the one peeked
+        assert [item.row for item in daemon.peek(10)] == rows(5000, 1)
+        assert [item.key for item in daemon.peek(10)] == [peeked[1].key]
+
+
+def test_bury_leaves_a_row_queued_under_a_reused_key(tmp_path: Path) -> None:
+    with DiskQueue(tmp_path, 100) as daemon, DiskQueue(tmp_path, 100) as other:
+        daemon.append(rows(0, 1))
+        peeked = daemon.peek(10)
+        other.remove(other.peek(10))
+        other.append(rows(300, 1))
+
+        daemon.bury(peeked, "Format error, json value is not numeric", 1.0)
+        assert [item.row for item in daemon.peek(10)] == rows(300, 1)
+        assert [letter.text for letter in daemon.dead_letters()] == ['[0,"mppt",{"V":26000}]']
 
 
 def test_bound_drops_the_oldest_rows_and_says_how_many(tmp_path: Path) -> None:

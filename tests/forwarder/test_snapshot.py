@@ -15,8 +15,10 @@ from pvmonit_exporter.forwarder.snapshot import (
     si_value,
 )
 from pvmonit_exporter.state import State
+from pvmonit_exporter.vedirect.fields import decode
 from pvmonit_exporter.vedirect.framing import Block, DecoderStats
 from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START
+from tests.forwarder.fake_emoncms import ManualClock
 
 DEVICES = (DeviceConfig("mppt", "/dev/ttyUSB0"), DeviceConfig("bmv", "/dev/ttyUSB1"))
 
@@ -71,12 +73,15 @@ def test_stale_device_and_missing_fields_are_left_out_never_null_or_zero() -> No
 
 
 def test_a_device_gone_stale_gives_no_row() -> None:
-    state = State(DEVICES, clock=lambda: START)
+    clock = ManualClock(START)
+    state = State(DEVICES, clock=clock)  # the clock drives the ticker that ages the readings too
     state.record_blocks("mppt", [MPPT_BLOCK], DecoderStats())
     builder = SnapshotBuilder(config(), DEVICES, ())
 
-    assert builder.rows(0, state.devices(START + 1), state.probes()) != []
-    assert builder.rows(0, state.devices(START + 60), state.probes()) == []
+    clock.set(START + 1)
+    assert builder.rows(0, state.devices(), state.probes()) != []
+    clock.set(START + 60)
+    assert builder.rows(0, state.devices(), state.probes()) == []
 
 
 def test_device_override_text_fields_hex_and_on_off() -> None:
@@ -85,6 +90,20 @@ def test_device_override_text_fields_hex_and_on_off() -> None:
 
     # Text fields are never sent (emoncms would store 0); hex text and ON/OFF become numbers.
     assert rows == [Row(1_780_315_500, "mppt", {"OR": 1, "LOAD": 1, "V": 26180})]
+
+
+def test_a_value_the_metrics_reject_is_left_out_of_the_row() -> None:
+    rows = rows_for({"mppt": {**MPPT_BLOCK, "V": "1_000", "PPV": " 92 "}})
+
+    assert decode("V", "1_000").value is None  # what /metrics makes of it
+    assert rows == [Row(1_780_315_500, "mppt", {"CS": 3, "ERR": 0, "I": 3500, "VPV": 41200, "H19": 1234,
+                                                "H20": 12, "H21": 150, "H22": 30, "H23": 200})]
+
+
+@pytest.mark.parametrize("raw", ["26180", "-1", "+5", "1_000", " 12 ", "12 ", "0x10", "1e3", "---", "", "٣"])
+@pytest.mark.parametrize("label", ["V", "TTG", "CS", "AR", "OR"])
+def test_raw_value_is_sent_exactly_when_the_metrics_take_it(label: str, raw: str) -> None:
+    assert (raw_value(label, raw) is None) == (decode(label, raw).value is None)
 
 
 def test_fields_per_kind_come_from_the_configuration() -> None:
@@ -115,6 +134,9 @@ def test_no_probe_row_without_probe_values() -> None:
         ("V", "26180", 26180), ("OR", "0x00000100", 256), ("OR", "00000100", 256), ("LOAD", "off", 0),
         ("TTG", "-1", -1), ("PID", "0xA053", None), ("V", "---", None), ("V", "x", None),
         ("UNKNOWN", "0x10", 16), ("UNKNOWN", "12", 12), ("UNKNOWN", "abc", None),
+        # Python's int() takes these; no device sends them and the metrics reject them (`parse_int`).
+        ("V", "1_000", None), ("V", " 12 ", None), ("OR", "0x0000_0100", None), ("UNKNOWN", "1_0", None),
+        ("UNKNOWN", "0x1_0", None),
     ],
 )
 def test_raw_value(label: str, raw: str, expected: int | None) -> None:

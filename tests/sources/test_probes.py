@@ -1,5 +1,6 @@
 """Probes against real processes, real files and real pseudo-terminals: what a Pi's sensors actually do."""
 
+import json
 import logging
 import os
 import sys
@@ -240,7 +241,8 @@ def test_out_of_range_is_dropped_and_counted_while_in_range_is_published(tmp_pat
     file.write_text("-2\n")
     runner.poll()
     probe = view(state, "probe")
-    assert probe.value == pytest.approx(250.0)  # the implausible -20 W never replaced it
+    assert probe.value is None  # the implausible -20 W is never published, and 250 W is no longer known
+    assert not probe.up
     assert probe.readings_total == 1
     assert probe.errors_total == {"out_of_range": 2}
     assert probe.error is not None
@@ -502,3 +504,19 @@ def test_unexpected_exception_is_logged_once_counted_and_survived(caplog: pytest
     finally:
         runner.stop()
     assert not runner.running
+
+
+def test_an_infinite_reading_is_a_parse_error_and_api_state_stays_valid(tmp_path: Path) -> None:
+    """`1e999` is a number to float(): it must never reach /api/state, whose JSON cannot carry it."""
+    from pvmonit_exporter.config import WebConfig
+    from pvmonit_exporter.web.api import state_document
+
+    file = tmp_path / "value"
+    file.write_text("1e999\n")
+    config = make_probe(path=str(file))
+    state = State([], [config])
+    ProbeRunner(config, state).poll()
+    probe = view(state, "probe")
+    assert probe.value is None
+    assert probe.errors_total == {"parse": 1}
+    json.dumps(state_document(state, WebConfig()), allow_nan=False)
