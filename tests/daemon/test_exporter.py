@@ -106,6 +106,13 @@ devices:
         running.process.wait()
 
 
+def mppt_up(daemon: Daemon, port: FakeDevicePort) -> None:
+    """Wait for the daemon to open the MPPT's port, send it one block, wait until the device is up."""
+    wait_for(lambda: sample(daemon.base, "vedirect_port_connected", device="mppt") == 1.0)
+    port.write(encode_block(MPPT))
+    wait_for(lambda: sample(daemon.base, "vedirect_up", device="mppt") == 1.0)
+
+
 def test_frames_on_ptys_appear_on_metrics(daemon: Daemon, ports: dict[str, FakeDevicePort]) -> None:
     wait_for(lambda: sample(daemon.base, "vedirect_port_connected", device="mppt") == 1.0)
     ports["mppt"].write(encode_block(MPPT))
@@ -126,9 +133,7 @@ def test_frames_on_ptys_appear_on_metrics(daemon: Daemon, ports: dict[str, FakeD
 
 def test_unplug_then_replug(daemon: Daemon, ports: dict[str, FakeDevicePort]) -> None:
     mppt = ports["mppt"]
-    wait_for(lambda: sample(daemon.base, "vedirect_port_connected", device="mppt") == 1.0)
-    mppt.write(encode_block(MPPT))
-    wait_for(lambda: sample(daemon.base, "vedirect_up", device="mppt") == 1.0)
+    mppt_up(daemon, mppt)
     mppt.unplug()
     wait_for(lambda: sample(daemon.base, "vedirect_up", device="mppt") == 0.0)
     assert sample(daemon.base, "vedirect_battery_voltage_volts", device="mppt") is None
@@ -143,9 +148,7 @@ def test_unplug_then_replug(daemon: Daemon, ports: dict[str, FakeDevicePort]) ->
 
 def test_corrupted_frames_never_change_a_value(daemon: Daemon, ports: dict[str, FakeDevicePort]) -> None:
     mppt = ports["mppt"]
-    wait_for(lambda: sample(daemon.base, "vedirect_port_connected", device="mppt") == 1.0)
-    mppt.write(encode_block(MPPT))
-    wait_for(lambda: sample(daemon.base, "vedirect_up", device="mppt") == 1.0)
+    mppt_up(daemon, mppt)
     for position in (5, 40, 90, 150):
         frame = bytearray(encode_block(dict(MPPT, V="99999", PPV="999")))
         frame[position] ^= 0x20
@@ -158,9 +161,7 @@ def test_corrupted_frames_never_change_a_value(daemon: Daemon, ports: dict[str, 
 
 
 def test_api_state_and_other_routes(daemon: Daemon, ports: dict[str, FakeDevicePort]) -> None:
-    wait_for(lambda: sample(daemon.base, "vedirect_port_connected", device="mppt") == 1.0)
-    ports["mppt"].write(encode_block(MPPT))
-    wait_for(lambda: sample(daemon.base, "vedirect_up", device="mppt") == 1.0)
+    mppt_up(daemon, ports["mppt"])
     status, kind, body = get(daemon.base + "/api/state")
     assert status == 200
     assert kind.startswith("application/json")
