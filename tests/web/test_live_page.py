@@ -21,7 +21,7 @@ from pvmonit_exporter.vedirect.enums import CHARGE_STATES
 from pvmonit_exporter.vedirect.framing import encode_block
 from tests.helpers import FakeDevicePort, wait_for
 from tests.vedirect_samples import BMV_MAIN, MPPT
-from tests.web.conftest import ROOT, Browser, Server, start_exporter
+from tests.web.conftest import ROOT, Browser, Server, free_port, start_exporter
 
 pytestmark = pytest.mark.slow
 
@@ -455,6 +455,45 @@ def test_errors_alarms_and_off_reasons_in_words_highlighted(
             "Raison de l'arrêt\u202f: Pas de puissance en entrée, Protection active",
         ]
         assert card(page, "roof_mppt")["badge"] == "Arrêt"
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+
+
+def test_the_forwarder_corner_shows_a_growing_backlog_while_emoncms_is_unreachable(
+    tmp_path: Path, browser: Browser, sending_device: Callable[[dict[str, str]], SendingDevice]
+) -> None:
+    """With emoncms down, rows pile up in the queue: the corner shows the backlog, "never" sent, and warns."""
+    device = sending_device(MPPT)
+    unreachable = free_port()  # nothing listens there: every send is refused
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "devices:\n"
+        f"  - {{name: garage_mppt, port: {device.port.path}}}\n"
+        "emoncms:\n"
+        f"  url: http://127.0.0.1:{unreachable}/emoncms\n"
+        "  apikey: 0123456789abcdef0123456789abcdef\n"
+        f"  queue_dir: {tmp_path / 'queue'}\n"
+        "  interval: 1\n",
+        encoding="utf-8",
+    )
+    server = start_exporter(["run", "--config.file", str(config)], tmp_path / "run.log")
+    try:
+        driver = browser()
+        open_live_page(driver, server.url)
+        corner = "const f = document.getElementById('forwarder'); return [f.className, f.innerText];"
+
+        def backlog() -> tuple[str, str] | None:
+            classes, text = driver.execute_script(corner)
+            match = re.search(r"Backlog\s+(\d+) rows", text)
+            return (classes, text) if match and int(match[1]) >= 4 else None
+
+        classes, text = wait_for(backlog, timeout=DEADLINE, interval=0.3)
+        assert re.search(r"Last send\s+never", text), text
+        assert "Last error" in text
+        assert "0123456789abcdef" not in text
+        assert "warn" in classes.split()  # the oldest row is older than three intervals
+        assert server.api_state()["forwarder"]["queue_rows"] >= 4
     finally:
         status = server.stop()
     assert status == 0, server.output()
