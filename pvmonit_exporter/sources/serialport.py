@@ -31,6 +31,8 @@ BACKOFF_MAX = 30.0
 GARBAGE_WARNING_AFTER = 10.0
 # How long discovery listens to a candidate port: devices send a block every second.
 IDENTIFY_SECONDS = 3.0
+# A block with one of these names its device (a BMV-60x sends only BMV, its model).
+_IDENTITY_LABELS = frozenset({"SER#", "PID", "BMV"})
 
 SerialFactory = Callable[[str], serial.Serial]
 # What opening or reading a port may raise: pyserial wraps most errors, but not termios' (a plain file).
@@ -105,14 +107,14 @@ def candidate_ports(patterns: Sequence[str]) -> list[str]:
 
 
 def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.Event) -> Block | None:
-    """Listen to `path` until a valid block carrying SER# or PID arrives; None when none does (or on `stop`)."""
+    """Listen to `path` until a block that names its device arrives; None when none does (or on `stop`)."""
     decoder = Decoder()
     deadline = time.monotonic() + seconds
     try:
         with opener(path) as port:
             while time.monotonic() < deadline and not stop.is_set():
                 for block in decoder.feed(port.read(READ_SIZE)):
-                    if "SER#" in block or "PID" in block:
+                    if not _IDENTITY_LABELS.isdisjoint(block):
                         return block
     except PORT_ERRORS:
         return None
