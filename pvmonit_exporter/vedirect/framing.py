@@ -168,7 +168,8 @@ class Decoder:
             if mark < 0 or mark + mark_len >= len(text):
                 break
             block_end = mark + mark_len + 1
-            start = text.find(b"\r\n", consumed, mark + 2)  # at worst the mark's own CR LF
+            # Blocks follow each other: the next one usually starts right where the last ended.
+            start = consumed if text.startswith(b"\r\n", consumed) else text.find(b"\r\n", consumed, mark + 2)
             raw = text[start:block_end]
             block = _parse(raw)
             if block is None:
