@@ -132,7 +132,7 @@ def run_command(config_file: str, listen_address: str | None) -> int:
     from pvmonit_exporter.app import run_exporter
 
     config = load_config(config_file)
-    return run_exporter(config, _listen(listen_address))
+    return run_exporter(config, _listen(listen_address), config_file)
 
 
 def demo_command(listen_address: str | None) -> int:
