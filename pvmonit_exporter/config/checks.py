@@ -8,6 +8,9 @@ from typing import TypeVar
 
 from pvmonit_exporter.errors import UserError
 
+# What emoncms keeps in a node or input name besides letters and digits (emoncms-api.md, "Names and values").
+EMONCMS_NAME_PUNCTUATION = "_- ."
+NODE_NAME_MAX = 64
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Anything else would break the HTTP header it travels in (and end up quoted in an error message).
 KEY_RE = re.compile(r"[!-~]{1,256}")
@@ -84,6 +87,17 @@ class Checks:
             raise self.fail(path, f"{text!r} must be 1-64 letters, digits, '_', '-' or '.'")
         return text
 
+    def node(self, value: object, path: str) -> str:
+        """An emoncms node name, kept exactly: a number (`1`) or text with spaces (`712 Smart`) are fine."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"must be a non-empty string or a whole number, got {type_name(value)}")
+        problem = node_name_problem(value)
+        if problem:
+            raise self.fail(path, problem)
+        return value
+
     def number(self, value: object, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, f"must be a number, got {type_name(value)}")
@@ -139,6 +153,19 @@ class Checks:
         text = self.text(value, path)
         parse_listen_address(text, lambda message: self.fail(path, message))
         return text
+
+
+def node_name_problem(name: str) -> str | None:
+    """Why emoncms would not keep `name` as typed (it silently drops other characters), or None."""
+    dropped = sorted({c for c in name if not (c.isalnum() or c in EMONCMS_NAME_PUNCTUATION)})
+    if dropped:
+        shown = " ".join(repr(c) for c in dropped)
+        return f"{name!r}: emoncms would drop {shown} (it keeps letters, digits, spaces, '_', '-' and '.')"
+    if name != name.strip(" "):
+        return f"{name!r} must not start or end with a space"
+    if len(name) > NODE_NAME_MAX:
+        return f"{name!r} is longer than {NODE_NAME_MAX} characters"
+    return None
 
 
 def parse_listen_address(text: str, error: Callable[[str], Exception]) -> tuple[str, int]:

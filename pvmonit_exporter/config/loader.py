@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -12,6 +13,7 @@ from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
     DEFAULT_STALE_TIMEOUT,
+    EMONCMS_ORG_NODE_MAX,
     PAYLOADS,
     PROBE_QUANTITIES,
     PROBE_TYPES,
@@ -73,7 +75,25 @@ def parse_config(text: str, file: str) -> Config:
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
+    if emoncms is not None:
+        _check_emoncms_org_nodes(file, emoncms, devices)
     return Config(devices, probes, emoncms, web, stale, patterns, file)
+
+
+def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
+    """emoncms.org allows node names of 16 characters at most (a self-hosted emoncms has no limit): say so
+    now rather than through rows emoncms refuses."""
+    host = (urlsplit(emoncms.url).hostname or "").lower()
+    if host != "emoncms.org" and not host.endswith(".emoncms.org"):
+        return
+    nodes = [("emoncms.probe_node", emoncms.probe_node)]
+    for index, device in enumerate(devices):
+        key = "emoncms_node" if device.emoncms_node is not None else "name"
+        nodes.append((f"devices[{index}].{key}", device.emoncms_node or device.name))
+    for key_path, node in nodes:
+        if len(node) > EMONCMS_ORG_NODE_MAX:
+            raise ConfigError(file, key_path, f"{node!r} is longer than the {EMONCMS_ORG_NODE_MAX} characters "
+                                              "emoncms.org allows in a node name (set a shorter emoncms_node)")
 
 
 def _list_of_mappings(checks: Checks) -> Callable[[object, str], list[object]]:
@@ -113,6 +133,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
             serial_number=reader.get("serial_number", checks.text, None),
             stale_timeout=reader.get("stale_timeout", checks.positive, stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
+            emoncms_node=reader.get("emoncms_node", checks.node, None),
         )
         reader.finish()
         if device.name in seen:
@@ -161,6 +182,7 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
             min=reader.get("min", checks.number, None),
             max=reader.get("max", checks.number, None),
             power_voltage=reader.get("power_voltage", checks.positive, None),
+            power_max=reader.get("power_max", checks.positive, None),
             emoncms_input=reader.get("emoncms_input", checks.name, None),
         )
         reader.finish()
@@ -174,6 +196,8 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
             raise reader.error("max", "must be greater than min")
         if probe.power_voltage is not None and probe.quantity != "current":
             raise reader.error("power_voltage", "only applies to a current probe")
+        if probe.power_max is not None and probe.power_voltage is None:
+            raise reader.error("power_max", "needs power_voltage (it bounds amperes × power_voltage, in watts)")
         names.add(probe.name)
         probes.append(probe)
     return tuple(probes)
@@ -211,7 +235,7 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
         max_queue_rows=reader.get("max_queue_rows", checks.count, defaults.max_queue_rows),
         payload=cast(Literal["pvmonit", "si"], reader.get("payload", checks.choice(PAYLOADS), "pvmonit")),
         timeout=reader.get("timeout", checks.positive, defaults.timeout),
-        probe_node=reader.get("probe_node", checks.name, defaults.probe_node),
+        probe_node=reader.get("probe_node", checks.node, defaults.probe_node),
         fields=kind_fields,
     )
     reader.finish()

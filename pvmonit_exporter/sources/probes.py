@@ -245,8 +245,9 @@ def _read_text(file: Path) -> str:
 def calibrate(config: ProbeConfig, raw: float) -> float:
     """raw × scale + offset (PvMonit's sensor correction), rejected outside the plausibility bounds.
 
-    The bounds apply to the calibrated value, the one users know: an implausible reading is dropped rather
-    than published, as PvMonit's consumption ceiling did.
+    The bounds apply to the calibrated value, the one users know, and `power_max` to the power it makes
+    (amperes × power_voltage): an implausible reading is dropped rather than published, as PvMonit's
+    consumption ceiling (`$CONSO_PLAFOND`, in watts) did.
     """
     value = raw * config.scale + config.offset
     if not math.isfinite(value):  # `1e999` parses as infinity; no sensor measures that
@@ -255,6 +256,11 @@ def calibrate(config: ProbeConfig, raw: float) -> float:
         raise ProbeError("out_of_range", f"{value:g} is below the minimum {config.min:g}")
     if config.max is not None and value > config.max:
         raise ProbeError("out_of_range", f"{value:g} is above the maximum {config.max:g}")
+    if config.power_max is not None and config.power_voltage is not None:
+        watts = value * config.power_voltage
+        if watts > config.power_max:
+            raise ProbeError("out_of_range", f"{value:g} A × {config.power_voltage:g} V = {watts:g} W is above "
+                                             f"power_max {config.power_max:g} W")
     return value
 
 

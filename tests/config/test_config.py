@@ -23,6 +23,7 @@ from pvmonit_exporter.config import (
     effective_config,
     load_config,
 )
+from pvmonit_exporter.config.checks import node_name_problem
 from tests.config import (
     ROOT,
     assert_one_line_error,
@@ -48,7 +49,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "comments_only": ("", "the file is empty"),
     "top_not_mapping": ("", "must be a mapping, got a list"),
     "unknown_key": ("stale_timout", "unknown key (allowed here: auto_port_patterns, devices, emoncms,"),
-    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: emoncms_fields, name, port,"),
+    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: emoncms_fields, emoncms_node, name,"),
     "unknown_web_key": ("web.listen", "unknown key (allowed here: battery_voltage_max,"),
     "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
     "missing_port": ("devices[0].port", "missing required key"),
@@ -80,6 +81,9 @@ ERRORS: dict[str, tuple[str, str]] = {
     "probe_key_of_other_type": ("probes[0].path", "unknown key"),
     "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
     "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
+    "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
+    "device_bad_emoncms_node": ("devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
+    "emoncms_org_long_node": ("devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
     "probe_duplicate_name": ("probes[1].name", "duplicate probe name 'cpu'"),
     "probe_zero_baud": ("probes[0].baud", "must be a whole number >= 1, got 0"),
     "emoncms_both_keys": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
@@ -233,7 +237,7 @@ def test_check_config_minimal_fills_in_defaults() -> None:
     printed, _ = check_config_output(fixture("valid_minimal"))
     assert printed == {
         "devices": [{"name": "mppt", "port": "/dev/ttyUSB0", "serial_number": None, "stale_timeout": 5.0,
-                     "emoncms_fields": None}],
+                     "emoncms_fields": None, "emoncms_node": None}],
         "probes": [],
         "emoncms": None,
         "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,
@@ -264,6 +268,9 @@ def test_check_config_full_masks_inline_key() -> None:
     devices = printed["devices"]
     assert isinstance(devices, list)
     assert [d["stale_timeout"] for d in devices] == [7.0, 10.0, 7.0]  # the global value, or the device's own
+    # Node names as emoncms keeps them: a space kept, a YAML number taken as its text.
+    assert [d["emoncms_node"] for d in devices] == [None, "712 Smart", None]
+    assert emoncms["probe_node"] == "1"
 
 
 @pytest.mark.parametrize("key", ["fedcba9876543210fedcba9876543210", "short-key"])
@@ -423,3 +430,31 @@ def test_key_never_appears_in_its_error(cli_results: dict[tuple[str, str], subpr
     for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space"):
         result = cli_results[("check-config", name)]
         assert "0123456789abcdef" not in result.stderr + result.stdout
+
+
+# --- emoncms node names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("712 Smart", None), ("700", None), ("1", None), ("serre-été_2.b", None), ("x" * 64, None),
+        ("BMV#712", "emoncms would drop '#'"), ("a/b\\c", "emoncms would drop '/' '\\\\'"),
+        ("tab\there", "emoncms would drop '\\t'"), (" 712", "must not start or end with a space"),
+        ("712 ", "must not start or end with a space"), ("x" * 65, "longer than 64 characters"),
+    ],
+)
+def test_node_name_problem(name: str, problem: str | None) -> None:
+    found = node_name_problem(name)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+def test_a_self_hosted_emoncms_takes_long_node_names(tmp_path: Path) -> None:
+    text = (FIXTURES / "emoncms_org_long_node.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(text.replace("https://emoncms.org", "http://pi.local/emoncms"), encoding="utf-8")
+    assert load_config(path).devices[0].emoncms_node == "Batterie du chalet"

@@ -61,7 +61,7 @@ def test_outage_over_many_intervals_then_recovery_sends_every_row_once_in_order(
     voltages = [(p.time, p.value) for p in fake.stored() if (p.node, p.input) == ("mppt", "V")]
     assert voltages == [(int(t), 26000.0 + step) for step, t in enumerate(ticks)]  # once each, in order
     keys = [(p.node, p.input, p.time) for p in fake.stored()]
-    assert len(keys) == len(set(keys)) == 25 * (11 + 4)
+    assert len(keys) == len(set(keys)) == 25 * (11 + 8)  # the MPPT's 11 inputs, the BMV block's 8
     assert rig.forwarder.status().rows_sent_total == 50
     assert rig.forwarder.status().last_success_timestamp == pytest.approx(rig.clock())
 
