@@ -26,8 +26,8 @@ class Identity:
 
 def device_kind(pid: int | None, fields: Mapping[str, str]) -> str:
     """`bmv`, `mppt`, `inverter`, `charger` or `unknown` — from the PID ranges of reference §6, else the
-    fields a device sends (BMV-712 and SmartShunt PIDs sit among the chargers' 0xA3xx)."""
-    if "BMV" in fields or "SOC" in fields or (pid is not None and (pid >> 4 == 0x20 or pid >> 4 == 0xA38)):
+    fields a device sends (BMV-712 and SmartShunt PIDs sit among the chargers' 0xA3xx; newer SmartShunts are 0xC0xx)."""
+    if "BMV" in fields or "SOC" in fields or (pid is not None and (pid >> 4 in (0x20, 0xA38) or pid >> 8 == 0xC0)):
         return "bmv"
     if pid is not None:
         if pid == 0x300 or pid >> 8 in (0xA0, 0xA1):

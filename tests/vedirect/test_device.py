@@ -111,6 +111,11 @@ def test_identity_survives_stale_values() -> None:
             {"PID": "0xA06C", "FWE": "316FF", "PPV": "120"},
             Identity("0xA06C", "SmartSolar MPPT 150/70 rev2", "", "3.16", "mppt"),
         ),
+        (
+            {"PID": "0xA332", "FWE": "031605", "V": "27000"},
+            Identity("0xA332", "Blue Smart IP22 Charger 24/8", "", "3.16 beta 05", "charger"),
+        ),
+        ({"PID": "0xC038", "V": "13000"}, Identity("0xC038", "SmartShunt 300A/50mV", "", "", "bmv")),
         ({"PID": "0x0300", "FW": "C208"}, Identity("0x0300", "BlueSolar MPPT 70/15", "", "2.08 rc C", "mppt")),
         (
             {"PID": "0xa381", "BMV": "712 Smart", "FW": "0419", "MON": "0"},
@@ -144,6 +149,8 @@ def test_identity_of_other_devices(block: Block, identity: Identity) -> None:
         (0xA2F9, {}, "inverter"),
         (0xA402, {}, "inverter"),
         (0xA38B, {}, "bmv"),
+        (0xC030, {}, "bmv"),
+        (0xC038, {}, "bmv"),
         (0xA3F0, {}, "charger"),
         (None, {"PPV": "1"}, "mppt"),
         (None, {"AC_OUT_V": "23000"}, "inverter"),
