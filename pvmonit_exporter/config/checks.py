@@ -1,12 +1,14 @@
 """Error reporting for the configuration: ConfigError (one line naming the file and the key path), a reader that
 remembers the key path of the mapping it reads, and the checks that turn YAML values into typed ones."""
 
+import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 
 # What emoncms keeps in a node or input name besides letters and digits (emoncms-api.md, "Names and values").
 EMONCMS_NAME_PUNCTUATION = "_- ."
@@ -57,10 +59,26 @@ class Reader:
         return check(self.data[name], self.key(name))
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used, key=str)
+        """Refuse a key nothing read (the first in the file's order)."""
+        unknown = [key for key in self.data if key not in self.used]
         if unknown:
-            allowed = ", ".join(sorted(self.used))
-            raise self.error(str(unknown[0]), f"unknown key (allowed here: {allowed})")
+            raise ConfigError(self.file, self.path, unknown_key(unknown[0], self.used))
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str | None:
+    """The choice `word` was probably meant to be: the same but for case, else a close spelling; None if none."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    if word.lower() in by_lower:
+        return by_lower[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return by_lower[close[0]] if close else None
+
+
+def unknown_key(key: object, allowed: Collection[str]) -> str:
+    """`unknown key 'prot' (did you mean 'port'?)`, or the allowed keys when none is close."""
+    guess = did_you_mean(key, allowed) if isinstance(key, str) else None
+    hint = f"did you mean {guess!r}?" if guess else f"allowed here: {', '.join(sorted(allowed))}"
+    return f"unknown key {str(key)!r} ({hint})"
 
 
 def type_name(value: object) -> str:
@@ -127,8 +145,18 @@ class Checks:
         return value
 
     def labels(self, value: object, path: str) -> tuple[str, ...]:
+        """A list of VE.Direct labels emoncms can store: known labels (case matters), no text fields."""
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.fail(path, "must be a list of VE.Direct labels (strings)")
+        for index, label in enumerate(value):
+            spec = FIELDS.get(label)
+            if spec is None:
+                guess = did_you_mean(label, FIELDS)
+                hint = f" (did you mean {guess!r}?)" if guess else " (the labels `pvmonit-exporter read` prints)"
+                raise self.fail(f"{path}[{index}]", f"unknown label {label!r}{hint}")
+            if spec.kind is Kind.TEXT:
+                raise self.fail(f"{path}[{index}]", f"{label!r} is text: emoncms stores only numbers, so it "
+                                                    "would never be sent")
         return tuple(value)
 
     def patterns(self, value: object, path: str) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 The keys are documented, one by one, in `config.yaml.example`.
 """
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,3 +105,29 @@ class Config:
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
     source: str = "<built-in>"
+
+
+def _keys(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+# The keys each mapping of a file may hold, by its place (`[]`: any item of a list). A key is a field of the
+# section's dataclass unless it is listed here as read differently (apikey_file) or not a key at all (source).
+SECTION_KEYS: Mapping[str, frozenset[str]] = {
+    "": _keys(Config) - {"source"},
+    "web": _keys(WebConfig),
+    "devices[]": _keys(DeviceConfig),
+    "probes[]": _keys(ProbeConfig),
+    "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
+    "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),
+}
+# Lists of VE.Direct labels (`*`: any key of that mapping).
+LABEL_LISTS = ("devices[].emoncms_fields", "emoncms.fields.*")
+
+# Probe keys that mean nothing for a type: refused in a file, left out of `check-config` output.
+PROBE_KEYS_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
+    "command": ("port", "baud", "path"),
+    "serial": ("command", "path"),
+    "w1": ("command", "port", "baud"),
+    "file": ("command", "port", "baud"),
+}

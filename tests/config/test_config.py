@@ -48,9 +48,25 @@ ERRORS: dict[str, tuple[str, str]] = {
     "empty": ("", "the file is empty"),
     "comments_only": ("", "the file is empty"),
     "top_not_mapping": ("", "must be a mapping, got a list"),
-    "unknown_key": ("stale_timout", "unknown key (allowed here: auto_port_patterns, devices, emoncms,"),
-    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: emoncms_fields, emoncms_node, name,"),
-    "unknown_web_key": ("web.listen", "unknown key (allowed here: battery_voltage_max,"),
+    "unknown_key": ("", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
+    "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
+    "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
+    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: emoncms_fields, emoncms_node, name,"),
+    "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
+    "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
+    "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
+    "emoncms_text_label": ("emoncms.fields.mppt[1]", "'PID' is text: emoncms stores only numbers"),
+    "tag_float_not_a_number": ("", "invalid YAML: line 1: 'abc' is not a valid !!float"),
+    "tag_python_object": ("", "invalid YAML: line 2: could not determine a constructor for the tag "
+                              "'!!python/object/apply:os.system'"),
+    "invalid_date": ("", "invalid YAML: line 4: '2026-02-30' is not a valid !!timestamp: day is out of range"),
+    "invalid_timestamp": ("", "invalid YAML: line 4: '2026-01-01 25:61:00' is not a valid !!timestamp"),
+    "date_where_text_is_expected": ("devices[0].name", "must be a non-empty string, got date"),
+    "billion_laughs": ("", "anchors and aliases expand to more than 10000 values; refused before expanding"),
+    "recursive_alias": ("", "invalid YAML: line 1: an alias refers to a node that contains it"),
+    "deep_nesting": ("", "invalid YAML: lists or mappings nested too deeply"),
+    "not_utf8": ("", "not UTF-8 text: byte 0xe9 on line 2"),
+    "directory": ("", "is a directory, not a configuration file"),
     "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
     "missing_port": ("devices[0].port", "missing required key"),
     "missing_name": ("devices[0].name", "missing required key"),
@@ -78,7 +94,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "probe_bad_type": ("probes[0].type", "must be one of command, serial, w1, file, got 'modbus'"),
     "probe_bad_quantity": ("probes[0].quantity", "must be one of temperature, current, power, got 'humidity'"),
     "probe_command_string": ("probes[0].command", "must be a non-empty list of strings"),
-    "probe_key_of_other_type": ("probes[0].path", "unknown key"),
+    "probe_key_of_other_type": ("probes[0].path", "does not apply to a command probe"),
     "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
     "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
     "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
@@ -95,7 +111,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
     "emoncms_interval_below_one": ("emoncms.interval", "must be at least 1, got 0.5"),
     "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number >= 1, got 1.5"),
-    "emoncms_unknown_fields_kind": ("emoncms.fields.solar", "unknown key (allowed here: bmv, charger, inverter,"),
+    "emoncms_unknown_fields_kind": ("emoncms.fields", "unknown key 'solar' (allowed here: bmv, charger, inverter,"),
     "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
 }
 VALID = ("valid_minimal", "valid_full")
@@ -123,7 +139,7 @@ def cli_results() -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
 
 
 def test_every_fixture_is_listed() -> None:
-    on_disk = {path.stem for path in FIXTURES.glob("*.yaml")}
+    on_disk = {path.stem for path in FIXTURES.glob("*.yaml")}  # directory.yaml is a directory on purpose
     assert on_disk == set(ERRORS) | set(VALID)
 
 
@@ -183,29 +199,29 @@ def test_no_such_file(tmp_path: Path) -> None:
         assert line == f"pvmonit-exporter: {file}: no such file"
 
 
-def test_directory(tmp_path: Path) -> None:
-    file = str(tmp_path)
-    with pytest.raises(ConfigError) as caught:
-        load_config(file)
-    assert caught.value.key_path == ""
-    assert caught.value.message.startswith("cannot read: ")
-    assert "Is a directory" in caught.value.message
-    assert "\n" not in str(caught.value)
-    line = assert_one_line_error(run_cli("check-config", "--config.file", file), f"{file}: cannot read: ")
-    assert "Is a directory" in line
+def test_fifo_does_not_hang(tmp_path: Path) -> None:
+    """A FIFO nobody writes to would block an ordinary open() forever."""
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(fifo)), f"{fifo}: ")
+    assert line.endswith("is not a regular file (a device, a FIFO or a socket)")
 
 
-def test_not_utf8(tmp_path: Path) -> None:
-    path = tmp_path / "latin1.yaml"
-    path.write_bytes("devices:\n  - name: onduleur_été\n    port: /dev/ttyUSB0\n".encode("latin-1"))
-    with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert caught.value.key_path == ""
-    assert caught.value.message.startswith("cannot read: ")
-    assert "utf-8" in caught.value.message
-    assert "\n" not in str(caught.value)
-    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: cannot read: ")
-    assert "utf-8" in line
+def test_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# padding\n" * 200_000, encoding="utf-8")
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: ")
+    assert line.endswith("larger than 1024 KiB: not a configuration file")
+
+
+def test_python_tag_is_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "config.yaml"
+    path.write_text(f"devices:\n  - name: !!python/object/apply:os.system [touch {marker}]\n    port: /dev/ttyUSB0\n",
+                    encoding="utf-8")
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: invalid YAML: ")
+    assert "could not determine a constructor" in line
+    assert not marker.exists()
 
 
 def test_permission_denied() -> None:
@@ -430,6 +446,19 @@ def test_key_never_appears_in_its_error(cli_results: dict[tuple[str, str], subpr
     for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space"):
         result = cli_results[("check-config", name)]
         assert "0123456789abcdef" not in result.stderr + result.stdout
+
+
+def test_anchors_and_aliases_in_ordinary_use(tmp_path: Path) -> None:
+    """The expansion bound refuses billion laughs, not a label list shared between two devices."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "devices:\n"
+        "  - {name: mppt1, port: /dev/ttyUSB0, emoncms_fields: &solar [PPV, V, I, H20]}\n"
+        "  - {name: mppt2, port: /dev/ttyUSB1, emoncms_fields: *solar}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert [d.emoncms_fields for d in config.devices] == [("PPV", "V", "I", "H20")] * 2
 
 
 # --- emoncms node names ---------------------------------------------------------------------------------
