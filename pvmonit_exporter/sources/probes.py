@@ -24,6 +24,7 @@ import serial
 
 from pvmonit_exporter.collector.catalogue import ProbeErrorKind
 from pvmonit_exporter.config import ProbeConfig
+from pvmonit_exporter.sources.serialport import describe_error
 from pvmonit_exporter.state import State
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class SerialMeter:
                 self._buffer += port.read(max(1, port.in_waiting))  # blocks up to CANCEL_CHECK_SECONDS
         except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
-            raise ProbeError("unavailable", f"{self.port}: {exc}") from None
+            raise ProbeError("unavailable", describe_error(self.port, exc)) from None
         return parse_serial_line(line)
 
     def close(self) -> None:
@@ -170,7 +171,8 @@ class SerialMeter:
             self._connection = None
 
     def _open(self) -> serial.Serial:
-        self._connection = serial.Serial(self.port, self.baud, timeout=CANCEL_CHECK_SECONDS)
+        # Exclusively, as VE.Direct ports are: another reader would take some of the meter's lines.
+        self._connection = serial.Serial(self.port, self.baud, timeout=CANCEL_CHECK_SECONDS, exclusive=True)
         self._buffer, self._synced = b"", False
         return self._connection
 

@@ -44,6 +44,16 @@ def device_kind(pid: int | None, fields: Mapping[str, str]) -> str:
     return "unknown"
 
 
+def names_serial_number(block: Block, serial_number: str) -> bool | None:
+    """Whether `block` comes from the device with `serial_number`: True; False when it names another device
+    (another SER#, or a PID or model without SER#); None when it names no device at all."""
+    if "SER#" in block:
+        return block["SER#"] == serial_number
+    if "PID" in block or "BMV" in block:
+        return False
+    return None
+
+
 @dataclass
 class DeviceReadings:
     """Latest raw value and its time for every label a device has sent in a valid block."""
