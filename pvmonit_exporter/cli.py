@@ -31,8 +31,11 @@ log = logging.getLogger("pvmonit_exporter")
 # --- commands that read a configuration ---------------------------------------------------------------
 
 
-def check_config_command(config_file: str, out: IO[str] = sys.stdout) -> int:
-    config = load_config(config_file)
+def check_config_command(config_file: str, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+    # The key is not needed to check the file: with LoadCredential= it exists only inside the running service.
+    config = load_config(config_file, key_required=False)
+    for warning in config.warnings:
+        err.write(f"pvmonit-exporter: WARNING: {warning}\n")
     out.write(f"# {config_file}: valid\n")
     out.write(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True))
     return 0
