@@ -1,4 +1,4 @@
-"""Command line: `run` (the daemon), `demo`, `read`, `check-config`, `queue`.
+"""Command line: `run` (the daemon), `demo`, `read`, `hex`, `check-config`, `queue`.
 
 Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
 is one line on stderr and exit status 2 — never a traceback.
@@ -16,7 +16,7 @@ from typing import IO
 import serial
 import yaml
 
-from pvmonit_exporter import __version__
+from pvmonit_exporter import __version__, hex_command
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
     effective_config,
@@ -196,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
                        help="values in SI units with unit and enumeration names")
 
+    hex_command.add_parser(commands, [common])
+
     commands.add_parser("check-config", parents=[common, config_file],
                         help="validate a configuration and print it with defaults")
 
@@ -218,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": lambda: run_command(args.config_file, args.listen_address),
         "demo": lambda: demo_command(args.listen_address),
         "read": lambda: read_command(args.source, args.style or "plain"),
+        "hex": lambda: hex_command.hex_command(args),
         "check-config": lambda: check_config_command(args.config_file),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
     }
