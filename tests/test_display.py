@@ -9,7 +9,8 @@ import pytest
 
 from pvmonit_exporter.display import escape_control, mask_url_credentials
 from pvmonit_exporter.forwarder.emoncms import EmoncmsClient
-from tests.forwarder.test_emoncms_client import ROWS, WRITE_KEY
+from tests.forwarder.fake_emoncms import WRITE_KEY
+from tests.forwarder.test_emoncms_client import ROWS
 
 
 @pytest.mark.parametrize(

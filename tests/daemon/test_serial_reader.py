@@ -303,9 +303,12 @@ def test_an_unexpected_error_marks_the_device_down_in_one_line_and_the_reader_re
         wait_for(lambda: not failures)
         wait_for(lambda: any(not connected and error and "unexpected error" in error
                              for connected, error in state.changes))
-        # Opening a port flushes what waited in it: a block is written until one gets through.
-        wait_for(lambda: port.write(encode_block(MPPT)) or (state.devices()[0].connected and _fields(state) == MPPT),
-                 interval=0.3)
+        def block_got_through() -> bool:
+            # Opening a port flushes what waited in it: a block is written until one gets through.
+            port.write(encode_block(MPPT))
+            return state.devices()[0].connected and _fields(state) == MPPT
+
+        wait_for(block_got_through, interval=0.3)
     finally:
         reader.stop()
     unexpected = [r for r in caplog.records if "unexpected error" in r.getMessage()]
