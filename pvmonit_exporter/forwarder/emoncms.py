@@ -51,6 +51,8 @@ _REASON_RE = re.compile(r"\[Errno -?\d+\][^'\")]*|RemoteDisconnected\([^)]*\)|Co
 class Ok:
     """emoncms answered `ok`: the rows are stored."""
 
+    message: str = "ok"  # every outcome has one, so that callers need not tell them apart to log them
+
 
 @dataclass(frozen=True)
 class AuthError:
