@@ -30,6 +30,8 @@ MAX_VALUE_LEN = 33
 MAX_FIELDS = 24
 # The longest HEX message in practice is a register dump of a few dozen bytes.
 MAX_HEX_LEN = 1024
+# HEX messages kept for a reader between two reads; a history dump is 32 replies.
+MAX_KEPT_HEX = 256
 
 _CHECKSUM_MARK = b"\r\nChecksum\t"
 # A device sends a handful of block types (a BMV two); more first labels than this would mean noise.
@@ -95,13 +97,23 @@ class Decoder:
     Results do not depend on how the stream is cut into chunks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_hex: bool = False) -> None:
+        """`keep_hex`: keep the valid HEX messages for `take_hex_messages` (a reader that talks HEX)."""
         self.stats = DecoderStats()
+        self._hex_messages: list[bytes] | None = [] if keep_hex else None
         self._text = bytearray()  # text bytes (HEX removed) not yet consumed
         self._search_from = 0  # where the next `\r\nChecksum\t` search may start in `_text`
         self._hex: bytearray | None = None  # body of the HEX message in progress, None in text mode
         self._first_labels = {"PID"}  # labels that begin blocks on this stream...
         self._block_starts = {b"\r\nPID\t"}  # ...as they appear in it: `\r\nLABEL\t`
+
+    def take_hex_messages(self) -> list[bytes]:
+        """The valid HEX messages (without `:` and LF) completed since the last call, oldest first. At most
+        MAX_KEPT_HEX are kept: a caller that stops taking them loses the oldest, never memory."""
+        if not self._hex_messages:
+            return []
+        messages, self._hex_messages = self._hex_messages, []
+        return messages
 
     def reset(self) -> None:
         """Forget any partial block or HEX message (after a reconnect); counters are kept."""
@@ -159,6 +171,10 @@ class Decoder:
         self._hex = None
         if terminated and hex_message_is_valid(body):
             self.stats.hex_valid += 1
+            if self._hex_messages is not None:
+                if len(self._hex_messages) >= MAX_KEPT_HEX:
+                    del self._hex_messages[0]
+                self._hex_messages.append(body)
         else:
             self.stats.hex_invalid += 1
             self.stats.bytes_discarded += len(body) + 1 + terminated

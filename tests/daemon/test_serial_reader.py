@@ -134,14 +134,13 @@ def test_silent_device_is_down_but_connected(port: FakeDevicePort) -> None:
 
 
 def test_garbage_at_the_wrong_speed_yields_nothing_and_is_reported(port: FakeDevicePort) -> None:
-    device = DeviceConfig("mppt", port.path)
+    device = DeviceConfig("mppt", port.path, stale_timeout=0.2)
     state = State([device])
     reader = _reader(state, device)
     try:
         wait_for(lambda: state.devices()[0].connected)
         # What 19200 baud frames look like to a port set to another speed: bytes with the high bit set, no CR LF.
         garbage = bytes((b * 37 + 0x80) % 256 for b in range(4000)).replace(b"\r", b"").replace(b"\n", b"")
-        reader.garbage_warning_after = 0.2
         for _ in range(3):
             port.write(garbage[:1000])
             time.sleep(0.15)
@@ -194,7 +193,8 @@ def test_a_failing_reader_never_blocks_another(port: FakeDevicePort, tmp_path: P
 
 @pytest.mark.parametrize(
     ("errno", "words"),
-    [(2, "no such port"), (13, "permission denied"), (16, "port busy"), (25, "not a serial port")],
+    [(2, "no such port"), (13, "permission denied"), (11, "is in use by another program"),
+     (16, "is in use by another program"), (25, "not a serial port")],
 )
 def test_error_words(errno: int, words: str) -> None:
     assert words in describe_error("/dev/ttyUSB9", OSError(errno, os.strerror(errno)))
@@ -265,3 +265,54 @@ def test_stop_interrupts_a_scan(tmp_path: Path) -> None:
     finally:
         for port in silent:
             port.close()
+
+
+class _RecordingState(State):
+    """The real state, remembering every connection change (connected, error) in order."""
+
+    def __init__(self, devices: list[DeviceConfig]) -> None:
+        super().__init__(devices)
+        self.changes: list[tuple[bool, str | None]] = []
+
+    def set_connection(self, device: str, port: str | None, *, connected: bool, error: str | None) -> None:
+        self.changes.append((connected, error))
+        super().set_connection(device, port, connected=connected, error=error)
+
+
+def test_an_unexpected_error_marks_the_device_down_in_one_line_and_the_reader_recovers(
+        port: FakeDevicePort, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug met while reading (here the decoder raising once) must not leave the device "connected" nor write
+    a traceback at every occurrence: one line, the device down, then reading again."""
+    caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.serialport")
+    device = DeviceConfig("mppt", port.path, stale_timeout=3)
+    state = _RecordingState([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), (), identify_seconds=1.5))
+    real_feed = reader.decoder.feed
+    failures = [RuntimeError("a bug in the decoder")]
+
+    def feed_failing_once(data: bytes) -> list[dict[str, str]]:
+        if failures:
+            raise failures.pop()
+        return real_feed(data)
+
+    reader.decoder.feed = feed_failing_once  # type: ignore[method-assign]
+    reader.start()
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: not failures)
+        wait_for(lambda: any(not connected and error and "unexpected error" in error
+                             for connected, error in state.changes))
+        def block_got_through() -> bool:
+            # Opening a port flushes what waited in it: a block is written until one gets through.
+            port.write(encode_block(MPPT))
+            return state.devices()[0].connected and _fields(state) == MPPT
+
+        wait_for(block_got_through, interval=0.3)
+    finally:
+        reader.stop()
+    unexpected = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert len(unexpected) == 1
+    assert unexpected[0].levelno == logging.ERROR
+    assert "a bug in the decoder" in unexpected[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info]

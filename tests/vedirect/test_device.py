@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.vedirect.device import DeviceReadings, Identity, device_kind
+from pvmonit_exporter.vedirect.device import DeviceReadings, Identity, device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder, encode_block
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"
@@ -160,3 +160,17 @@ def test_identity_of_other_devices(block: Block, identity: Identity) -> None:
 )
 def test_device_kind(pid: int | None, fields: dict[str, str], kind: str) -> None:
     assert device_kind(pid, fields) == kind
+
+
+@pytest.mark.parametrize(
+    ("block", "verdict"),
+    [
+        ({"PID": "0xA04A", "SER#": "HQ1328Y6TF6", "V": "26180"}, True),
+        ({"PID": "0xA04A", "SER#": "HQ2222ZZZZZ", "V": "26180"}, False),
+        ({"PID": "0x203", "V": "12065", "SOC": "839"}, False),  # a BMV-70x: a device, and not the one
+        ({"BMV": "602S", "V": "12065"}, False),  # a BMV-60x names itself by its model only
+        ({"H1": "-149322", "H2": "-82854"}, None),  # a history block names no device
+    ],
+)
+def test_names_serial_number(block: Block, verdict: bool | None) -> None:
+    assert names_serial_number(block, "HQ1328Y6TF6") is verdict
