@@ -14,6 +14,8 @@ with remote_write and basic auth to a real VictoriaMetrics single node (Debian's
 import functools
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ SETTLE_SECONDS = 45.0  # > agent.yml's 30 s batch_send_deadline, with a margin f
 USERNAME, PASSWORD = "pvmonit", "correct horse battery staple"
 GRAFANA_VARIABLES = {"instance": ".*", "device": ".+", "__rate_interval": "10s", "__interval": "1s",
                      "__range": "5m", "datasource": "prometheus"}
+Series = dict[frozenset[tuple[str, str]], str]  # a query's answer: labels → value
 
 
 @dataclass
@@ -196,7 +199,7 @@ def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
     assert set(codes.values()) == {0}, f"unclean stop: {codes}"
 
 
-def _series(result: list[dict[str, Any]]) -> "Series":
+def _series(result: list[dict[str, Any]]) -> Series:
     return {frozenset(item["metric"].items()): item["value"][1] for item in result}
 
 
@@ -216,7 +219,12 @@ def test_every_family_of_each_exporter_arrives_with_its_site(centre: Centre) -> 
             assert centre.query(f'{name}{{site="{site.name}"}}', now), f"{name} of {site.name}"
 
 
-Series = dict[frozenset[tuple[str, str]], str]  # labels → value
+def test_the_store_takes_pushes_only_with_the_password(centre: Centre) -> None:
+    """The agents' samples arrive (above) because they send agent.yml's basic_auth; without it, none would."""
+    request = urllib.request.Request(f"{centre.store.url}/api/v1/write", data=b"", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10)
+    assert refused.value.code == 401
 
 
 def _panel_results(centre: Centre, site: str, at: float) -> dict[PanelQuery, Series]:
