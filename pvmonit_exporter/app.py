@@ -16,6 +16,7 @@ from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, WebConfig, parse_listen_address
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.history import HistoryRecorder
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
 from pvmonit_exporter.state import State
@@ -40,6 +41,7 @@ class Exporter:
         discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
         self.readers = [SerialReader(device, self.state, discovery) for device in config.devices]
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
+        self.history = HistoryRecorder(self.state)
         self.forwarder = self._forwarder()
         self.registry = CollectorRegistry(auto_describe=False)
         # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
@@ -56,7 +58,7 @@ class Exporter:
         address = listen_address or config.web.listen_address
         host, port = parse_listen_address(address, UserError)
         try:
-            self.web = WebServer(host, port, WebApp(self.registry, self.state, config.web, status))
+            self.web = WebServer(host, port, WebApp(self.registry, self.state, config.web, status, self.history))
         except OSError as exc:
             raise UserError(f"cannot listen on {address}: {exc.strerror or exc}") from None
 
@@ -79,10 +81,11 @@ class Exporter:
             probe.start()
         if self.forwarder is not None:
             self.forwarder.start()
+        self.history.start()
 
     def stop(self) -> None:
         """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
-        sources: list[SerialReader | ProbeRunner] = [*self.readers, *self.probes]
+        sources: list[SerialReader | ProbeRunner | HistoryRecorder] = [*self.readers, *self.probes, self.history]
         for source in sources:
             source.request_stop()
         self.web.stop()

@@ -48,8 +48,16 @@ class WebConfig:
     # Ranges of the live page's bars (PvMonit's gauge maxima).
     battery_voltage_min: float = 11.0
     battery_voltage_max: float = 15.0
-    pv_power_max: float = 400.0
+    pv_power_max: float = 400.0  # per solar charger: the summary's PV gauge ends at this × the chargers
     consumption_max: float = 1500.0
+    # The summary's colours (PvMonit's): consumption orange above 50 % of consumption_max and red above 80 %;
+    # temperature orange at or beyond the warning bounds, red at or beyond the alarm bounds.
+    consumption_warning_ratio: float = 0.5
+    consumption_alarm_ratio: float = 0.8
+    temperature_warning_low: float = 10.0
+    temperature_warning_high: float = 26.0
+    temperature_alarm_low: float = 5.0
+    temperature_alarm_high: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from pvmonit_exporter.config import WebConfig
+from pvmonit_exporter.history import HistoryRecorder
 from pvmonit_exporter.state import State
 from pvmonit_exporter.web.api import ForwarderStatus, state_document
 
@@ -119,11 +120,11 @@ class WebApp:
     """What the handlers read: the registry for /metrics and the state for /api/state."""
 
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
-                 forwarder: ForwarderStatus | None = None) -> None:
-        self.registry, self.state, self.web, self.forwarder = registry, state, web, forwarder
+                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None) -> None:
+        self.registry, self.state, self.web, self.forwarder, self.history = registry, state, web, forwarder, history
 
     def state_document(self) -> dict[str, Any]:
-        return state_document(self.state, self.web, self.forwarder)
+        return state_document(self.state, self.web, self.forwarder, self.history)
 
 
 class WebServer:
