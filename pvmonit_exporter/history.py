@@ -80,7 +80,7 @@ class HistoryRecorder:
 
     def __init__(self, state: State, ring: HistoryRing | None = None, sample_seconds: float = SAMPLE_SECONDS) -> None:
         self._state = state
-        self._ring = ring or HistoryRing()
+        self._ring = ring if ring is not None else HistoryRing()
         self._sample_seconds = sample_seconds
         self._lock = threading.Lock()
         self._stop = threading.Event()

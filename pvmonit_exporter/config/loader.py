@@ -34,46 +34,68 @@ MAX_FILE_BYTES = 1 << 20
 # Values in the document once every alias is expanded; a real configuration has a few hundred. Checked on the
 # composed nodes, before anything is built, so that a "billion laughs" document costs nothing.
 MAX_EXPANDED_NODES = 10_000
+# Lists and mappings inside each other: a configuration needs 4; refused early, before Python's recursion limit.
+MAX_NESTING = 32
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a configuration file; raises ConfigError."""
+# An emoncms key is 32 characters; a key file is never bigger than this.
+MAX_KEY_FILE_BYTES = 4096
+
+
+def load_config(path: str | Path, *, key_required: bool = True) -> Config:
+    """Read and validate a configuration file; raises ConfigError.
+
+    With `key_required=False` (check-config, showing the queue), an emoncms key file that is absent or that
+    this user may not read is a warning in `Config.warnings` and the key is left empty: with LoadCredential=
+    the file exists only inside the running service."""
     file = str(path)
-    return parse_config(_read_text(file), file)
+    try:
+        text = _read_text(file, MAX_FILE_BYTES, "a configuration file")
+    except _UnreadableError as exc:
+        raise ConfigError(file, "", str(exc)) from None
+    return parse_config(text, file, key_required=key_required)
 
 
-def _read_text(file: str) -> str:
-    """The file's text; a ConfigError for anything that is not a readable UTF-8 file of sane size."""
+class _UnreadableError(Exception):
+    """Why a file cannot be used (`str()`); `absent` and `denied` are the causes a stopped service explains."""
+
+    def __init__(self, reason: str, *, absent: bool = False, denied: bool = False) -> None:
+        super().__init__(reason)
+        self.absent, self.denied = absent, denied
+
+
+def _read_text(path: str, limit: int, what: str) -> str:
+    """A regular UTF-8 file of at most `limit` bytes, else `_UnreadableError`."""
     try:
         # O_NONBLOCK: opening a FIFO nobody writes to would wait forever; the type is checked right after.
-        descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise ConfigError(file, "", "no such file") from None
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        raise _UnreadableError("no such file", absent=True) from None
     except PermissionError:
-        raise ConfigError(file, "", "permission denied") from None
+        raise _UnreadableError("permission denied", denied=True) from None
     except OSError as exc:
-        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from None
+        raise _UnreadableError(f"cannot read: {exc.strerror or exc}") from None
     try:
         mode = os.fstat(descriptor).st_mode
         if stat.S_ISDIR(mode):
-            raise ConfigError(file, "", "is a directory, not a configuration file")
+            raise _UnreadableError(f"is a directory, not {what}")
         if not stat.S_ISREG(mode):
-            raise ConfigError(file, "", "is not a regular file (a device, a FIFO or a socket)")
+            raise _UnreadableError("is not a regular file (a device, a FIFO or a socket)")
         data = b""
-        while len(data) <= MAX_FILE_BYTES and (chunk := os.read(descriptor, MAX_FILE_BYTES + 1 - len(data))):
+        while len(data) <= limit and (chunk := os.read(descriptor, limit + 1 - len(data))):
             data += chunk
     except OSError as exc:
-        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from None
+        raise _UnreadableError(f"cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(descriptor)
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(file, "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a configuration file")
+    if len(data) > limit:
+        raise _UnreadableError(f"larger than {limit // 1024} KiB: not {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(file, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (save the file "
-                                    "as UTF-8)") from None
+        raise _UnreadableError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (save the file as "
+                           "UTF-8)") from None
 
 
 def _short_tag(tag: str) -> str:
@@ -117,7 +139,19 @@ def _check_expansion(root: yaml.Node) -> None:
 class _StrictLoader(yaml.SafeLoader):
     """YAML's safe loader, with every surprise turned into a YAMLError: a key given twice (the last one would
     silently win), a value its tag cannot hold (`!!float abc`, a date such as 2026-02-30), aliases that expand
-    enormously or into themselves."""
+    enormously or into themselves, nesting too deep."""
+
+    nesting = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING and parent is not None:
+                raise yaml.composer.ComposerError(None, None, f"lists or mappings nested more than {MAX_NESTING} deep",
+                                                  parent.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
 
     def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()
@@ -155,8 +189,6 @@ def _load_yaml(text: str, file: str) -> object:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = _short_tag(getattr(exc, "problem", None) or str(exc).splitlines()[0])
         raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
-    except RecursionError:
-        raise ConfigError(file, "", "invalid YAML: lists or mappings nested too deeply") from None
 
 
 def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
@@ -178,25 +210,27 @@ def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
                 _check_names(item, f"{path}[{index}]", f"{place}[]", checks)
 
 
-def parse_config(text: str, file: str) -> Config:
+def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     data = _load_yaml(text, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty")
     checks = Checks(file)
     _check_names(data, "", "", checks)
     top = Reader(file, data, "")
-    stale = top.get("stale_timeout", checks.positive, DEFAULT_STALE_TIMEOUT)
+    stale = top.get("stale_timeout", checks.measure("stale_timeout"), DEFAULT_STALE_TIMEOUT)
     web = _web(top.get("web", lambda v, p: Reader(file, v, p), None), checks)
     devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale)
     probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
-    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file), None)
+    warnings: list[str] = []
+    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file,
+                                                       key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
     if emoncms is not None:
         _check_emoncms_org_nodes(file, emoncms, devices)
-    return Config(devices, probes, emoncms, web, stale, patterns, file)
+    return Config(devices, probes, emoncms, web, stale, patterns, file, tuple(warnings))
 
 
 def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
@@ -228,21 +262,22 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
     if reader is None:
         return WebConfig()
     defaults = WebConfig()
+
+    def number(key: str) -> float:
+        return reader.get(key, checks.measure(f"web.{key}"), cast(float, getattr(defaults, key)))
+
     web = WebConfig(
         listen_address=reader.get("listen_address", checks.listen_address, defaults.listen_address),
-        battery_voltage_min=reader.get("battery_voltage_min", checks.number, defaults.battery_voltage_min),
-        battery_voltage_max=reader.get("battery_voltage_max", checks.number, defaults.battery_voltage_max),
-        pv_power_max=reader.get("pv_power_max", checks.positive, defaults.pv_power_max),
-        consumption_max=reader.get("consumption_max", checks.positive, defaults.consumption_max),
-        consumption_warning_ratio=reader.get("consumption_warning_ratio", checks.positive,
-                                             defaults.consumption_warning_ratio),
-        consumption_alarm_ratio=reader.get("consumption_alarm_ratio", checks.positive,
-                                           defaults.consumption_alarm_ratio),
-        temperature_warning_low=reader.get("temperature_warning_low", checks.number, defaults.temperature_warning_low),
-        temperature_warning_high=reader.get("temperature_warning_high", checks.number,
-                                            defaults.temperature_warning_high),
-        temperature_alarm_low=reader.get("temperature_alarm_low", checks.number, defaults.temperature_alarm_low),
-        temperature_alarm_high=reader.get("temperature_alarm_high", checks.number, defaults.temperature_alarm_high),
+        battery_voltage_min=number("battery_voltage_min"),
+        battery_voltage_max=number("battery_voltage_max"),
+        pv_power_max=number("pv_power_max"),
+        consumption_max=number("consumption_max"),
+        consumption_warning_ratio=number("consumption_warning_ratio"),
+        consumption_alarm_ratio=number("consumption_alarm_ratio"),
+        temperature_warning_low=number("temperature_warning_low"),
+        temperature_warning_high=number("temperature_warning_high"),
+        temperature_alarm_low=number("temperature_alarm_low"),
+        temperature_alarm_high=number("temperature_alarm_high"),
     )
     reader.finish()
     if web.battery_voltage_min >= web.battery_voltage_max:
@@ -269,7 +304,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
             name=reader.require("name", checks.name),
             port=reader.require("port", checks.text),
             serial_number=reader.get("serial_number", checks.text, None),
-            stale_timeout=reader.get("stale_timeout", checks.positive, stale),
+            stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
             emoncms_node=reader.get("emoncms_node", checks.node, None),
         )
@@ -312,18 +347,18 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
             name=reader.require("name", checks.name),
             type=cast(Literal["command", "serial", "w1", "file"], kind),
             quantity=cast(Literal["temperature", "current", "power"], quantity),
-            interval=reader.get("interval", checks.positive, 60.0),
-            timeout=reader.get("timeout", checks.positive, 10.0),
+            interval=reader.get("interval", checks.measure("probes[].interval"), 60.0),
+            timeout=reader.get("timeout", checks.measure("probes[].timeout"), 10.0),
             command=reader.get("command", checks.argv, ()) if kind == "command" else (),
             port=reader.get("port", checks.text, "") if kind == "serial" else "",
-            baud=reader.get("baud", checks.count, 9600) if kind == "serial" else 9600,
+            baud=reader.get("baud", checks.whole("probes[].baud"), 9600) if kind == "serial" else 9600,
             path=reader.get("path", checks.text, "") if kind in ("file", "w1") else "",
-            scale=reader.get("scale", checks.number, 1.0),
-            offset=reader.get("offset", checks.number, 0.0),
-            min=reader.get("min", checks.number, None),
-            max=reader.get("max", checks.number, None),
-            power_voltage=reader.get("power_voltage", checks.positive, None),
-            power_max=reader.get("power_max", checks.positive, None),
+            scale=reader.get("scale", checks.measure("probes[].scale"), 1.0),
+            offset=reader.get("offset", checks.measure("probes[].offset"), 0.0),
+            min=reader.get("min", checks.measure("probes[].min"), None),
+            max=reader.get("max", checks.measure("probes[].max"), None),
+            power_voltage=reader.get("power_voltage", checks.measure("probes[].power_voltage"), None),
+            power_max=reader.get("power_max", checks.measure("probes[].power_max"), None),
             emoncms_input=reader.get("emoncms_input", checks.name, None),
         )
         reader.finish()
@@ -344,7 +379,7 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
     return tuple(probes)
 
 
-def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
+def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> EmoncmsConfig:
     url = reader.require("url", checks.text).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
         raise reader.error("url", f"{url!r} must start with http:// or https://")
@@ -354,8 +389,8 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
         raise reader.error("apikey", "set exactly one of apikey or apikey_file")
     # A relative apikey_file is relative to the configuration file, not to wherever the daemon was started.
     key_path = Path(file).parent / (key_file or "")
-    apikey = inline if inline is not None else _read_key(str(key_path), reader)
-    if not KEY_RE.fullmatch(apikey):
+    apikey = inline if inline is not None else _read_key(str(key_path), reader, key_required, warnings)
+    if apikey and not KEY_RE.fullmatch(apikey):
         where = "apikey" if inline is not None else "apikey_file"
         raise reader.error(where, "the key must be one word of printable characters (an emoncms key is 32 "
                                   "hexadecimal digits); found spaces, line breaks or control characters")
@@ -371,11 +406,12 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
         apikey=apikey,
         # Relative to the configuration file, like apikey_file: the daemon's working directory is `/`.
         queue_dir=Path(file).parent / reader.require("queue_dir", checks.text),
-        interval=reader.get("interval", checks.at_least_one, defaults.interval),
-        batch_size=reader.get("batch_size", checks.count, defaults.batch_size),
-        max_queue_rows=reader.get("max_queue_rows", checks.count, defaults.max_queue_rows),
+        interval=reader.get("interval", checks.measure("emoncms.interval"), defaults.interval),
+        batch_size=reader.get("batch_size", checks.whole("emoncms.batch_size"), defaults.batch_size),
+        max_queue_rows=reader.get("max_queue_rows", checks.whole("emoncms.max_queue_rows"),
+                                    defaults.max_queue_rows),
         payload=cast(Literal["pvmonit", "si"], reader.get("payload", checks.choice(PAYLOADS), "pvmonit")),
-        timeout=reader.get("timeout", checks.positive, defaults.timeout),
+        timeout=reader.get("timeout", checks.measure("emoncms.timeout"), defaults.timeout),
         probe_node=reader.get("probe_node", checks.node, defaults.probe_node),
         fields=kind_fields,
     )
@@ -383,11 +419,39 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
     return config
 
 
-def _read_key(path: str, reader: Reader) -> str:
+def _read_key(path: str, reader: Reader, required: bool, warnings: list[str]) -> str:
+    """The key in `path`; "" with a warning when it is absent or unreadable and not `required`."""
+    credential = _is_credential(path)
     try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise reader.error("apikey_file", f"cannot read {path}: {exc.strerror or exc}") from None
+        key = _read_text(path, MAX_KEY_FILE_BYTES, "a key file").strip()
+    except _UnreadableError as exc:
+        if not required and (exc.absent or exc.denied):
+            warnings.append(str(reader.error("apikey_file", _why_unreadable(path, exc, credential=credential))))
+            return ""
+        hint = ""
+        if exc.absent and credential:
+            hint = (" (systemd creates it from LoadCredential= only inside the running service: start the service, "
+                    "or point apikey_file at the key file itself)")
+        raise reader.error("apikey_file", f"cannot read {path}: {exc}{hint}") from None
     if not key:
         raise reader.error("apikey_file", f"{path} is empty")
     return key
+
+
+def _is_credential(path: str) -> bool:
+    """Whether `path` is a systemd credential (LoadCredential=), which exists only for the running service."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    return path.startswith("/run/credentials/") or (bool(directory) and Path(path).is_relative_to(str(directory)))
+
+
+def _why_unreadable(path: str, exc: _UnreadableError, *, credential: bool) -> str:
+    if credential and exc.absent:
+        return (f"{path} is absent: expected while the service is stopped, as systemd creates it from "
+                "LoadCredential= only for the running service; `run` outside the service will not start without it")
+    if credential:
+        return (f"{path} cannot be read by this user: only the running service (and root) may read its "
+                "credentials; `run` outside the service will not start without it")
+    if exc.absent:
+        return f"{path} is absent: `run` will not start until it exists"
+    return (f"{path} cannot be read by this user (uid {os.geteuid()}): the service's user may still read it; "
+            "`run` as this user will not start")

@@ -145,8 +145,8 @@ def test_colours_at_pvmonits_thresholds(tmp_path: Path, browser: Browser) -> Non
 web:
   consumption_max: 1000
 probes:
-  - {{name: meter, type: file, path: {watts_file}, quantity: power, interval: 0.3}}
-  - {{name: room, type: file, path: {celsius_file}, quantity: temperature, interval: 0.3}}
+  - {{name: meter, type: file, path: {watts_file}, quantity: power, interval: 1}}
+  - {{name: room, type: file, path: {celsius_file}, quantity: temperature, interval: 1}}
 """, encoding="utf-8")
     server = start_exporter(["run", "--config.file", str(config)], tmp_path / "run.log")
     try:
@@ -182,8 +182,8 @@ web:
   temperature_warning_low: 20
   temperature_alarm_low: 18
 probes:
-  - {{name: meter, type: file, path: {tmp_path / "watts"}, quantity: power, interval: 0.5}}
-  - {{name: room, type: file, path: {tmp_path / "celsius"}, quantity: temperature, interval: 0.5}}
+  - {{name: meter, type: file, path: {tmp_path / "watts"}, quantity: power, interval: 1}}
+  - {{name: room, type: file, path: {tmp_path / "celsius"}, quantity: temperature, interval: 1}}
 """, encoding="utf-8")
     server = start_exporter(["run", "--config.file", str(config)], tmp_path / "run.log")
     try:
