@@ -1,0 +1,149 @@
+"""Error reporting for the configuration: ConfigError (one line naming the file and the key path), a reader that
+remembers the key path of the mapping it reads, and the checks that turn YAML values into typed ones."""
+
+import math
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from pvmonit_exporter.errors import UserError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Anything else would break the HTTP header it travels in (and end up quoted in an error message).
+KEY_RE = re.compile(r"[!-~]{1,256}")
+
+
+class ConfigError(UserError):
+    """A configuration problem; `str()` is the one line to print."""
+
+    def __init__(self, file: str, key_path: str, message: str) -> None:
+        self.file, self.key_path, self.message = file, key_path, message
+        where = f"{file}: {key_path}: " if key_path else f"{file}: "
+        super().__init__(where + message)
+
+
+T = TypeVar("T")
+
+
+class Reader:
+    """Typed access to one YAML mapping, remembering the key path for error messages."""
+
+    def __init__(self, file: str, data: object, path: str) -> None:
+        self.file, self.path = file, path
+        if not isinstance(data, dict):
+            raise ConfigError(file, path, f"must be a mapping, got {type_name(data)}")
+        self.data: dict[str, object] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), message)
+
+    def get(self, name: str, check: Callable[[object, str], T], default: T) -> T:
+        self.used.add(name)
+        if name not in self.data or self.data[name] is None:
+            return default
+        return check(self.data[name], self.key(name))
+
+    def require(self, name: str, check: Callable[[object, str], T]) -> T:
+        self.used.add(name)
+        if name not in self.data or self.data[name] is None:
+            raise self.error(name, "missing required key")
+        return check(self.data[name], self.key(name))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used, key=str)
+        if unknown:
+            allowed = ", ".join(sorted(self.used))
+            raise self.error(str(unknown[0]), f"unknown key (allowed here: {allowed})")
+
+
+def type_name(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+class Checks:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, path: str, message: str) -> ConfigError:
+        return ConfigError(self.file, path, message)
+
+    def text(self, value: object, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"must be a non-empty string, got {type_name(value)}")
+        return value.strip()
+
+    def name(self, value: object, path: str) -> str:
+        text = self.text(value, path)
+        if not NAME_RE.match(text):
+            raise self.fail(path, f"{text!r} must be 1-64 letters, digits, '_', '-' or '.'")
+        return text
+
+    def number(self, value: object, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"must be a number, got {type_name(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.fail(path, f"must be a number (finite), got {value!r:.40}")
+        return number
+
+    def positive(self, value: object, path: str) -> float:
+        number = self.number(value, path)
+        if number <= 0:
+            raise self.fail(path, f"must be greater than 0, got {number:g}")
+        return number
+
+    def at_least_one(self, value: object, path: str) -> float:
+        number = self.number(value, path)
+        if number < 1:
+            raise self.fail(path, f"must be at least 1, got {number:g}")
+        return number
+
+    def count(self, value: object, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(path, f"must be a whole number >= 1, got {value!r}")
+        return value
+
+    def labels(self, value: object, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(path, "must be a list of VE.Direct labels (strings)")
+        return tuple(value)
+
+    def patterns(self, value: object, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.startswith("/") for v in value):
+            raise self.fail(path, "must be a non-empty list of absolute glob patterns such as /dev/ttyUSB*")
+        return tuple(value)
+
+    def argv(self, value: object, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.fail(path, "must be a non-empty list of strings (argv; no shell is used)")
+        return tuple(value)
+
+    def choice(self, options: tuple[str, ...]) -> Callable[[object, str], str]:
+        def check(value: object, path: str) -> str:
+            if value not in options:
+                raise self.fail(path, f"must be one of {', '.join(options)}, got {value!r}")
+            return str(value)
+
+        return check
+
+    def listen_address(self, value: object, path: str) -> str:
+        text = self.text(value, path)
+        parse_listen_address(text, lambda message: self.fail(path, message))
+        return text
+
+
+def parse_listen_address(text: str, error: Callable[[str], Exception]) -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT` (all interfaces) or `[::1]:PORT` → (host, port)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
+        raise error(f"{text!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 - an exporter listens on the LAN

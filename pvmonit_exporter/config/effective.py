@@ -1,0 +1,45 @@
+"""The effective configuration `check-config` prints: every default filled in, secrets masked."""
+
+from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from pvmonit_exporter.config.schema import Config
+
+# Probe keys that mean nothing for a type: left out of `check-config` output, which then loads back.
+_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
+    "command": ("port", "baud", "path"),
+    "serial": ("command", "path"),
+    "w1": ("command", "port", "baud"),
+    "file": ("command", "port", "baud"),
+}
+
+
+def mask_secret(secret: str) -> str:
+    """What `check-config` shows of a key: enough to recognise it, not to use it."""
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def effective_config(config: Config) -> dict[str, Any]:
+    """The configuration with every default filled in and secrets masked, ready to print as YAML."""
+
+    def plain(value: object) -> object:
+        if is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    result = cast(dict[str, Any], plain(config))
+    result.pop("source", None)
+    for probe in result["probes"]:
+        for key in _NOT_APPLICABLE[probe["type"]]:
+            probe.pop(key)
+    if config.emoncms is not None:
+        result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey)
+    return result
