@@ -32,7 +32,6 @@ from pvmonit_exporter.vedirect.products import product_name
 COMPANY_ID = 0x02E1  # Victron Energy's Bluetooth company identifier
 INSTANT_READOUT = 0x10  # first byte of an Instant Readout container
 HEADER_LEN = 8  # prefix, flags, product id (2), record type, nonce (2), key check
-KEY_HEX_DIGITS = 32
 
 # Record types (byte 4) by their name in the reference, snake case.
 RECORD_TYPES: Mapping[int, str] = {
@@ -74,15 +73,6 @@ class UnknownRecordTypeError(AdvertError):
 
 class UndecodableRecordError(AdvertError):
     pass
-
-
-def parse_key(text: str) -> bytes:
-    """A device key as VictronConnect shows it (32 hexadecimal digits) → 16 bytes; ValueError otherwise."""
-    digits = text.strip()
-    if len(digits) != KEY_HEX_DIGITS or any(c not in "0123456789abcdefABCDEF" for c in digits):
-        raise ValueError(f"a key is {KEY_HEX_DIGITS} hexadecimal digits (VictronConnect: Product info → "
-                         f"Instant readout details → Show); found {len(digits)} characters")
-    return bytes.fromhex(digits)
 
 
 @dataclass(frozen=True)

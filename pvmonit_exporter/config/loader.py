@@ -7,6 +7,7 @@ from typing import Literal, cast
 
 import yaml
 
+from pvmonit_exporter.ble.keys import parse_address, parse_key
 from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, type_name
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
@@ -105,19 +106,33 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
 def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tuple[DeviceConfig, ...]:
     devices: list[DeviceConfig] = []
     seen: dict[str, str] = {}
+    first_address: dict[str, int] = {}
     for index, item in enumerate(items):
         reader = Reader(file, item, f"devices[{index}]")
+        name = reader.require("name", checks.name)
+        ble_address, ble_key = _bluetooth(reader, checks, file)
         device = DeviceConfig(
-            name=reader.require("name", checks.name),
-            port=reader.require("port", checks.text),
+            name=name,
+            port="" if ble_address else reader.require("port", checks.text),
             serial_number=reader.get("serial_number", checks.text, None),
             stale_timeout=reader.get("stale_timeout", checks.positive, stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
+            ble_address=ble_address,
+            ble_key=ble_key,
         )
         reader.finish()
         if device.name in seen:
             raise reader.error("name", f"duplicate device name {device.name!r} (also {seen[device.name]})")
         seen[device.name] = reader.path
+        if device.ble_address:
+            if device.ble_address in first_address:
+                raise reader.error("ble_address", f"{device.ble_address} is already used by "
+                                                  f"devices[{first_address[device.ble_address]}]")
+            first_address[device.ble_address] = index
+            if device.serial_number:
+                raise reader.error("serial_number", "is only used with port: auto")
+            devices.append(device)
+            continue
         if device.port != "auto" and not device.port.startswith("/"):
             raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0) or auto")
         if device.serial_number and device.port != "auto":
@@ -130,7 +145,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
                           "already does): they could swap ports; give serial_number or a fixed port")
     first_user: dict[str, int] = {}
     for index, device in enumerate(devices):
-        if device.port == "auto":
+        if device.port == "auto" or device.ble_address:
             continue
         if device.port in first_user:
             other = first_user[device.port]
@@ -218,11 +233,37 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
     return config
 
 
-def _read_key(path: str, reader: Reader) -> str:
+def _read_key(path: str, reader: Reader, name: str = "apikey_file") -> str:
     try:
         key = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise reader.error("apikey_file", f"cannot read {path}: {exc.strerror or exc}") from None
+        raise reader.error(name, f"cannot read {path}: {exc.strerror or exc}") from None
     if not key:
-        raise reader.error("apikey_file", f"{path} is empty")
+        raise reader.error(name, f"{path} is empty")
     return key
+
+
+def _bluetooth(reader: Reader, checks: Checks, file: str) -> tuple[str | None, bytes | None]:
+    """A device's `ble_address` and its key (`ble_key`, or `ble_key_file` read like emoncms.apikey_file)."""
+    address = reader.get("ble_address", checks.text, None)
+    inline = reader.get("ble_key", checks.text, None)
+    key_file = reader.get("ble_key_file", checks.text, None)
+    if address is None:
+        if inline is not None or key_file is not None:
+            raise reader.error("ble_key" if inline is not None else "ble_key_file", "is only used with ble_address")
+        return None, None
+    if "port" in reader.data:
+        raise reader.error("ble_address", "set either port (a VE.Direct cable) or ble_address (Bluetooth), not both")
+    try:
+        address = parse_address(address)
+    except ValueError as exc:
+        raise reader.error("ble_address", str(exc)) from None
+    if (inline is None) == (key_file is None):
+        raise reader.error("ble_key", "set exactly one of ble_key or ble_key_file")
+    where = "ble_key" if inline is not None else "ble_key_file"
+    # Relative to the configuration file, like apikey_file.
+    text = inline if inline is not None else _read_key(str(Path(file).parent / (key_file or "")), reader, where)
+    try:
+        return address, parse_key(text)
+    except ValueError as exc:
+        raise reader.error(where, str(exc)) from None

@@ -46,10 +46,16 @@ class WebConfig:
 @dataclass(frozen=True)
 class DeviceConfig:
     name: str
-    port: str  # a path, or "auto"
+    port: str  # a path, or "auto"; "" for a Bluetooth device
     serial_number: str | None = None
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
+    ble_address: str | None = None  # a Bluetooth device: its address, upper case (E1:2B:3C:4D:5E:6F)
+    ble_key: bytes | None = field(default=None, repr=False)  # its Instant Readout key: a secret
+
+    @property
+    def source(self) -> Literal["serial", "ble"]:
+        return "ble" if self.ble_address else "serial"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from pvmonit_exporter.ble.advert import (
     UnknownRecordTypeError,
     metric_values,
     parse_container,
-    parse_key,
 )
 from pvmonit_exporter.ble.encode import LAYOUTS, build_advert, pack_record
+from pvmonit_exporter.ble.keys import parse_address, parse_key
 
 KEY = bytes.fromhex("8f3a9c55d2e14b07a6c3f0e2b1d49a7c")
 OTHER_KEY = bytes.fromhex("11223344556677889900aabbccddeeff")
@@ -174,7 +174,7 @@ def test_a_repeated_advert_is_not_decrypted_again() -> None:
     decoder = AdvertDecoder(KEY)
     data = bytes.fromhex(SMARTSHUNT_HEX)
     first = decoder.decode(data)
-    assert decoder.decode(bytearray(data)) is first
+    assert decoder.decode(bytes(bytearray(data))) is first  # an equal advert, not the same object
     assert decoder.decode(advert(0xA389, 0x02, {**SMARTSHUNT_VALUES, "battery_voltage": 1288})).block["V"] == "12880"
 
 
@@ -186,8 +186,15 @@ def test_parse_key(text: str, key: bytes) -> None:
     assert parse_key(text) == key
 
 
-@pytest.mark.parametrize("text", ["", "8f3a9c55", "8f3a9c55d2e14b07a6c3f0e2b1d49a7c00", "zz3a9c55d2e14b07a6c3f0e2b1d49a7c",
-                                  "8f3a9c55 d2e14b07a6c3f0e2b1d49a7c"])
+@pytest.mark.parametrize("text", ["", "8f3a9c55", "8f3a9c55d2e14b07a6c3f0e2b1d49a7c00",
+                                  "zz3a9c55d2e14b07a6c3f0e2b1d49a7c", "8f3a9c55 d2e14b07a6c3f0e2b1d49a7c"])
 def test_parse_key_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="32 hexadecimal digits"):
         parse_key(text)
+
+
+def test_parse_address() -> None:
+    assert parse_address(" e1:2b:3c:4d:5e:6f ") == "E1:2B:3C:4D:5E:6F"
+    for text in ("E1:2B:3C:4D:5E", "E1-2B-3C-4D-5E-6F", "E12B3C4D5E6F", "G1:2B:3C:4D:5E:6F"):
+        with pytest.raises(ValueError, match="not a Bluetooth address"):
+            parse_address(text)

@@ -48,7 +48,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "comments_only": ("", "the file is empty"),
     "top_not_mapping": ("", "must be a mapping, got a list"),
     "unknown_key": ("stale_timout", "unknown key (allowed here: auto_port_patterns, devices, emoncms,"),
-    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: emoncms_fields, name, port,"),
+    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: ble_address, ble_key, ble_key_file, "
+                                              "emoncms_fields, name, port,"),
     "unknown_web_key": ("web.listen", "unknown key (allowed here: battery_voltage_max,"),
     "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
     "missing_port": ("devices[0].port", "missing required key"),
@@ -93,6 +94,15 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number >= 1, got 1.5"),
     "emoncms_unknown_fields_kind": ("emoncms.fields.solar", "unknown key (allowed here: bmv, charger, inverter,"),
     "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
+    "ble_key_not_hex": ("devices[0].ble_key", "a key is 32 hexadecimal digits"),
+    "ble_key_file_short": ("devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
+    "ble_key_file_missing": ("devices[0].ble_key_file", "cannot read /nonexistent/pvmonit-exporter/shunt.key"),
+    "ble_bad_address": ("devices[0].ble_address", "'E1-2B-3C-4D-5E-6F' is not a Bluetooth address"),
+    "ble_port_and_address": ("devices[0].ble_address", "set either port (a VE.Direct cable) or ble_address"),
+    "ble_no_key": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_both_keys": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_key_without_address": ("devices[0].ble_key", "is only used with ble_address"),
+    "ble_same_address_twice": ("devices[1].ble_address", "E1:2B:3C:4D:5E:6F is already used by devices[0]"),
 }
 VALID = ("valid_minimal", "valid_full")
 # `run` must refuse these before it starts anything (a sample: every kind of section).
@@ -304,7 +314,7 @@ def test_example_is_valid(tmp_path: Path, example: tuple[str, dict[str, object]]
     path = tmp_path / "config.yaml"
     path.write_text(example[0], encoding="utf-8")
     config = load_config(path)
-    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur"]
+    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur", "Shunt"]
     assert {p.type for p in config.probes} == {"command", "serial", "w1", "file"}
     assert config.emoncms is not None
     assert config.emoncms.apikey == "0123456789abcdef0123456789abcdef"
