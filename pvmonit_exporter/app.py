@@ -14,8 +14,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
-from pvmonit_exporter.config import Config, WebConfig, parse_listen_address
+from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, parse_listen_address
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
 from pvmonit_exporter.state import State
@@ -23,6 +24,7 @@ from pvmonit_exporter.web.server import WebApp, WebServer
 
 if TYPE_CHECKING:
     from pvmonit_exporter.forwarder.loop import Forwarder
+    from pvmonit_exporter.sources.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,20 @@ log = logging.getLogger(__name__)
 class Exporter:
     """The whole daemon for one configuration; `start()` then `stop()`."""
 
-    def __init__(self, config: Config, listen_address: str | None = None) -> None:
+    def __init__(self, config: Config, listen_address: str | None = None,
+                 ble_scanner: AdvertScanner | None = None) -> None:
+        """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
         self.config = config
         self.state = State(config.devices, config.probes)
+        serial_devices = [d for d in config.devices if d.source == "serial"]
+        ble_devices = [d for d in config.devices if d.source == "ble"]
         claims = PortClaims()
-        for named in [d.port for d in config.devices if d.port != "auto"] + [p.port for p in config.probes if p.port]:
+        for named in [d.port for d in serial_devices if d.port != "auto"] + [p.port for p in config.probes if p.port]:
             claims.reserve(named)
-        wanted = [d.serial_number for d in config.devices if d.serial_number]
+        wanted = [d.serial_number for d in serial_devices if d.serial_number]
         discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
-        self.readers = [SerialReader(device, self.state, discovery) for device in config.devices]
+        self.readers = [SerialReader(device, self.state, discovery) for device in serial_devices]
+        self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.forwarder = self._forwarder()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -75,6 +82,8 @@ class Exporter:
         self.web.start()
         for reader in self.readers:
             reader.start()
+        if self.ble is not None:
+            self.ble.start()
         for probe in self.probes:
             probe.start()
         if self.forwarder is not None:
@@ -82,7 +91,9 @@ class Exporter:
 
     def stop(self) -> None:
         """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
-        sources: list[SerialReader | ProbeRunner] = [*self.readers, *self.probes]
+        sources: list[SerialReader | ProbeRunner | BleSource] = [*self.readers, *self.probes]
+        if self.ble is not None:
+            sources.append(self.ble)
         for source in sources:
             source.request_stop()
         self.web.stop()
@@ -133,7 +144,18 @@ def run_demo(listen_address: str | None) -> int:
 
     with Simulator() as simulator:
         devices, probes = simulator.exporter_config()
+        ble_devices, radio = _demo_bluetooth(simulator)
         # The simulated installation is a 24 V bank with a 600 W array: bars sized for it.
         web = WebConfig(battery_voltage_min=22.0, battery_voltage_max=30.0, pv_power_max=600.0, consumption_max=250.0)
-        config = Config(devices=devices, probes=probes, web=web, source="<demo>")
-        return serve(Exporter(config, listen_address), urls_banner=True)
+        config = Config(devices=devices + ble_devices, probes=probes, web=web, source="<demo>")
+        return serve(Exporter(config, listen_address, ble_scanner=radio), urls_banner=True)
+
+
+def _demo_bluetooth(simulator: "Simulator") -> tuple[tuple[DeviceConfig, ...], AdvertScanner | None]:
+    """A SmartShunt heard over simulated Bluetooth, when the [ble] extra is installed (it encrypts the adverts)."""
+    try:
+        from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
+    except ImportError:
+        log.info("demo: no simulated Bluetooth device (the [ble] extra is not installed)")
+        return (), None
+    return (DEMO_SHUNT.config(),), SimulatedRadio(simulator.model, [DEMO_SHUNT])

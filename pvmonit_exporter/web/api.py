@@ -42,6 +42,7 @@ def device_document(view: DeviceView) -> dict[str, Any]:
     stats = view.stats
     return {
         "name": view.name,
+        "source": view.source,
         "up": view.up,
         "kind": identity.kind,
         "product_id": identity.product_id or None,
