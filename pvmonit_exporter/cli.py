@@ -17,6 +17,7 @@ import serial
 import yaml
 
 from pvmonit_exporter import __version__
+from pvmonit_exporter.ble import cli as ble_cli
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
     effective_config,
@@ -202,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     queue = commands.add_parser("queue", parents=[common, config_file],
                                 help="show the emoncms queue, or --flush it now")
     queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
+
+    ble_cli.register(commands, [common], config_file)
     return parser
 
 
@@ -220,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "read": lambda: read_command(args.source, args.style or "plain"),
         "check-config": lambda: check_config_command(args.config_file),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
+        "ble": lambda: ble_cli.run(args),
     }
     if args.command is None:
         if not args.config_file:
