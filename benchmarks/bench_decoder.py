@@ -19,7 +19,7 @@ from pathlib import Path
 from vedirect_m8.exceptions import InputReadException, PacketReadException
 from vedirect_m8.vedirect import Vedirect
 
-from pvmonit_exporter.vedirect.framing import Block, Decoder, encode_block
+from pvmonit_exporter.vedirect.framing import Block, Decoder, encode_block, encode_hex_message
 
 CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "data" / "captures"
 RECORDINGS = ("bluesolar_1.23", "smartsolar_1.39", "bvm702")
@@ -87,6 +87,39 @@ def peak_memory(data: bytes) -> int:
     return peak
 
 
+def with_hex_traffic(recording: bytes) -> bytes:
+    """The recording with what a HEX-speaking reader adds to the line after every block: a get reply (history
+    day 0, 34 bytes) and an asynchronous message, as a device polled by the daemon sends them."""
+    history_reply = encode_hex_message(0x7, bytes.fromhex("501000") + bytes(range(34)))
+    async_message = encode_hex_message(0xA, bytes.fromhex("01020003"))
+    mark = b"\r\nChecksum\t"
+    pieces: list[bytes] = []
+    start = 0
+    while (found := recording.find(mark, start)) >= 0 and found + len(mark) < len(recording):
+        end = found + len(mark) + 1  # just after the checksum byte
+        pieces += [recording[start:end], history_reply, async_message]
+        start = end
+    pieces.append(recording[start:])
+    return b"".join(pieces)
+
+
+def crafted_stream(size: int) -> bytes:
+    """Thousands of `\r\nPID\t` lines between false checksum marks: each mark closes a candidate that fails,
+    and every line in it starts like a block. Recovery used to be quadratic in the lines between marks."""
+    pattern = b"\r\nPID\t0xA053" * 3000 + b"\r\nChecksum\tX"
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+def compare(title: str, stream: bytes, peer_stream: bytes) -> None:
+    our_count, our_seconds = timed(ours, stream)
+    peer_count, peer_seconds = timed(peer, peer_stream)
+    print(
+        f"{title:<34} ours {len(stream) / our_seconds / 1e6:>7.2f} MB/s ({our_count} blocks)   "
+        f"vedirect-m8 {len(peer_stream) / peer_seconds / 1e6:>6.3f} MB/s ({peer_count} blocks)   "
+        f"ratio {len(stream) / our_seconds / (len(peer_stream) / peer_seconds):.1f}x"
+    )
+
+
 def main() -> None:
     recordings = {name: (CAPTURES / f"{name}.dump").read_bytes() for name in RECORDINGS}
 
@@ -134,6 +167,11 @@ def main() -> None:
         f"Genuine blocks per pass of the three recordings: ours {genuine(our_blocks, recorded) / repeats:.0f}, "
         f"vedirect-m8 {genuine(peer_blocks, recorded) / peer_repeats:.0f}"
     )
+    print()
+    hex_pass = b"".join(with_hex_traffic(data) for data in recordings.values())
+    compare(f"with HEX replies mixed in (x{repeats})", hex_pass * repeats, hex_pass * peer_repeats)
+    crafted = crafted_stream(len(stream) // 10)
+    compare("crafted `\\r\\nPID\\t` lines", crafted, crafted[: len(crafted) // PEER_FRACTION])
     print()
     print(
         f"Peak memory (tracemalloc) of our decoder streaming {len(stream) / 1e6:.1f} MB in 4 KiB chunks: "

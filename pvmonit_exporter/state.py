@@ -110,6 +110,12 @@ class State:
                 record.last_block_time = now
             record.stats = replace(stats)
 
+    def withdraw_readings(self, device: str) -> None:
+        """Forget a device's values at once (another device answered on its port): it is down until its own
+        blocks come back; timestamps and counters stay."""
+        with self._lock:
+            self._devices[device].readings.clear()
+
     def set_connection(self, device: str, port: str | None, *, connected: bool, error: str | None) -> None:
         with self._lock:
             record = self._devices[device]

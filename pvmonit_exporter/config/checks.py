@@ -1,13 +1,18 @@
 """Error reporting for the configuration: ConfigError (one line naming the file and the key path), a reader that
 remembers the key path of the mapping it reads, and the checks that turn YAML values into typed ones."""
 
+import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 
+# What emoncms keeps in a node or input name besides letters and digits (emoncms-api.md, "Names and values").
+EMONCMS_NAME_PUNCTUATION = "_- ."
+NODE_NAME_MAX = 64
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Anything else would break the HTTP header it travels in (and end up quoted in an error message).
 KEY_RE = re.compile(r"[!-~]{1,256}")
@@ -54,10 +59,26 @@ class Reader:
         return check(self.data[name], self.key(name))
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used, key=str)
+        """Refuse a key nothing read (the first in the file's order)."""
+        unknown = [key for key in self.data if key not in self.used]
         if unknown:
-            allowed = ", ".join(sorted(self.used))
-            raise self.error(str(unknown[0]), f"unknown key (allowed here: {allowed})")
+            raise ConfigError(self.file, self.path, unknown_key(unknown[0], self.used))
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str | None:
+    """The choice `word` was probably meant to be: the same but for case, else a close spelling; None if none."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    if word.lower() in by_lower:
+        return by_lower[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return by_lower[close[0]] if close else None
+
+
+def unknown_key(key: object, allowed: Collection[str]) -> str:
+    """`unknown key 'prot' (did you mean 'port'?)`, or the allowed keys when none is close."""
+    guess = did_you_mean(key, allowed) if isinstance(key, str) else None
+    hint = f"did you mean {guess!r}?" if guess else f"allowed here: {', '.join(sorted(allowed))}"
+    return f"unknown key {str(key)!r} ({hint})"
 
 
 def type_name(value: object) -> str:
@@ -83,6 +104,17 @@ class Checks:
         if not NAME_RE.match(text):
             raise self.fail(path, f"{text!r} must be 1-64 letters, digits, '_', '-' or '.'")
         return text
+
+    def node(self, value: object, path: str) -> str:
+        """An emoncms node name, kept exactly: a number (`1`) or text with spaces (`712 Smart`) are fine."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"must be a non-empty string or a whole number, got {type_name(value)}")
+        problem = node_name_problem(value)
+        if problem:
+            raise self.fail(path, problem)
+        return value
 
     def number(self, value: object, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -113,8 +145,18 @@ class Checks:
         return value
 
     def labels(self, value: object, path: str) -> tuple[str, ...]:
+        """A list of VE.Direct labels emoncms can store: known labels (case matters), no text fields."""
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.fail(path, "must be a list of VE.Direct labels (strings)")
+        for index, label in enumerate(value):
+            spec = FIELDS.get(label)
+            if spec is None:
+                guess = did_you_mean(label, FIELDS)
+                hint = f" (did you mean {guess!r}?)" if guess else " (the labels `pvmonit-exporter read` prints)"
+                raise self.fail(f"{path}[{index}]", f"unknown label {label!r}{hint}")
+            if spec.kind is Kind.TEXT:
+                raise self.fail(f"{path}[{index}]", f"{label!r} is text: emoncms stores only numbers, so it "
+                                                    "would never be sent")
         return tuple(value)
 
     def patterns(self, value: object, path: str) -> tuple[str, ...]:
@@ -139,6 +181,19 @@ class Checks:
         text = self.text(value, path)
         parse_listen_address(text, lambda message: self.fail(path, message))
         return text
+
+
+def node_name_problem(name: str) -> str | None:
+    """Why emoncms would not keep `name` as typed (it silently drops other characters), or None."""
+    dropped = sorted({c for c in name if not (c.isalnum() or c in EMONCMS_NAME_PUNCTUATION)})
+    if dropped:
+        shown = " ".join(repr(c) for c in dropped)
+        return f"{name!r}: emoncms would drop {shown} (it keeps letters, digits, spaces, '_', '-' and '.')"
+    if name != name.strip(" "):
+        return f"{name!r} must not start or end with a space"
+    if len(name) > NODE_NAME_MAX:
+        return f"{name!r} is longer than {NODE_NAME_MAX} characters"
+    return None
 
 
 def parse_listen_address(text: str, error: Callable[[str], Exception]) -> tuple[str, int]:

@@ -5,15 +5,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from pvmonit_exporter.config.schema import Config
-
-# Probe keys that mean nothing for a type: left out of `check-config` output, which then loads back.
-_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
-    "command": ("port", "baud", "path"),
-    "serial": ("command", "path"),
-    "w1": ("command", "port", "baud"),
-    "file": ("command", "port", "baud"),
-}
+from pvmonit_exporter.config.schema import PROBE_KEYS_NOT_APPLICABLE, Config
 
 
 def mask_secret(secret: str) -> str:
@@ -38,7 +30,7 @@ def effective_config(config: Config) -> dict[str, Any]:
     result = cast(dict[str, Any], plain(config))
     result.pop("source", None)
     for probe in result["probes"]:
-        for key in _NOT_APPLICABLE[probe["type"]]:
+        for key in PROBE_KEYS_NOT_APPLICABLE[probe["type"]]:
             probe.pop(key)
     if config.emoncms is not None:
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey)

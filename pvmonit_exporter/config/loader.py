@@ -1,21 +1,28 @@
 """YAML → typed, validated settings. Every error names the file, the key path and what is wrong, in one line."""
 
+import os
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import yaml
 
 from pvmonit_exporter.ble.keys import parse_address, parse_key
-from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, type_name
+from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, type_name, unknown_key
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
     DEFAULT_STALE_TIMEOUT,
+    EMONCMS_ORG_NODE_MAX,
+    LABEL_LISTS,
     PAYLOADS,
+    PROBE_KEYS_NOT_APPLICABLE,
     PROBE_QUANTITIES,
     PROBE_TYPES,
+    SECTION_KEYS,
     Config,
     DeviceConfig,
     EmoncmsConfig,
@@ -23,28 +30,116 @@ from pvmonit_exporter.config.schema import (
     WebConfig,
 )
 
+# A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
+MAX_FILE_BYTES = 1 << 20
+# Values in the document once every alias is expanded; a real configuration has a few hundred. Checked on the
+# composed nodes, before anything is built, so that a "billion laughs" document costs nothing.
+MAX_EXPANDED_NODES = 10_000
+
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a configuration file; raises ConfigError."""
     file = str(path)
+    return parse_config(_read_text(file), file)
+
+
+def _read_text(file: str) -> str:
+    """The file's text; a ConfigError for anything that is not a readable UTF-8 file of sane size."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO nobody writes to would wait forever; the type is checked right after.
+        descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ConfigError(file, "", "no such file") from None
     except PermissionError:
         raise ConfigError(file, "", "permission denied") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, "", f"cannot read: {exc}") from None
-    return parse_config(text, file)
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(file, "", "is a directory, not a configuration file")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(file, "", "is not a regular file (a device, a FIFO or a socket)")
+        data = b""
+        while len(data) <= MAX_FILE_BYTES and (chunk := os.read(descriptor, MAX_FILE_BYTES + 1 - len(data))):
+            data += chunk
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(file, "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a configuration file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(file, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (save the file "
+                                    "as UTF-8)") from None
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases would expand it past MAX_EXPANDED_NODES values, or into itself.
+
+    Sizes are counted on the node graph, where an alias is the very node it names: linear in the file's size."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the path from the root: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            open_nodes.discard(id(node))
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > MAX_EXPANDED_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"anchors and aliases expand to more than {MAX_EXPANDED_NODES} values; refused "
+                                "before expanding them", node.start_mark)
+            sizes[id(node)] = size
+        elif id(node) not in sizes:
+            if id(node) in open_nodes:
+                raise yaml.composer.ComposerError(None, None, "an alias refers to a node that contains it",
+                                                  node.start_mark)
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice is an error: the last one would silently win."""
+    """YAML's safe loader, with every surprise turned into a YAMLError: a key given twice (the last one would
+    silently win), a value its tag cannot hold (`!!float abc`, a date such as 2026-02-30), aliases that expand
+    enormously or into themselves."""
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r:.40} is not a valid {_short_tag(node.tag)}: {exc}", node.start_mark
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # the base class refuses it with its own message
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears twice in the same mapping", key_node.start_mark
@@ -53,17 +148,43 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def parse_config(text: str, file: str) -> Config:
+def _load_yaml(text: str, file: str) -> object:
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = _short_tag(getattr(exc, "problem", None) or str(exc).splitlines()[0])
         raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
+    except RecursionError:
+        raise ConfigError(file, "", "invalid YAML: lists or mappings nested too deeply") from None
+
+
+def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
+    """Refuse an unknown key or VE.Direct label anywhere in the sections SECTION_KEYS describes, before anything
+    else is checked: a typo is the likeliest mistake, and "missing required key" would not name it."""
+    if isinstance(value, dict) and place in SECTION_KEYS:
+        allowed = SECTION_KEYS[place]
+        for key in value:
+            if key not in allowed:
+                raise checks.fail(path, unknown_key(key, allowed))
+        for key, item in value.items():
+            _check_names(item, f"{path}.{key}" if path else str(key), f"{place}.{key}" if place else str(key),
+                         checks)
+    elif isinstance(value, list):
+        if place in LABEL_LISTS or f"{place.rpartition('.')[0]}.*" in LABEL_LISTS:
+            checks.labels(value, path)
+        else:
+            for index, item in enumerate(value):
+                _check_names(item, f"{path}[{index}]", f"{place}[]", checks)
+
+
+def parse_config(text: str, file: str) -> Config:
+    data = _load_yaml(text, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty")
     checks = Checks(file)
+    _check_names(data, "", "", checks)
     top = Reader(file, data, "")
     stale = top.get("stale_timeout", checks.positive, DEFAULT_STALE_TIMEOUT)
     web = _web(top.get("web", lambda v, p: Reader(file, v, p), None), checks)
@@ -74,7 +195,25 @@ def parse_config(text: str, file: str) -> Config:
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
+    if emoncms is not None:
+        _check_emoncms_org_nodes(file, emoncms, devices)
     return Config(devices, probes, emoncms, web, stale, patterns, file)
+
+
+def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
+    """emoncms.org allows node names of 16 characters at most (a self-hosted emoncms has no limit): say so
+    now rather than through rows emoncms refuses."""
+    host = (urlsplit(emoncms.url).hostname or "").lower()
+    if host != "emoncms.org" and not host.endswith(".emoncms.org"):
+        return
+    nodes = [("emoncms.probe_node", emoncms.probe_node)]
+    for index, device in enumerate(devices):
+        key = "emoncms_node" if device.emoncms_node is not None else "name"
+        nodes.append((f"devices[{index}].{key}", device.emoncms_node or device.name))
+    for key_path, node in nodes:
+        if len(node) > EMONCMS_ORG_NODE_MAX:
+            raise ConfigError(file, key_path, f"{node!r} is longer than the {EMONCMS_ORG_NODE_MAX} characters "
+                                              "emoncms.org allows in a node name (set a shorter emoncms_node)")
 
 
 def _list_of_mappings(checks: Checks) -> Callable[[object, str], list[object]]:
@@ -117,6 +256,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
             serial_number=reader.get("serial_number", checks.text, None),
             stale_timeout=reader.get("stale_timeout", checks.positive, stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
+            emoncms_node=reader.get("emoncms_node", checks.node, None),
             ble_address=ble_address,
             ble_key=ble_key,
         )
@@ -160,6 +300,9 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
     for index, item in enumerate(items):
         reader = Reader(file, item, f"probes[{index}]")
         kind = reader.require("type", checks.choice(PROBE_TYPES))
+        for key in PROBE_KEYS_NOT_APPLICABLE[kind]:
+            if key in reader.data:
+                raise reader.error(key, f"does not apply to a {kind} probe")
         quantity = reader.require("quantity", checks.choice(PROBE_QUANTITIES))
         probe = ProbeConfig(
             name=reader.require("name", checks.name),
@@ -176,6 +319,7 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
             min=reader.get("min", checks.number, None),
             max=reader.get("max", checks.number, None),
             power_voltage=reader.get("power_voltage", checks.positive, None),
+            power_max=reader.get("power_max", checks.positive, None),
             emoncms_input=reader.get("emoncms_input", checks.name, None),
         )
         reader.finish()
@@ -189,6 +333,8 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
             raise reader.error("max", "must be greater than min")
         if probe.power_voltage is not None and probe.quantity != "current":
             raise reader.error("power_voltage", "only applies to a current probe")
+        if probe.power_max is not None and probe.power_voltage is None:
+            raise reader.error("power_max", "needs power_voltage (it bounds amperes × power_voltage, in watts)")
         names.add(probe.name)
         probes.append(probe)
     return tuple(probes)
@@ -226,7 +372,7 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
         max_queue_rows=reader.get("max_queue_rows", checks.count, defaults.max_queue_rows),
         payload=cast(Literal["pvmonit", "si"], reader.get("payload", checks.choice(PAYLOADS), "pvmonit")),
         timeout=reader.get("timeout", checks.positive, defaults.timeout),
-        probe_node=reader.get("probe_node", checks.name, defaults.probe_node),
+        probe_node=reader.get("probe_node", checks.node, defaults.probe_node),
         fields=kind_fields,
     )
     reader.finish()

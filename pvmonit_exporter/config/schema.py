@@ -3,6 +3,7 @@
 The keys are documented, one by one, in `config.yaml.example`.
 """
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +24,22 @@ PROBE_TYPES = ("command", "serial", "w1", "file")
 PROBE_QUANTITIES = ("temperature", "current", "power")
 PAYLOADS = ("pvmonit", "si")
 
-# PvMonit's default field lists (reference emoncms-api.md); an inverter gets its AC output and state.
+# PvMonit 0.2's field lists (`config-default.php`, the version its README documents), so that existing emoncms
+# inputs keep filling. Its BMV list spelt H14 `h14`, so H14 was never sent: nor is it here. Its inverter list
+# ($VEDIRECT_PHOENIX_DATA) was never used (PvMonit posted an inverter's row empty); it is the default here.
+# PvMonit had no charger kind: ours sends its state and battery side.
 DEFAULT_EMONCMS_FIELDS: Mapping[str, tuple[str, ...]] = {
     "mppt": ("CS", "PPV", "V", "ERR", "I", "VPV", "H19", "H20", "H21", "H22", "H23"),
-    "bmv": ("P", "TTG", "SOC", "CE"),
-    "inverter": ("CS", "MODE", "AR", "WARN", "V", "AC_OUT_V", "AC_OUT_I", "AC_OUT_S"),
+    "bmv": ("V", "VS", "VM", "DM", "I", "T", "P", "CE", "SOC", "TTG", "Alarm", "AR",
+            *(f"H{n}" for n in range(1, 19) if n != 14)),
+    "inverter": ("P", "CS", "MODE", "AC_OUT_V", "AC_OUT_I", "WARN"),
     "charger": ("CS", "ERR", "V", "I"),
     "unknown": (),
 }
+# PvMonit's node for the probes (temperature and consumption).
+DEFAULT_PROBE_NODE = "1"
+# emoncms.org's limit on node names; a self-hosted emoncms has none.
+EMONCMS_ORG_NODE_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class DeviceConfig:
     serial_number: str | None = None
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
+    emoncms_node: str | None = None  # None: the device's name
     ble_address: str | None = None  # a Bluetooth device: its address, upper case (E1:2B:3C:4D:5E:6F)
     ble_key: bytes | None = field(default=None, repr=False)  # its Instant Readout key: a secret
 
@@ -74,6 +84,7 @@ class ProbeConfig:
     min: float | None = None  # plausibility bounds, applied after calibration
     max: float | None = None
     power_voltage: float | None = None  # current probes: also publish power = amperes × this voltage
+    power_max: float | None = None  # watts (with power_voltage): a reading whose power is above is dropped
     emoncms_input: str | None = None  # input name under the probe node; default: the probe's name
 
 
@@ -87,7 +98,7 @@ class EmoncmsConfig:
     max_queue_rows: int = 500_000
     payload: Literal["pvmonit", "si"] = "pvmonit"
     timeout: float = 30.0
-    probe_node: str = "pvmonit"
+    probe_node: str = DEFAULT_PROBE_NODE
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_EMONCMS_FIELDS))
 
 
@@ -100,3 +111,30 @@ class Config:
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
     source: str = "<built-in>"
+
+
+def _keys(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+# The keys each mapping of a file may hold, by its place (`[]`: any item of a list). A key is a field of the
+# section's dataclass unless it is listed here as read differently (apikey_file, ble_key_file) or not a key at
+# all (source).
+SECTION_KEYS: Mapping[str, frozenset[str]] = {
+    "": _keys(Config) - {"source"},
+    "web": _keys(WebConfig),
+    "devices[]": _keys(DeviceConfig) | {"ble_key_file"},
+    "probes[]": _keys(ProbeConfig),
+    "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
+    "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),
+}
+# Lists of VE.Direct labels (`*`: any key of that mapping).
+LABEL_LISTS = ("devices[].emoncms_fields", "emoncms.fields.*")
+
+# Probe keys that mean nothing for a type: refused in a file, left out of `check-config` output.
+PROBE_KEYS_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
+    "command": ("port", "baud", "path"),
+    "serial": ("command", "path"),
+    "w1": ("command", "port", "baud"),
+    "file": ("command", "port", "baud"),
+}

@@ -7,7 +7,13 @@ emoncms answers nearly everything with HTTP 200, so the status alone proves noth
   back off, tell the operator; retrying will not help until the key is fixed.
 * `{"success": false, "message": …}` → `ContentError`: something in the rows (or the account's node limit) is
   refused; the caller isolates the offending rows.
+* a redirect (3xx) → `TransientError`: it is never followed, because only emoncms itself answering `ok` proves
+  the rows are stored (another host answering `ok` after a 302 proves nothing); the message names the target.
 * connection refused or reset, timeouts, 5xx and any other answer → `TransientError`: keep, retry later.
+
+A request is bounded as a whole: `timeout` covers connecting, sending and the complete answer (a server dripping
+a byte a second is cut off, see `deadline`), and an answer longer than 64 KiB is not read (emoncms answers `ok`
+or a short JSON object; anything bigger is some other server's page).
 
 The write key travels only in the `Authorization: Bearer` header: never in a URL (web-server access logs, our
 own logs) and never in a message built here. An exception's text can quote the request's headers (requests'
@@ -17,17 +23,22 @@ own logs) and never in a message built here. An exception's text can quote the r
 
 import json
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
+from urllib.parse import urljoin
 
 import requests
 
 from pvmonit_exporter import __version__
+from pvmonit_exporter.forwarder.deadline import Deadline, deadline_session
 from pvmonit_exporter.forwarder.snapshot import Row
 
 NODE_LIMIT_MESSAGE = "Reached the maximal allowed number of different NodeIds"
 _BODY_EXCERPT = 200
+MAX_ANSWER_BYTES = 64 * 1024
+_READ_CHUNK = 8192
 SCRUBBED = "****"
 # Lines and words of a key at least this long are scrubbed on their own too (shorter ones are ordinary words).
 _SCRUB_MIN_PART = 8
@@ -75,8 +86,12 @@ def _excerpt(body: str) -> str:
     return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "…"
 
 
-def classify(status: int, body: str) -> Outcome:
-    """What one `input/bulk` answer means (see the module docstring)."""
+def classify(status: int, body: str, location: str | None = None) -> Outcome:
+    """What one `input/bulk` answer means (see the module docstring); `location` is a redirect's target."""
+    if 300 <= status < 400:
+        target = _excerpt(location) if location else "nowhere (no Location header)"
+        return TransientError("http", f"HTTP {status} redirect to {target}: not followed, rows are kept until "
+                                      "emoncms itself answers ok; set emoncms.url to the address emoncms answers at")
     if status == 401:
         return AuthError(f"HTTP 401 {_excerpt(body) or 'Unauthorized'}: the API key is not valid")
     if 200 <= status < 300:
@@ -115,12 +130,15 @@ def encode_rows(rows: Sequence[Row]) -> str:
 
 
 class EmoncmsClient:
-    """Posts rows to `<url>/input/bulk.json`. Thread-safe enough for one sender at a time."""
+    """Posts rows to `<url>/input/bulk.json`, one request at a time; `abort()` may be called from any thread."""
 
-    def __init__(self, url: str, apikey: str, timeout: float, session: requests.Session | None = None) -> None:
+    def __init__(self, url: str, apikey: str, timeout: float) -> None:
         self.endpoint = url.rstrip("/") + "/input/bulk.json"
         self.timeout = timeout
-        self._session = session or requests.Session()
+        self._session = deadline_session()
+        self._lock = threading.Lock()  # guards the two fields below
+        self._deadline: Deadline | None = None  # the request in flight's
+        self._aborted = False
         self._apikey = apikey
         self._headers = {
             "Authorization": f"Bearer {apikey}",  # case-sensitive `Bearer `: emoncms ignores `bearer`
@@ -138,33 +156,85 @@ class EmoncmsClient:
             return outcome
         return replace(outcome, message=self.scrub(outcome.message))
 
+    def abort(self) -> None:
+        """End the request in flight now (its rows stay queued) and refuse any later one: for shutting down."""
+        with self._lock:
+            self._aborted = True
+            if self._deadline is not None:
+                self._deadline.expire()
+
     def _post(self, data: str, sentat: int) -> Outcome:
+        deadline = Deadline(self.timeout)
+        with self._lock:
+            if self._aborted:
+                return TransientError("connection", "not sent: the forwarder is stopping")
+            self._deadline = deadline
         try:
-            response = self._session.post(
+            return self._exchange(data, sentat, deadline)
+        finally:
+            with self._lock:
+                self._deadline = None
+
+    def _exchange(self, data: str, sentat: int, deadline: Deadline) -> Outcome:
+        late = TransientError("timeout", f"no complete answer from {self.endpoint} within {self.timeout:g} s")
+        if self._aborted:
+            late = TransientError("timeout", f"no answer from {self.endpoint}: the forwarder is stopping")
+        try:
+            with deadline, self._session.post(
                 self.endpoint,
                 params={"sentat": str(sentat)},
                 data={"data": data},
                 headers=self._headers,
                 timeout=self.timeout,
-            )
+                allow_redirects=False,  # see the module docstring: a 3xx is a failure
+                stream=True,  # the answer is read below, bounded in size
+            ) as response:
+                body = _read_capped(response)
         except requests.Timeout as exc:
-            return TransientError("timeout", f"no answer from {self.endpoint} within {self.timeout:g} s "
-                                             f"({type(exc).__name__})")
+            return TransientError("timeout", f"{late.message} ({type(exc).__name__})")
         except requests.ConnectionError as exc:
+            if deadline.expired:
+                return late
             return TransientError("connection", f"cannot reach {self.endpoint}: {_reason(exc)}")
         except requests.exceptions.InvalidHeader as exc:
             # Our only variable header is the key's: its text quotes the header, key and all.
             return AuthError(f"the API key cannot be sent ({type(exc).__name__}): it contains a character an "
                              "HTTP header cannot carry (a line break, a second line in the key file?)")
         except (requests.RequestException, ValueError) as exc:
+            if deadline.expired:
+                return late
             # InvalidURL, a header http.client cannot encode (UnicodeEncodeError), an unreadable answer…: their
             # text may quote the request, key included — only the type is told.
             return TransientError("http", f"cannot send to {self.endpoint} or read its answer "
                                           f"({type(exc).__name__})")
-        return classify(response.status_code, response.text)
+        if deadline.expired:  # an answer cut short by the deadline is no answer
+            return late
+        if body is None:
+            return TransientError("http", f"HTTP {response.status_code}: an answer over {MAX_ANSWER_BYTES // 1024} "
+                                          "KiB, not emoncms's (a proxy or a captive portal?); not read")
+        location = response.headers.get("Location")
+        return classify(response.status_code, body, location and urljoin(self.endpoint, location))
 
     def close(self) -> None:
         self._session.close()
+
+
+def _read_capped(response: requests.Response) -> str | None:
+    """The answer's text, or None when it is longer than `MAX_ANSWER_BYTES` (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_READ_CHUNK):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    # emoncms (PHP) writes UTF-8 and names no charset; requests would assume ISO-8859-1 for text/plain.
+    named = "charset=" in response.headers.get("Content-Type", "").lower()
+    body = b"".join(chunks)
+    try:
+        return body.decode(response.encoding if named and response.encoding else "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,11 +2,13 @@
 
 A row is what `input/bulk` takes: `[unix_time, "node", {"input": value, ...}]`. Two payloads:
 
-* `pvmonit` (default): what PvMonit sent, so existing emoncms inputs and feeds keep filling — node = device
-  name, input names = raw VE.Direct labels, raw integer values (mV, mA, ‰, 0.01 kWh), ON/OFF as 1/0, hex text
-  as its number.
+* `pvmonit` (default): what PvMonit 0.2 sent, so existing emoncms inputs and feeds keep filling — node = the
+  device's `emoncms_node` (PvMonit's node name) or its name, input names = raw VE.Direct labels, raw integer
+  values (mV, mA, ‰, 0.01 kWh), ON/OFF as 1/0, hex text as its number; a current probe with `power_voltage` is
+  PvMonit's clamp: its input carries watts (`conso`), and only watts.
 * `si`: input names are the metric names of `vedirect.fields` (`battery_voltage_volts`) and values are SI;
-  enumerations and bitmasks are sent as their numeric code, an infinite TTG is left out.
+  enumerations and bitmasks are sent as their numeric code, an infinite TTG is left out. A clamp's input
+  carries watts too, and its amperes go to `<input>_current`.
 
 Text fields (PID, SER#, FW…) are never sent: emoncms would store them as 0. A missing, unavailable (`---`) or
 unparsable value is left out rather than sent as null or 0 — emoncms stores null as 0 in a fixed-interval feed.
@@ -108,6 +110,7 @@ class SnapshotBuilder:
         self._payload = config.payload
         self._kind_fields = config.fields
         self._device_fields = {d.name: d.emoncms_fields for d in devices}
+        self._device_nodes = {d.name: emoncms_name(d.emoncms_node or d.name) for d in devices}
         self._probes = {p.name: p for p in probes}
         self._probe_node = emoncms_name(config.probe_node)
 
@@ -135,18 +138,28 @@ class SnapshotBuilder:
         return values
 
     def probe_values(self, views: Sequence[ProbeView]) -> dict[str, Value]:
-        """Calibrated probe values under `emoncms_input` (default: the probe's name); a current probe with
-        `power_voltage` also gives `<input>_power` in watts (what PvMonit's `conso` was)."""
+        """Calibrated probe values under `emoncms_input` (default: the probe's name). A current probe with
+        `power_voltage` sends watts there instead, as PvMonit's `conso` did (amperes × 230); with the `si`
+        payload its amperes also go to `<input>_current`."""
         values: dict[str, Value] = {}
         for view in views:
             config = self._probes.get(view.name)
             if config is None or view.value is None or not math.isfinite(view.value):
                 continue
             name = emoncms_name(config.emoncms_input or config.name)
-            values[name] = view.value
-            if view.power_watts is not None and math.isfinite(view.power_watts):
-                values[f"{name}_power"] = view.power_watts
+            if view.power_watts is None:
+                values[name] = view.value
+                continue
+            if not math.isfinite(view.power_watts):
+                continue
+            values[name] = view.power_watts
+            if self._payload == "si":
+                values[f"{name}_current"] = view.value
         return values
+
+    def node_of(self, view: DeviceView) -> str:
+        """The device's emoncms node: its `emoncms_node` (PvMonit's name for it, `712 Smart`), else its name."""
+        return self._device_nodes.get(view.name) or emoncms_name(view.name)
 
     def rows(self, time: int, devices: Sequence[DeviceView], probes: Sequence[ProbeView]) -> list[Row]:
         """One row per device with fresh values, then one for the probes; empty rows are left out."""
@@ -156,7 +169,7 @@ class SnapshotBuilder:
                 continue
             values = self.device_values(view)
             if values:
-                rows.append(Row(time, emoncms_name(view.name), values))
+                rows.append(Row(time, self.node_of(view), values))
         probe_values = self.probe_values(probes)
         if probe_values:
             rows.append(Row(time, self._probe_node, probe_values))

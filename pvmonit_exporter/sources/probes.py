@@ -24,6 +24,7 @@ import serial
 
 from pvmonit_exporter.collector.catalogue import ProbeErrorKind
 from pvmonit_exporter.config import ProbeConfig
+from pvmonit_exporter.sources.serialport import describe_error
 from pvmonit_exporter.state import State
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class SerialMeter:
                 self._buffer += port.read(max(1, port.in_waiting))  # blocks up to CANCEL_CHECK_SECONDS
         except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
-            raise ProbeError("unavailable", f"{self.port}: {exc}") from None
+            raise ProbeError("unavailable", describe_error(self.port, exc)) from None
         return parse_serial_line(line)
 
     def close(self) -> None:
@@ -170,7 +171,8 @@ class SerialMeter:
             self._connection = None
 
     def _open(self) -> serial.Serial:
-        self._connection = serial.Serial(self.port, self.baud, timeout=CANCEL_CHECK_SECONDS)
+        # Exclusively, as VE.Direct ports are: another reader would take some of the meter's lines.
+        self._connection = serial.Serial(self.port, self.baud, timeout=CANCEL_CHECK_SECONDS, exclusive=True)
         self._buffer, self._synced = b"", False
         return self._connection
 
@@ -243,8 +245,9 @@ def _read_text(file: Path) -> str:
 def calibrate(config: ProbeConfig, raw: float) -> float:
     """raw × scale + offset (PvMonit's sensor correction), rejected outside the plausibility bounds.
 
-    The bounds apply to the calibrated value, the one users know: an implausible reading is dropped rather
-    than published, as PvMonit's consumption ceiling did.
+    The bounds apply to the calibrated value, the one users know, and `power_max` to the power it makes
+    (amperes × power_voltage): an implausible reading is dropped rather than published, as PvMonit's
+    consumption ceiling (`$CONSO_PLAFOND`, in watts) did.
     """
     value = raw * config.scale + config.offset
     if not math.isfinite(value):  # `1e999` parses as infinity; no sensor measures that
@@ -253,6 +256,11 @@ def calibrate(config: ProbeConfig, raw: float) -> float:
         raise ProbeError("out_of_range", f"{value:g} is below the minimum {config.min:g}")
     if config.max is not None and value > config.max:
         raise ProbeError("out_of_range", f"{value:g} is above the maximum {config.max:g}")
+    if config.power_max is not None and config.power_voltage is not None:
+        watts = value * config.power_voltage
+        if watts > config.power_max:
+            raise ProbeError("out_of_range", f"{value:g} A × {config.power_voltage:g} V = {watts:g} W is above "
+                                             f"power_max {config.power_max:g} W")
     return value
 
 

@@ -5,18 +5,23 @@ change that is logged once, and the reader retries. A failing port never delays 
 `auto` readers wait for each other, as one scan at a time opens the candidate ports.
 """
 
+import errno
 import glob
 import logging
 import os
 import termios
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import serial
 
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
+from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.state import State
+from pvmonit_exporter.vedirect.device import names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
 
 log = logging.getLogger(__name__)
@@ -27,10 +32,12 @@ READ_TIMEOUT = 0.1
 READ_SIZE = 4096
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
-# Data flowing for this long without one valid block means the wrong device or the wrong speed.
-GARBAGE_WARNING_AFTER = 10.0
 # How long discovery listens to a candidate port: devices send a block every second.
 IDENTIFY_SECONDS = 3.0
+# A candidate port that gave discovery nothing it wanted is left alone this long, doubling up to the maximum:
+# a scan opens ports other programs may use. A newly plugged cable (a new device node) is looked at at once.
+SCAN_RETRY_START = 30.0
+SCAN_RETRY_MAX = 600.0
 # A block with one of these names its device (a BMV-60x sends only BMV, its model).
 _IDENTITY_LABELS = frozenset({"SER#", "PID", "BMV"})
 
@@ -40,21 +47,30 @@ PORT_ERRORS = (OSError, serial.SerialException, ValueError, termios.error)
 
 
 def open_port(path: str) -> serial.Serial:
-    """Open a VE.Direct port: 19200 8N1, no flow control, reads bounded by READ_TIMEOUT."""
-    return serial.Serial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT)
+    """Open a VE.Direct port: 19200 8N1, no flow control, reads bounded by READ_TIMEOUT.
+
+    Exclusively (pyserial's flock, taken before any setting changes): two readers of one port would each get
+    part of the blocks, and another program holding the port makes this fail instead of stealing its bytes.
+    """
+    return serial.Serial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT,
+                         exclusive=True)
+
+
+_IN_USE = (errno.EAGAIN, errno.EBUSY)  # flock held by another opener; TIOCEXCL set by another program
 
 
 def describe_error(path: str, exc: BaseException) -> str:
     """The reason a port cannot be used, in words a user can act on."""
     cause = exc.__context__ if isinstance(exc.__context__, termios.error) else exc
-    errno = cause.args[0] if isinstance(cause, termios.error) else getattr(exc, "errno", None)
+    code = cause.args[0] if isinstance(cause, termios.error) else getattr(exc, "errno", None)
+    if code in _IN_USE:
+        return f"{path} is in use by another program"
     reasons = {
-        2: "no such port (is the cable plugged in?)",
-        13: "permission denied (is the user in the dialout group?)",
-        16: "port busy",
-        25: "not a serial port",
+        errno.ENOENT: "no such port (is the cable plugged in?)",
+        errno.EACCES: "permission denied (is the user in the dialout group?)",
+        errno.ENOTTY: "not a serial port",
     }
-    return f"{path}: {reasons.get(errno, str(exc))}" if isinstance(errno, int) else f"{path}: {exc}"
+    return f"{path}: {reasons.get(code, str(exc))}" if isinstance(code, int) else f"{path}: {exc}"
 
 
 class PortClaims:
@@ -71,8 +87,9 @@ class PortClaims:
         self._reserved: set[str] = set()
 
     def reserve(self, path: str) -> None:
+        """Kept as given and resolved at each look: a by-id link may appear only after start-up."""
         with self._lock:
-            self._reserved.add(os.path.realpath(path))
+            self._reserved.add(path)
 
     def claim(self, path: str, owner: str) -> bool:
         real = os.path.realpath(path)
@@ -90,7 +107,7 @@ class PortClaims:
     def is_taken(self, path: str) -> bool:
         real = os.path.realpath(path)
         with self._lock:
-            return real in self._owners or real in self._reserved
+            return real in self._owners or any(os.path.realpath(r) == real for r in self._reserved)
 
 
 def candidate_ports(patterns: Sequence[str]) -> list[str]:
@@ -106,12 +123,30 @@ def candidate_ports(patterns: Sequence[str]) -> list[str]:
     return ports
 
 
+@contextmanager
+def _settings_restored(path: str) -> Iterator[None]:
+    """Put the port's line settings (speed above all) back as they were once the block is done.
+
+    Discovery opens ports that may belong to something else (a meter at 9600 baud): it must leave them as
+    it found them. The settings are read through a descriptor of our own before pyserial changes them."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        saved = termios.tcgetattr(fd)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+    finally:
+        os.close(fd)
+
+
 def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.Event) -> Block | None:
-    """Listen to `path` until a block that names its device arrives; None when none does (or on `stop`)."""
+    """Listen to `path` until a block that names its device arrives; None when none does (or on `stop`, or
+    when another program holds the port). The port's settings are restored afterwards."""
     decoder = Decoder()
     deadline = time.monotonic() + seconds
     try:
-        with opener(path) as port:
+        with _settings_restored(path), opener(path) as port:
             while time.monotonic() < deadline and not stop.is_set():
                 for block in decoder.feed(port.read(READ_SIZE)):
                     if not _IDENTITY_LABELS.isdisjoint(block):
@@ -121,12 +156,37 @@ def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.E
     return None
 
 
+def scan_retry_wait(previous: float | None) -> float:
+    """How long a candidate port that gave nothing wanted is left alone: doubling from SCAN_RETRY_START."""
+    return SCAN_RETRY_START if previous is None else min(previous * 2, SCAN_RETRY_MAX)
+
+
+@dataclass(frozen=True)
+class _Heard:
+    """What a scan heard on a candidate port, and until when that answer stands."""
+
+    node: tuple[int, int, int]  # device number, inode, change time: a replugged cable is a new node
+    block: Block | None  # the block that named the device; None: nothing did (silence, garbage, in use)
+    retry_at: float
+    wait: float
+
+
+def _node(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_rdev, info.st_ino, info.st_ctime_ns
+
+
 class Discovery:
     """Finds the port of a `port: auto` device.
 
     A device with `serial_number` takes the port whose device sends that SER#. One without takes a port whose
     device sends no SER#, or a SER# that no other entry asks for — never the port another entry is waiting
-    for. Ports the configuration names elsewhere are never opened (see PortClaims.reserve).
+    for. Ports the configuration names elsewhere are never opened (see PortClaims.reserve), nor ports another
+    program holds; what a port said is remembered (SCAN_RETRY_START, doubling), so that every `auto` device
+    shares one listen and a scan that finds nothing does not reopen every port every half minute.
     """
 
     def __init__(self, claims: PortClaims, patterns: Sequence[str] = DEFAULT_AUTO_PORT_PATTERNS,
@@ -136,6 +196,7 @@ class Discovery:
         self.identify_seconds = identify_seconds
         self.wanted_serials = frozenset(wanted_serials)
         self._lock = threading.Lock()  # one scan at a time: two scans would fight over the same ports
+        self._heard: dict[str, _Heard] = {}  # by real path; only touched under _lock
 
     def find(self, device: DeviceConfig, stop: threading.Event) -> str | None:
         while not self._lock.acquire(timeout=READ_TIMEOUT):
@@ -147,14 +208,33 @@ class Discovery:
                     return None
                 if self.claims.is_taken(path):
                     continue
-                block = identify(path, self.opener, self.identify_seconds, stop)
-                if block is not None and self._matches(device, block.get("SER#")) and self.claims.claim(
-                    path, device.name
-                ):
+                heard = self._listen(path, stop)
+                if heard is None or heard.block is None or not self._matches(device, heard.block.get("SER#")):
+                    continue
+                if self.claims.claim(path, device.name):
+                    # Whatever the port says next is checked by its reader; once released, listen afresh.
+                    self._heard.pop(os.path.realpath(path), None)
                     return path
             return None
         finally:
             self._lock.release()
+
+    def _listen(self, path: str, stop: threading.Event) -> _Heard | None:
+        """What `path` says: remembered while that still stands, else listened to now."""
+        real = os.path.realpath(path)
+        node = _node(real)
+        if node is None:
+            return None
+        known = self._heard.get(real)
+        if known is not None and known.node == node and time.monotonic() < known.retry_at:
+            return known
+        block = identify(path, self.opener, self.identify_seconds, stop)
+        if stop.is_set():
+            return None
+        wait = scan_retry_wait(known.wait if known is not None and known.node == node else None)
+        heard = _Heard(node, block, time.monotonic() + wait, wait)
+        self._heard[real] = heard
+        return heard
 
     def _matches(self, device: DeviceConfig, serial_number: str | None) -> bool:
         if device.serial_number is not None:
@@ -173,7 +253,7 @@ class SerialReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"serial-{device.name}", daemon=True)
         self._status = ""
-        self.garbage_warning_after = GARBAGE_WARNING_AFTER
+        self._lost: str | None = None  # why the device was dropped from its port, while it is looked for
 
     def start(self) -> None:
         self._thread.start()
@@ -186,10 +266,11 @@ class SerialReader:
         self._stop.set()
         self._thread.join(timeout)
 
-    def _set_status(self, port: str | None, *, connected: bool, error: str | None, level: int) -> None:
-        """Publish the connection state; log it only when it changes (not at every retry)."""
+    def _set_status(self, port: str | None, *, connected: bool, error: str | None, level: int,
+                    message: str | None = None) -> None:
+        """Publish the connection state; log it (or `message`) only when it changes, not at every retry."""
         self.state.set_connection(self.device.name, port, connected=connected, error=error)
-        status = error or (f"reading {port}" if connected else "disconnected")
+        status = message or error or (f"reading {port}" if connected else "disconnected")
         if status != self._status:
             self._status = status
             log.log(level, "device %s: %s", self.device.name, status)
@@ -218,12 +299,16 @@ class SerialReader:
         path = self.discovery.find(self.device, self._stop)
         if path is None:
             wanted = f"serial number {self.device.serial_number}" if self.device.serial_number else "a device"
+            # After a wrong device, its one log line stands until the device is found again.
             self._set_status(None, connected=False, level=logging.WARNING,
-                             error=f"auto: no port answers with {wanted}")
+                             error=self._lost or f"auto: no port answers with {wanted}")
+        else:
+            self._lost = None
         return path
 
     def _read(self, path: str) -> bool:
-        """Read `path` until it fails or the reader stops; True when at least one block arrived."""
+        """Read `path` until it fails, another device shows up on it, or the reader stops; True when at least
+        one block of this device arrived."""
         try:
             port = self.opener(path)
         except PORT_ERRORS as exc:
@@ -231,27 +316,55 @@ class SerialReader:
             return False
         self.decoder.reset()
         got_block = False
-        garbage_since: float | None = None
+        # Blocks count only once they are known to come from the configured serial number.
+        verified = self.device.serial_number is None
+        watch = BlockWatch(self.device.stale_timeout, time.monotonic())
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
                 while not self._stop.is_set():
                     data = port.read(READ_SIZE)
-                    if not data:
-                        continue
-                    blocks = self.decoder.feed(data)
-                    self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
-                    if blocks:
-                        got_block, garbage_since = True, None
-                        self._set_status(path, connected=True, error=None, level=logging.INFO)
-                        continue
-                    now = time.monotonic()
-                    garbage_since = garbage_since or now
-                    if now - garbage_since > self.garbage_warning_after:
+                    blocks = self.decoder.feed(data) if data else []
+                    if self.device.serial_number is not None and blocks:
+                        blocks, verified, other = self._own_blocks(blocks, verified)
+                        if other is not None:
+                            self._wrong_device(path, other)
+                            break
+                    if data:
+                        self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
+                    got_block = got_block or bool(blocks)
+                    report = watch.observe(time.monotonic(), len(data), len(blocks))
+                    if isinstance(report, NoValidBlock):
                         self._set_status(path, connected=True, level=logging.WARNING,
-                                         error=f"{path}: data but no valid block (wrong device or speed?)")
+                                         error=f"{path}: {report.describe()}")
+                    elif report is not None:
+                        self._set_status(path, connected=True, error=None, level=logging.INFO,
+                                         message=f"{path}: {report.describe()}")
         except PORT_ERRORS as exc:
             self._set_status(None, connected=False, level=logging.WARNING,
                              error=f"{path}: disconnected ({exc.__class__.__name__}: {exc})")
         self.decoder.reset()
         return got_block
+
+    def _own_blocks(self, blocks: list[Block], verified: bool) -> tuple[list[Block], bool, Block | None]:
+        """The blocks that may be published: none before one names the configured serial number, and the
+        first block naming another device stops the lot (returned third)."""
+        expected = self.device.serial_number or ""
+        own: list[Block] = []
+        for block in blocks:
+            verdict = names_serial_number(block, expected)
+            if verdict is False:
+                return own, verified, block
+            verified = verified or verdict is True
+            if verified:
+                own.append(block)
+        return own, verified, None
+
+    def _wrong_device(self, path: str, block: Block) -> None:
+        """Another device answers on this device's port: withdraw its values and look for it again."""
+        self.state.withdraw_readings(self.device.name)
+        found = block.get("SER#")
+        other = f"serial number {found}" if found else "a device without serial number"
+        self._lost = (f"{path} now answers with {other}, not {self.device.serial_number}; "
+                      "looking for it again")
+        self._set_status(None, connected=False, level=logging.WARNING, error=self._lost)

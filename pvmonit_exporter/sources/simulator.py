@@ -9,7 +9,8 @@ Three layers, the first two pure (no I/O, no clock, no threads) so that a seed g
 - `SystemModel`: the physics of one small off-grid 24 V installation on an accelerated day.
 - `Bmv702`, `BlueSolarMppt`, `PhoenixInverter`: the exact blocks each product sends, in raw protocol units;
   `iter_frames` / `frames_for` give their bytes without any PTY (benchmarks).
-- `SimulatedPort` and `Simulator`: pseudo-terminals, a writer thread and a temperature file for a `file` probe.
+- `SimulatedPort` and `Simulator`: pseudo-terminals, a writer thread, a temperature file for a `file` probe and
+  a current clamp on its own pseudo-terminal for a `serial` probe (PvMonit's thermometer and clamp).
 """
 
 import fcntl
@@ -39,7 +40,10 @@ DEFAULT_DAY_SECONDS = 600.0  # one simulated day lasts ten real minutes: a demo 
 DEFAULT_START_HOUR = 9.0  # morning, so a demo shows PV power at once
 DEFAULT_PERIOD = 1.0  # real devices send every second (doc 3.22)
 PROBE_NAME = "shed_temperature"
+CLAMP_NAME = "house_consumption"
 PROBE_INTERVAL = 5.0
+CLAMP_VOLTAGE = 230.0  # PvMonit's amperes → watts factor
+CLAMP_CEILING_WATTS = 1500.0  # PvMonit's default $CONSO_PLAFOND
 
 # CS codes (reference §5a) the model goes through.
 CS_OFF, CS_BULK, CS_ABSORPTION, CS_FLOAT, CS_INVERTING = 0, 3, 4, 5, 9
@@ -216,6 +220,11 @@ class SystemModel:
     def battery_power(self) -> float:
         return self.battery_voltage * self.battery_current
 
+    @property
+    def house_current(self) -> float:
+        """What a clamp on the inverter's output cable reads, in amperes: the house's AC consumption."""
+        return self.ac_load / _AC_VOLTS
+
     def step(self, real_seconds: float) -> None:
         """Advance by `real_seconds` of real time (× speed of simulated time)."""
         seconds = real_seconds * self.speed
@@ -349,6 +358,12 @@ def _hundredths(kwh: float) -> str:
 
 def _on_off(on: bool) -> str:
     return "ON" if on else "OFF"
+
+
+def clamp_line(model: SystemModel) -> bytes:
+    """One line of a serial clamp meter in the Aviosys 8870's style (`00.43A`), with a second decimal: at
+    230 V the first decimal alone would move the demo's consumption in 23 W steps."""
+    return f"{model.house_current:05.2f}A\r\n".encode("ascii")
 
 
 class SimulatedDevice(ABC):
@@ -670,11 +685,13 @@ def _cable_serial(name: str) -> str:
 
 
 class Simulator:
-    """The simulated installation: the model, its devices on PTYs, a writer thread and a temperature file.
+    """The simulated installation: the model, its devices on PTYs, a writer thread, a temperature file and a
+    current clamp.
 
-    Every `period` the thread advances the model by `period` and writes each device's frame and the shed
-    temperature (the model's battery temperature, `21.37\\n`). `stop()` joins the thread and closes every file
-    descriptor; use it as a context manager.
+    Every `period` the thread advances the model by `period` and writes each device's frame, the shed
+    temperature (the model's battery temperature, `21.37\\n`) and a clamp line on the clamp's own PTY (the
+    house's consumption, `00.43A`). `stop()` joins the thread and closes every file descriptor; use it as a
+    context manager.
     """
 
     def __init__(
@@ -699,6 +716,7 @@ class Simulator:
         self._probe_dir = Path(probe_dir) if probe_dir is not None else None
         self._own_probe_dir: Path | None = None
         self._ports: dict[str, SimulatedPort] = {}
+        self._clamp: SimulatedPort | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -711,6 +729,13 @@ class Simulator:
         return self._ports[name]
 
     @property
+    def clamp_path(self) -> str:
+        """The clamp meter's serial port."""
+        if self._clamp is None:
+            raise RuntimeError("the simulator is not started")
+        return self._clamp.path
+
+    @property
     def probe_path(self) -> Path:
         directory = self._probe_dir or self._own_probe_dir
         if directory is None:
@@ -718,12 +743,18 @@ class Simulator:
         return directory / PROBE_NAME
 
     def exporter_config(self) -> tuple[tuple[DeviceConfig, ...], tuple[ProbeConfig, ...]]:
-        """The devices and the `file` probe that read this simulator, for the demo's configuration."""
+        """The devices and the probes that read this simulator, for the demo's configuration: configured as a
+        PvMonit user migrates them (inputs `temp` and `conso`, the clamp in watts with PvMonit's ceiling)."""
         devices = tuple(DeviceConfig(name=name, port=path) for name, path in self.ports.items())
-        probe = ProbeConfig(
-            name=PROBE_NAME, type="file", quantity="temperature", interval=PROBE_INTERVAL, path=str(self.probe_path)
+        thermometer = ProbeConfig(
+            name=PROBE_NAME, type="file", quantity="temperature", interval=PROBE_INTERVAL, path=str(self.probe_path),
+            emoncms_input="temp",
         )
-        return devices, (probe,)
+        clamp = ProbeConfig(
+            name=CLAMP_NAME, type="serial", quantity="current", interval=PROBE_INTERVAL, port=self.clamp_path,
+            power_voltage=CLAMP_VOLTAGE, power_max=CLAMP_CEILING_WATTS, emoncms_input="conso",
+        )
+        return devices, (thermometer, clamp)
 
     def start(self) -> None:
         """Open the ports, write the first frames and the temperature file, then start the thread."""
@@ -738,6 +769,7 @@ class Simulator:
                     by_id = f"usb-VictronEnergy_BV_VE_Direct_cable_{_cable_serial(device.name)}-if00-port0"
                     link = self._link_dir / by_id
                 self._ports[device.name] = SimulatedPort(link)
+            self._clamp = SimulatedPort()
             self._emit()
         except BaseException:
             self._release()
@@ -778,6 +810,8 @@ class Simulator:
     def _emit(self) -> None:
         for device in self.devices:
             self._ports[device.name].write(device.frame(self.model))
+        if self._clamp is not None:
+            self._clamp.write(clamp_line(self.model))
         path = self.probe_path
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(f"{self.model.temperature:.2f}\n", encoding="ascii")
@@ -787,6 +821,9 @@ class Simulator:
         for port in self._ports.values():
             port.unplug()
         self._ports.clear()
+        if self._clamp is not None:
+            self._clamp.unplug()
+            self._clamp = None
         if self._own_probe_dir is not None:
             shutil.rmtree(self._own_probe_dir, ignore_errors=True)
             self._own_probe_dir = None

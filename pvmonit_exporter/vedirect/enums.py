@@ -84,6 +84,12 @@ OFF_REASONS: Mapping[int, str] = {
     0x200: "Battery temperature",
 }
 
+# §4b CAP_BLE — Bluetooth capabilities (protocol 3.33+). A property of the device, not a measurement: no metric.
+BLE_CAPABILITIES: Mapping[int, str] = {
+    0x1: "BLE supports switching off",
+    0x2: "BLE switching off is permanent",
+}
+
 # §5e MPPT — tracker operation mode.
 TRACKER_MODES: Mapping[int, str] = {
     0: "Off",

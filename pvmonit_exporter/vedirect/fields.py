@@ -135,6 +135,7 @@ FIELDS: Mapping[str, FieldSpec] = {
         FieldSpec("WARN", "Warning reason", Kind.DEC_BITMASK, metric="warning_reason",
                   names=enums.ALARM_REASONS, metric_label="reason"),
         _number("HSDS", "Day sequence number", "", "", 1.0, "day_sequence_number"),
+        FieldSpec("CAP_BLE", "Bluetooth capabilities", Kind.HEX_BITMASK, names=enums.BLE_CAPABILITIES),
         _number("AC_OUT_V", "AC output voltage", "0.01 V", "V", 0.01, "ac_output_voltage_volts"),
         _number("AC_OUT_I", "AC output current", "0.1 A", "A", 0.1, "ac_output_current_amperes"),
         _number("AC_OUT_S", "AC output apparent power", "VA", "VA", 1.0,
@@ -214,12 +215,14 @@ def decode(label: str, raw: str) -> Decoded:
 
 
 def format_firmware(raw: str) -> str:
-    """`123` → `1.23`, `0308` → `3.08`, `C208` → `2.08 rc C`; FWE `316FF` → `3.16` (FF = official)."""
+    """`123` → `1.23`, `0308` → `3.08`, `C208` → `2.08 rc C`; FWE `316FF` → `3.16` (FF = official), and with
+    six digits (Blue Smart chargers) `0342FF` → `3.42`, `031605` → `3.16 beta 05`."""
     text = raw.strip()
-    if len(text) == 5 and all(c in "0123456789ABCDEFabcdef" for c in text):  # FWE: 3 digits + release type
-        version, release = text[:3], text[3:].upper()
-        main = f"{int(version[0])}.{version[1:]}"
-        return main if release == "FF" else f"{main} beta {release}"
+    if len(text) in (5, 6) and all(c in "0123456789ABCDEFabcdef" for c in text):  # FWE: version + release type
+        version, release = text[:-2], text[-2:].upper()
+        if version.isdigit():
+            main = f"{int(version[:-2])}.{version[-2:]}"
+            return main if release == "FF" else f"{main} beta {release}"
     prefix = ""
     if text[:1].isalpha():
         prefix, text = text[0], text[1:]

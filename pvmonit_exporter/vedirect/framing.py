@@ -10,6 +10,11 @@ follows it; that block is still recovered when it starts with a label that begin
 (PID, or the first label of any block already delivered, such as a BMV's H1). Otherwise it is lost too, and
 the stream is back in step at the next one. Buffers never exceed the protocol's size limits.
 
+Bytes before a CR LF can begin no block and are dropped at once. A candidate that grows past MAX_BLOCK_LEN
+without its checksum is dropped at exactly that length (one malformed block), so neither the blocks found nor
+the counters depend on how the stream is cut into reads. Recovery inside a failed candidate tries only its last
+MAX_FIELDS line starts: the work per byte is bounded, even on a stream crafted to defeat it.
+
 The work is done on whole chunks with `bytes.find` and compiled regular expressions, never byte by byte.
 """
 
@@ -25,6 +30,8 @@ MAX_VALUE_LEN = 33
 MAX_FIELDS = 24
 # The longest HEX message in practice is a register dump of a few dozen bytes.
 MAX_HEX_LEN = 1024
+# HEX messages kept for a reader between two reads; a history dump is 32 replies.
+MAX_KEPT_HEX = 256
 
 _CHECKSUM_MARK = b"\r\nChecksum\t"
 # A device sends a handful of block types (a BMV two); more first labels than this would mean noise.
@@ -90,13 +97,23 @@ class Decoder:
     Results do not depend on how the stream is cut into chunks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_hex: bool = False) -> None:
+        """`keep_hex`: keep the valid HEX messages for `take_hex_messages` (a reader that talks HEX)."""
         self.stats = DecoderStats()
+        self._hex_messages: list[bytes] | None = [] if keep_hex else None
         self._text = bytearray()  # text bytes (HEX removed) not yet consumed
         self._search_from = 0  # where the next `\r\nChecksum\t` search may start in `_text`
         self._hex: bytearray | None = None  # body of the HEX message in progress, None in text mode
         self._first_labels = {"PID"}  # labels that begin blocks on this stream...
         self._block_starts = {b"\r\nPID\t"}  # ...as they appear in it: `\r\nLABEL\t`
+
+    def take_hex_messages(self) -> list[bytes]:
+        """The valid HEX messages (without `:` and LF) completed since the last call, oldest first. At most
+        MAX_KEPT_HEX are kept: a caller that stops taking them loses the oldest, never memory."""
+        if not self._hex_messages:
+            return []
+        messages, self._hex_messages = self._hex_messages, []
+        return messages
 
     def reset(self) -> None:
         """Forget any partial block or HEX message (after a reconnect); counters are kept."""
@@ -135,15 +152,16 @@ class Decoder:
         """Consume HEX message bytes from `pos` into `hex_body`; return where reading resumes."""
         newline = data.find(b"\n", pos)
         stop = len(data) if newline < 0 else newline
-        bad = _NOT_HEX_RE.search(data, pos, stop)
+        room = MAX_HEX_LEN + 1 - len(hex_body)  # the byte that would make it too long ends it, in any chunking
+        bad = _NOT_HEX_RE.search(data, pos, min(stop, pos + room))
         if bad is not None:
             # A HEX message cut short (its LF lost): drop it and read that byte again as text.
             self._end_hex(bytes(hex_body) + data[pos : bad.start()], terminated=False)
             return bad.start()
+        if stop - pos >= room:
+            self._end_hex(bytes(hex_body) + data[pos : pos + room], terminated=False)
+            return pos + room
         hex_body += data[pos:stop]
-        if len(hex_body) > MAX_HEX_LEN:
-            self._end_hex(bytes(hex_body), terminated=False)
-            return stop
         if newline < 0:
             return stop
         self._end_hex(bytes(hex_body), terminated=True)
@@ -153,67 +171,93 @@ class Decoder:
         self._hex = None
         if terminated and hex_message_is_valid(body):
             self.stats.hex_valid += 1
+            if self._hex_messages is not None:
+                if len(self._hex_messages) >= MAX_KEPT_HEX:
+                    del self._hex_messages[0]
+                self._hex_messages.append(body)
         else:
             self.stats.hex_invalid += 1
             self.stats.bytes_discarded += len(body) + 1 + terminated
 
     def _take_blocks(self, blocks: list[Block]) -> None:
+        """Cut `_text` into candidate blocks, exactly as if it had arrived one byte at a time.
+
+        A candidate starts at a CR LF and ends with the byte after the next checksum mark. Bytes before the
+        first CR LF can begin no block and are dropped at once, so junk never pushes a block out of the
+        buffer. A candidate that reaches MAX_BLOCK_LEN + 1 bytes without its checksum overflows at exactly that
+        length, whatever the chunking: chunk sizes change neither the blocks found nor the counters.
+        """
         text = self._text
-        first_labels = self._first_labels
         mark_len = len(_CHECKSUM_MARK)
-        consumed = valid = discarded = 0
+        pos = valid = discarded = 0
         search = self._search_from
         while True:
-            mark = text.find(_CHECKSUM_MARK, search)
-            if mark < 0 or mark + mark_len >= len(text):
-                break
-            block_end = mark + mark_len + 1
-            # Blocks follow each other: the next one usually starts right where the last ended.
-            start = consumed if text.startswith(b"\r\n", consumed) else text.find(b"\r\n", consumed, mark + 2)
-            raw = text[start:block_end]
-            block = _parse(raw)
-            if block is None:
-                block, start = self._recover(bytes(raw), start)
-            if block is not None:
-                discarded += start - consumed
-                valid += 1
-                if (first := next(iter(block))) not in first_labels:
-                    self._learn_start(first)
-                blocks.append(block)
+            if not text.startswith(b"\r\n", pos):
+                start = text.find(b"\r\n", pos)
+                if start < 0:  # no block begins yet; a trailing CR may be the start of one
+                    start = len(text) - 1 if text.endswith(b"\r") and len(text) > pos else len(text)
+                    discarded += start - pos
+                    pos = start
+                    break
+                discarded += start - pos
+                pos = start
+            limit = pos + MAX_BLOCK_LEN + 1
+            mark = text.find(_CHECKSUM_MARK, max(search, pos), limit)
+            if mark >= 0 and mark + mark_len < min(len(text), limit):
+                block_end = mark + mark_len + 1
+                raw = text[pos:block_end]
+                block = _parse(raw)
+                if block is None:
+                    block, skipped = self._recover(bytes(raw))
+                    discarded += skipped
+                if block is not None:
+                    valid += 1
+                    if (first := next(iter(block))) not in self._first_labels:
+                        self._learn_start(first)
+                    blocks.append(block)
+                else:
+                    if raw[-1] == 0x0D:
+                        # Its checksum byte may be lost: this CR can be the start of the next block. Keep it.
+                        block_end -= 1
+                    discarded += block_end - pos
+                pos = search = block_end
+            elif len(text) >= limit:
+                restart = self._overflow_restart(text, pos, limit)
+                self.stats.malformed_blocks += 1
+                discarded += restart - pos
+                pos = restart
             else:
-                if raw[-1] == 0x0D:
-                    # Its checksum byte may be lost: this CR can be the start of the next block. Keep it.
-                    block_end -= 1
-                discarded += block_end - consumed
-            consumed = search = block_end
+                break
         self.stats.blocks_valid += valid
         self.stats.bytes_discarded += discarded
-        if consumed:
-            del text[:consumed]
-        if len(text) > MAX_BLOCK_LEN:
-            self._drop_overflow()
-        # A mark may straddle two chunks: search again from just before the end.
+        del text[:pos]
+        # The loop searched all of `text`; a mark may straddle two chunks: search again from just before the end.
         self._search_from = max(0, len(text) - mark_len)
 
-    def _drop_overflow(self) -> None:
-        """No checksum within the longest possible block: the bytes so far are garbage. Keep only a possible
-        block start (the last CR LF, or a trailing CR)."""
-        text = self._text
-        keep_from = text.rfind(b"\r\n")
-        if keep_from < 0 or len(text) - keep_from > MAX_BLOCK_LEN:
-            keep_from = len(text) - 1 if text.endswith(b"\r") else len(text)
-        self.stats.bytes_discarded += keep_from
-        self.stats.malformed_blocks += 1
-        del text[:keep_from]
+    @staticmethod
+    def _overflow_restart(text: bytearray, pos: int, limit: int) -> int:
+        """The candidate at `pos` grew to `limit` without a checksum: none of it before the earliest of its
+        last MAX_FIELDS + 1 line starts can belong to a block (a block has at most MAX_FIELDS fields and its
+        Checksum line). Return where the next candidate may begin."""
+        restart = limit - 1 if text[limit - 1] == 0x0D else limit
+        end = limit
+        for _ in range(MAX_FIELDS + 1):
+            line = text.rfind(b"\r\n", pos + 1, end)
+            if line < 0:
+                break
+            restart = end = line
+        return restart
 
-    def _recover(self, raw: bytes, offset: int) -> tuple[Block | None, int]:
-        """A candidate block failed: count it once, then look for a block that began inside it.
+    def _recover(self, raw: bytes) -> tuple[Block | None, int]:
+        """A candidate block failed: count it once, then look for a block that began inside it; return that
+        block and how many bytes precede it, or None.
 
         A block cut short (a lost Checksum line, an unplugged cable) or noise runs into the next block, and the
         pair fails. The next block is recovered when it starts with a label that starts blocks: PID (every
         device's first label), the first label of any block this stream has already delivered (a BMV's history
         block starts with H1), or the failed candidate's own first label. No other restart is tried: a suffix of
         a corrupted block passes the checksum once in 256 tries, and its fields must never be reported.
+        Only the last MAX_FIELDS line starts can begin a block that ends here, so the work is bounded.
         """
         if _byte_sum(raw):
             self.stats.checksum_errors += 1
@@ -221,15 +265,17 @@ class Decoder:
             self.stats.malformed_blocks += 1
         tab = raw.find(b"\t", 2, 2 + MAX_LABEL_LEN + 1)
         starts = self._block_starts | {raw[: tab + 1]} if tab > 2 else self._block_starts
-        position = 0
-        while True:
-            found = [i for i in (raw.find(start, position + 2) for start in starts) if i > 0]
-            if not found:
-                return None, offset
-            position = min(found)
-            block = _parse(raw[position:])
-            if block is not None:
-                return block, offset + position
+        lines: list[int] = []
+        end = len(raw) - len(_CHECKSUM_MARK) - 1  # the Checksum line itself begins no block
+        while len(lines) < MAX_FIELDS:
+            end = raw.rfind(b"\r\n", 1, end)
+            if end < 0:
+                break
+            lines.append(end)
+        for line in reversed(lines):  # earliest first: the longest block wins, as when fed whole
+            if raw.startswith(tuple(starts), line) and (block := _parse(raw[line:])) is not None:
+                return block, line
+        return None, 0
 
     def _learn_start(self, first: str) -> None:
         if len(self._first_labels) < _MAX_BLOCK_STARTS:

@@ -179,6 +179,8 @@ PRODUCTS: Mapping[int, str] = {
     0xA389: "SmartShunt 500A/50mV",
     0xA38A: "SmartShunt 1000A/50mV",
     0xA38B: "SmartShunt 2000A/50mV",
+    0xC030: "SmartShunt IP65",  # rating not confirmed (field report, Pekaway/VAN_PI#2)
+    0xC038: "SmartShunt 300A/50mV",  # field report, hoylabs/OpenDTU-OnBattery#1801
     0xA3F0: "Orion XS 12V/12V-50A",
     0xA3F1: "Orion XS 1400",
     0xA402: "RS Inverter Smart 48/6000",

@@ -23,6 +23,7 @@ from pvmonit_exporter.config import (
     effective_config,
     load_config,
 )
+from pvmonit_exporter.config.checks import node_name_problem
 from tests.config import (
     ROOT,
     assert_one_line_error,
@@ -47,10 +48,26 @@ ERRORS: dict[str, tuple[str, str]] = {
     "empty": ("", "the file is empty"),
     "comments_only": ("", "the file is empty"),
     "top_not_mapping": ("", "must be a mapping, got a list"),
-    "unknown_key": ("stale_timout", "unknown key (allowed here: auto_port_patterns, devices, emoncms,"),
-    "unknown_device_key": ("devices[1].baud", "unknown key (allowed here: ble_address, ble_key, ble_key_file, "
-                                              "emoncms_fields, name, port,"),
-    "unknown_web_key": ("web.listen", "unknown key (allowed here: battery_voltage_max,"),
+    "unknown_key": ("", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
+    "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
+    "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
+    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: ble_address, ble_key, ble_key_file, "
+                                         "emoncms_fields, emoncms_node, name,"),
+    "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
+    "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
+    "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
+    "emoncms_text_label": ("emoncms.fields.mppt[1]", "'PID' is text: emoncms stores only numbers"),
+    "tag_float_not_a_number": ("", "invalid YAML: line 1: 'abc' is not a valid !!float"),
+    "tag_python_object": ("", "invalid YAML: line 2: could not determine a constructor for the tag "
+                              "'!!python/object/apply:os.system'"),
+    "invalid_date": ("", "invalid YAML: line 4: '2026-02-30' is not a valid !!timestamp: day is out of range"),
+    "invalid_timestamp": ("", "invalid YAML: line 4: '2026-01-01 25:61:00' is not a valid !!timestamp"),
+    "date_where_text_is_expected": ("devices[0].name", "must be a non-empty string, got date"),
+    "billion_laughs": ("", "anchors and aliases expand to more than 10000 values; refused before expanding"),
+    "recursive_alias": ("", "invalid YAML: line 1: an alias refers to a node that contains it"),
+    "deep_nesting": ("", "invalid YAML: lists or mappings nested too deeply"),
+    "not_utf8": ("", "not UTF-8 text: byte 0xe9 on line 2"),
+    "directory": ("", "is a directory, not a configuration file"),
     "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
     "missing_port": ("devices[0].port", "missing required key"),
     "missing_name": ("devices[0].name", "missing required key"),
@@ -78,9 +95,12 @@ ERRORS: dict[str, tuple[str, str]] = {
     "probe_bad_type": ("probes[0].type", "must be one of command, serial, w1, file, got 'modbus'"),
     "probe_bad_quantity": ("probes[0].quantity", "must be one of temperature, current, power, got 'humidity'"),
     "probe_command_string": ("probes[0].command", "must be a non-empty list of strings"),
-    "probe_key_of_other_type": ("probes[0].path", "unknown key"),
+    "probe_key_of_other_type": ("probes[0].path", "does not apply to a command probe"),
     "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
     "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
+    "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
+    "device_bad_emoncms_node": ("devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
+    "emoncms_org_long_node": ("devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
     "probe_duplicate_name": ("probes[1].name", "duplicate probe name 'cpu'"),
     "probe_zero_baud": ("probes[0].baud", "must be a whole number >= 1, got 0"),
     "emoncms_both_keys": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
@@ -92,7 +112,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
     "emoncms_interval_below_one": ("emoncms.interval", "must be at least 1, got 0.5"),
     "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number >= 1, got 1.5"),
-    "emoncms_unknown_fields_kind": ("emoncms.fields.solar", "unknown key (allowed here: bmv, charger, inverter,"),
+    "emoncms_unknown_fields_kind": ("emoncms.fields", "unknown key 'solar' (allowed here: bmv, charger, inverter,"),
     "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
     "ble_key_not_hex": ("devices[0].ble_key", "a key is 32 hexadecimal digits"),
     "ble_key_file_short": ("devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
@@ -129,7 +149,7 @@ def cli_results() -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
 
 
 def test_every_fixture_is_listed() -> None:
-    on_disk = {path.stem for path in FIXTURES.glob("*.yaml")}
+    on_disk = {path.stem for path in FIXTURES.glob("*.yaml")}  # directory.yaml is a directory on purpose
     assert on_disk == set(ERRORS) | set(VALID)
 
 
@@ -189,29 +209,29 @@ def test_no_such_file(tmp_path: Path) -> None:
         assert line == f"pvmonit-exporter: {file}: no such file"
 
 
-def test_directory(tmp_path: Path) -> None:
-    file = str(tmp_path)
-    with pytest.raises(ConfigError) as caught:
-        load_config(file)
-    assert caught.value.key_path == ""
-    assert caught.value.message.startswith("cannot read: ")
-    assert "Is a directory" in caught.value.message
-    assert "\n" not in str(caught.value)
-    line = assert_one_line_error(run_cli("check-config", "--config.file", file), f"{file}: cannot read: ")
-    assert "Is a directory" in line
+def test_fifo_does_not_hang(tmp_path: Path) -> None:
+    """A FIFO nobody writes to would block an ordinary open() forever."""
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(fifo)), f"{fifo}: ")
+    assert line.endswith("is not a regular file (a device, a FIFO or a socket)")
 
 
-def test_not_utf8(tmp_path: Path) -> None:
-    path = tmp_path / "latin1.yaml"
-    path.write_bytes("devices:\n  - name: onduleur_été\n    port: /dev/ttyUSB0\n".encode("latin-1"))
-    with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert caught.value.key_path == ""
-    assert caught.value.message.startswith("cannot read: ")
-    assert "utf-8" in caught.value.message
-    assert "\n" not in str(caught.value)
-    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: cannot read: ")
-    assert "utf-8" in line
+def test_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# padding\n" * 200_000, encoding="utf-8")
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: ")
+    assert line.endswith("larger than 1024 KiB: not a configuration file")
+
+
+def test_python_tag_is_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "config.yaml"
+    path.write_text(f"devices:\n  - name: !!python/object/apply:os.system [touch {marker}]\n    port: /dev/ttyUSB0\n",
+                    encoding="utf-8")
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: invalid YAML: ")
+    assert "could not determine a constructor" in line
+    assert not marker.exists()
 
 
 def test_permission_denied() -> None:
@@ -243,7 +263,7 @@ def test_check_config_minimal_fills_in_defaults() -> None:
     printed, _ = check_config_output(fixture("valid_minimal"))
     assert printed == {
         "devices": [{"name": "mppt", "port": "/dev/ttyUSB0", "serial_number": None, "stale_timeout": 5.0,
-                     "emoncms_fields": None}],
+                     "emoncms_fields": None, "emoncms_node": None}],
         "probes": [],
         "emoncms": None,
         "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,
@@ -274,6 +294,9 @@ def test_check_config_full_masks_inline_key() -> None:
     devices = printed["devices"]
     assert isinstance(devices, list)
     assert [d["stale_timeout"] for d in devices] == [7.0, 10.0, 7.0]  # the global value, or the device's own
+    # Node names as emoncms keeps them: a space kept, a YAML number taken as its text.
+    assert [d["emoncms_node"] for d in devices] == [None, "712 Smart", None]
+    assert emoncms["probe_node"] == "1"
 
 
 @pytest.mark.parametrize("key", ["fedcba9876543210fedcba9876543210", "short-key"])
@@ -433,3 +456,44 @@ def test_key_never_appears_in_its_error(cli_results: dict[tuple[str, str], subpr
     for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space"):
         result = cli_results[("check-config", name)]
         assert "0123456789abcdef" not in result.stderr + result.stdout
+
+
+def test_anchors_and_aliases_in_ordinary_use(tmp_path: Path) -> None:
+    """The expansion bound refuses billion laughs, not a label list shared between two devices."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "devices:\n"
+        "  - {name: mppt1, port: /dev/ttyUSB0, emoncms_fields: &solar [PPV, V, I, H20]}\n"
+        "  - {name: mppt2, port: /dev/ttyUSB1, emoncms_fields: *solar}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert [d.emoncms_fields for d in config.devices] == [("PPV", "V", "I", "H20")] * 2
+
+
+# --- emoncms node names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("712 Smart", None), ("700", None), ("1", None), ("serre-été_2.b", None), ("x" * 64, None),
+        ("BMV#712", "emoncms would drop '#'"), ("a/b\\c", "emoncms would drop '/' '\\\\'"),
+        ("tab\there", "emoncms would drop '\\t'"), (" 712", "must not start or end with a space"),
+        ("712 ", "must not start or end with a space"), ("x" * 65, "longer than 64 characters"),
+    ],
+)
+def test_node_name_problem(name: str, problem: str | None) -> None:
+    found = node_name_problem(name)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+def test_a_self_hosted_emoncms_takes_long_node_names(tmp_path: Path) -> None:
+    text = (FIXTURES / "emoncms_org_long_node.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(text.replace("https://emoncms.org", "http://pi.local/emoncms"), encoding="utf-8")
+    assert load_config(path).devices[0].emoncms_node == "Batterie du chalet"

@@ -134,14 +134,13 @@ def test_silent_device_is_down_but_connected(port: FakeDevicePort) -> None:
 
 
 def test_garbage_at_the_wrong_speed_yields_nothing_and_is_reported(port: FakeDevicePort) -> None:
-    device = DeviceConfig("mppt", port.path)
+    device = DeviceConfig("mppt", port.path, stale_timeout=0.2)
     state = State([device])
     reader = _reader(state, device)
     try:
         wait_for(lambda: state.devices()[0].connected)
         # What 19200 baud frames look like to a port set to another speed: bytes with the high bit set, no CR LF.
         garbage = bytes((b * 37 + 0x80) % 256 for b in range(4000)).replace(b"\r", b"").replace(b"\n", b"")
-        reader.garbage_warning_after = 0.2
         for _ in range(3):
             port.write(garbage[:1000])
             time.sleep(0.15)
@@ -194,7 +193,8 @@ def test_a_failing_reader_never_blocks_another(port: FakeDevicePort, tmp_path: P
 
 @pytest.mark.parametrize(
     ("errno", "words"),
-    [(2, "no such port"), (13, "permission denied"), (16, "port busy"), (25, "not a serial port")],
+    [(2, "no such port"), (13, "permission denied"), (11, "is in use by another program"),
+     (16, "is in use by another program"), (25, "not a serial port")],
 )
 def test_error_words(errno: int, words: str) -> None:
     assert words in describe_error("/dev/ttyUSB9", OSError(errno, os.strerror(errno)))

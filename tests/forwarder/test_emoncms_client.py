@@ -1,11 +1,14 @@
 """The bulk client: what it sends, and how each emoncms answer is classified."""
 
 import math
+import threading
+import time
 from urllib.parse import parse_qs
 
 import pytest
 
 from pvmonit_exporter.forwarder.emoncms import (
+    MAX_ANSWER_BYTES,
     AuthError,
     ContentError,
     EmoncmsClient,
@@ -19,6 +22,7 @@ from pvmonit_exporter.forwarder.emoncms import (
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.forwarder.conftest import START
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, Point
+from tests.forwarder.hostile_http import HugeAnswer, ScriptedServer, answer, drip, redirect
 
 ROWS = [Row(1_780_315_500, "mppt", {"V": 26180, "PPV": 92}), Row(1_780_315_500, "serre-été", {"temp": 21.5})]
 
@@ -41,6 +45,93 @@ ROWS = [Row(1_780_315_500, "mppt", {"V": 26180, "PPV": 92}), Row(1_780_315_500, 
 )
 def test_classify(status: int, body: str, expected: Outcome) -> None:
     assert classify(status, body) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "target"),
+    [(302, "http://elsewhere.example/emoncms/input/bulk.json", "http://elsewhere.example/emoncms/input/bulk.json"),
+     (301, None, "nowhere (no Location header)")],
+)
+def test_a_redirect_is_a_failure_naming_its_target(status: int, location: str | None, target: str) -> None:
+    outcome = classify(status, "ok", location)
+
+    assert isinstance(outcome, TransientError)
+    assert outcome.kind == "http"
+    assert outcome.message.startswith(f"HTTP {status} redirect to {target}: not followed")
+
+
+@pytest.mark.parametrize("status", ["301 Moved Permanently", "302 Found", "307 Temporary Redirect",
+                                    "308 Permanent Redirect"])
+def test_a_redirect_to_a_server_that_answers_ok_is_not_followed(status: str) -> None:
+    """emoncms moved (http → https, a new host): the host redirected to answers `ok` to anything, but it is not
+    emoncms — following the redirect would remove rows emoncms never got."""
+    with ScriptedServer(answer("200 OK", b"ok")) as elsewhere, \
+            ScriptedServer(redirect(status, f"{elsewhere.url}/input/bulk.json")) as emoncms:
+        outcome = EmoncmsClient(emoncms.url, WRITE_KEY, timeout=5).send(ROWS, sentat=1)
+
+        assert isinstance(outcome, TransientError)
+        assert outcome.message.startswith(f"HTTP {status[:3]} redirect to {elsewhere.url}/input/bulk.json")
+        assert len(emoncms.requests) == 1
+        assert elsewhere.requests == []
+
+
+def test_a_relative_redirect_is_told_as_an_absolute_address() -> None:
+    with ScriptedServer(redirect("302 Found", "/login")) as emoncms:
+        outcome = EmoncmsClient(emoncms.url + "/emoncms", WRITE_KEY, timeout=5).send(ROWS, sentat=1)
+
+    assert isinstance(outcome, TransientError)
+    assert f"redirect to {emoncms.url}/login:" in outcome.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_an_answer_dripping_a_byte_a_second_ends_at_the_timeout(part: str) -> None:
+    """Each byte arrives well within the per-read timeout, so only a deadline on the whole request ends it; the
+    full answer would take 40 s or more."""
+    with ScriptedServer(drip(part, seconds_per_byte=1.0)) as server:
+        client = EmoncmsClient(server.url, WRITE_KEY, timeout=1.5)
+        started = time.monotonic()
+        outcome = client.send(ROWS, sentat=1)
+        elapsed = time.monotonic() - started
+
+    assert isinstance(outcome, TransientError)
+    assert outcome.kind == "timeout"
+    assert "within 1.5 s" in outcome.message
+    assert elapsed < 15  # generous for a loaded machine; the answer would take 40 s or more
+
+
+def test_an_answer_too_big_is_not_read() -> None:
+    huge = HugeAnswer(50 * 1024 * 1024)
+    with ScriptedServer(huge) as server:
+        outcome = EmoncmsClient(server.url, WRITE_KEY, timeout=30).send(ROWS, sentat=1)
+
+    assert isinstance(outcome, TransientError)
+    assert (outcome.kind, outcome.message) == (
+        "http", f"HTTP 200: an answer over {MAX_ANSWER_BYTES // 1024} KiB, not emoncms's (a proxy or a captive "
+                "portal?); not read")
+    assert huge.sent < huge.size // 2  # the client closed the connection long before the end
+
+
+def test_abort_ends_a_request_in_flight_and_refuses_later_ones(fake: FakeEmoncms) -> None:
+    client = EmoncmsClient(fake.url, WRITE_KEY, timeout=60)
+    fake.hold = threading.Event()  # stored, answer held back
+    outcomes: list[Outcome] = []
+    sender = threading.Thread(target=lambda: outcomes.append(client.send(ROWS, sentat=1)))
+    sender.start()
+    try:
+        while not fake.recorded():
+            time.sleep(0.01)
+        client.abort()
+        sender.join(10)
+        assert not sender.is_alive()
+    finally:
+        fake.hold.set()
+
+    (outcome,) = outcomes
+    assert isinstance(outcome, TransientError)
+    assert outcome.kind == "timeout"
+    assert client.send(ROWS, sentat=1) == TransientError("connection", "not sent: the forwarder is stopping")
+    assert len(fake.recorded()) == 1
 
 
 def test_node_limit_is_a_content_error_marked_as_such() -> None:

@@ -19,8 +19,9 @@ from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, next_tick
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.config import run_cli
-from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig
+from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig, emoncms_config
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, ManualClock
+from tests.forwarder.hostile_http import ScriptedServer, answer, redirect
 from tests.helpers import wait_for
 
 MakeRig = Callable[..., Rig]
@@ -61,7 +62,7 @@ def test_outage_over_many_intervals_then_recovery_sends_every_row_once_in_order(
     voltages = [(p.time, p.value) for p in fake.stored() if (p.node, p.input) == ("mppt", "V")]
     assert voltages == [(int(t), 26000.0 + step) for step, t in enumerate(ticks)]  # once each, in order
     keys = [(p.node, p.input, p.time) for p in fake.stored()]
-    assert len(keys) == len(set(keys)) == 25 * (11 + 4)
+    assert len(keys) == len(set(keys)) == 25 * (11 + 8)  # the MPPT's 11 inputs, the BMV block's 8
     assert rig.forwarder.status().rows_sent_total == 50
     assert rig.forwarder.status().last_success_timestamp == pytest.approx(rig.clock())
 
@@ -394,3 +395,26 @@ def test_stop_joins_both_threads_and_status_is_json(make_rig: MakeRig) -> None:
     document = json.loads(json.dumps(rig.forwarder.status_document()))
     assert document["errors_total"] == dict.fromkeys(("connection", "timeout", "http", "auth", "content", "disk"), 0)
     assert document["queue_oldest_row_timestamp"] is None
+
+
+def test_a_redirect_keeps_the_rows_and_logs_its_target(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """emoncms answers 302 to another host that answers `ok` to anything: nothing reached emoncms, so every
+    row stays queued and the warning names where emoncms pointed."""
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        queue.append([Row(int(START) + 300 * i, "mppt", {"V": i}) for i in range(3)])
+    with ScriptedServer(answer("200 OK", b"ok")) as elsewhere, \
+            ScriptedServer(redirect("302 Found", f"{elsewhere.url}/emoncms/input/bulk.json")) as emoncms:
+        rig = Rig(emoncms_config(tmp_path / "queue", emoncms.url), ManualClock(START), TWO_DEVICES, ())
+        try:
+            assert not rig.forwarder.flush_all(deadline=time.monotonic() + 0.5)
+            status = rig.forwarder.status()
+        finally:
+            rig.forwarder.stop()
+        assert elsewhere.requests == []
+
+    assert (status.queue_rows, status.rows_sent_total) == (3, 0)
+    assert status.errors_total["http"] >= 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings
+    assert all(f"HTTP 302 redirect to {elsewhere.url}/emoncms/input/bulk.json: not followed" in warning
+               for warning in warnings)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
+from pvmonit_exporter.config import DEFAULT_EMONCMS_FIELDS, DeviceConfig, EmoncmsConfig, ProbeConfig
 from pvmonit_exporter.forwarder.snapshot import (
     Row,
     SnapshotBuilder,
@@ -46,8 +46,27 @@ def test_pvmonit_payload_is_raw_labels_and_default_fields() -> None:
     assert rows == [
         Row(1_780_315_500, "mppt", {"CS": 3, "PPV": 92, "V": 26180, "ERR": 0, "I": 3500, "VPV": 41200,
                                     "H19": 1234, "H20": 12, "H21": 150, "H22": 30, "H23": 200}),
-        Row(1_780_315_500, "bmv", {"P": -39, "TTG": -1, "SOC": 876, "CE": -12000}),
+        Row(1_780_315_500, "bmv", {"V": 26200, "I": -1500, "P": -39, "CE": -12000, "SOC": 876, "TTG": -1,
+                                   "Alarm": 0, "AR": 0}),
     ]
+
+
+def test_pvmonit_default_lists_are_pvmonit_0_2s() -> None:
+    """config-default.php of PvMonit 0.2 (reference pvmonit-2016.md): H14 was spelt `h14` there, never sent."""
+    assert DEFAULT_EMONCMS_FIELDS["mppt"] == ("CS", "PPV", "V", "ERR", "I", "VPV", "H19", "H20", "H21", "H22", "H23")
+    assert DEFAULT_EMONCMS_FIELDS["bmv"] == (
+        "V", "VS", "VM", "DM", "I", "T", "P", "CE", "SOC", "TTG", "Alarm", "AR", "H1", "H2", "H3", "H4", "H5",
+        "H6", "H7", "H8", "H9", "H10", "H11", "H12", "H13", "H15", "H16", "H17", "H18")
+    assert DEFAULT_EMONCMS_FIELDS["inverter"] == ("P", "CS", "MODE", "AC_OUT_V", "AC_OUT_I", "WARN")
+
+
+def test_a_device_row_goes_to_its_emoncms_node_spaces_kept() -> None:
+    devices = (DeviceConfig("mppt", "/dev/ttyUSB0"), DeviceConfig("bmv", "/dev/ttyUSB1", emoncms_node="712 Smart"))
+    rows = rows_for({"mppt": MPPT_BLOCK, "bmv": {**BMV_BLOCK, "Alarm": "ON"}}, devices=devices)
+
+    assert [row.node for row in rows] == ["mppt", "712 Smart"]
+    assert rows[1].values["Alarm"] == 1
+    assert encode_row(rows[1]).startswith('[1780315500,"712 Smart",')
 
 
 def test_si_payload_uses_metric_names_and_si_values() -> None:
@@ -60,8 +79,9 @@ def test_si_payload_uses_metric_names_and_si_values() -> None:
     assert mppt.values["charge_state"] == 3  # an enumeration is sent as its code
     assert "CS" not in mppt.values
     # TTG -1 means infinite: nothing is sent for it rather than -60 s or infinity.
-    assert bmv.values == {"battery_power_watts": -39, "state_of_charge_ratio": pytest.approx(0.876),
-                          "consumed_charge_coulombs": pytest.approx(-43_200)}
+    assert bmv.values == {"battery_voltage_volts": pytest.approx(26.2), "battery_current_amperes": -1.5,
+                          "battery_power_watts": -39, "state_of_charge_ratio": pytest.approx(0.876),
+                          "consumed_charge_coulombs": pytest.approx(-43_200), "alarm_on": 0, "alarm_reason": 0}
 
 
 def test_stale_device_and_missing_fields_are_left_out_never_null_or_zero() -> None:
@@ -118,9 +138,18 @@ def test_probe_row_under_the_probe_node_with_power() -> None:
         ProbeConfig("clamp", "file", "current", path="/y", power_voltage=230.0),
         ProbeConfig("silent", "file", "temperature", path="/z"),
     )
-    rows = rows_for({}, probes=probes, probe_values={"shed": 21.5, "clamp": 2.0}, probe_node="1")
+    rows = rows_for({}, probes=probes, probe_values={"shed": 21.5, "clamp": 2.0})
 
-    assert rows == [Row(1_780_315_500, "1", {"temp": 21.5, "clamp": 2.0, "clamp_power": 460.0})]
+    # PvMonit's node 1; a clamp's input carries watts (amperes × 230), as PvMonit's `conso` did.
+    assert rows == [Row(1_780_315_500, "1", {"temp": 21.5, "clamp": 460.0})]
+
+
+def test_with_the_si_payload_a_clamp_sends_watts_and_its_amperes_beside() -> None:
+    probes = (ProbeConfig("clamp", "serial", "current", port="/dev/x", power_voltage=230.0, emoncms_input="conso"),
+              ProbeConfig("amps", "serial", "current", port="/dev/y"))
+    rows = rows_for({}, probes=probes, probe_values={"clamp": 2.0, "amps": 1.5}, payload="si", probe_node="house")
+
+    assert rows == [Row(1_780_315_500, "house", {"conso": 460.0, "conso_current": 2.0, "amps": 1.5})]
 
 
 def test_no_probe_row_without_probe_values() -> None:

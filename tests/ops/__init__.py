@@ -16,13 +16,17 @@ from pvmonit_exporter.collector.catalogue import ALL_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "grafana" / "dashboards" / "pvmonit.json"
+# Grafana's dashboard model as a JSON Schema (made by scripts/grafana-dashboard-schema: origin and licence inside).
+DASHBOARD_SCHEMA = Path(__file__).resolve().parent / "data" / "grafana-dashboard.schema.json"
 PROVISIONING = REPO / "grafana" / "provisioning"
 PROMETHEUS = REPO / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
 ALERTS_TEST = PROMETHEUS / "alerts_test.yml"
 SCRAPE_CONFIG = PROMETHEUS / "scrape-config.yml"
+AGENT_CONFIG = PROMETHEUS / "agent.yml"
 SYSTEMD = REPO / "systemd"
 UNIT = SYSTEMD / "pvmonit-exporter.service"
+AGENT_UNIT = SYSTEMD / "pvmonit-agent.service"
 UDEV_RULES = SYSTEMD / "99-vedirect.rules"
 
 # What Prometheus adds to every target by itself; alert rules may use it, dashboards do not need to.

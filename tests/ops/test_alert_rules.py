@@ -4,6 +4,7 @@
 should not; the mutation test below proves every alert's firing case is really exercised.
 """
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -91,3 +92,21 @@ def test_exporter_down_alert_names_the_scrape_job() -> None:
     assert f'job="{job["job_name"]}"' in down["expr"]
     targets = job["static_configs"][0]["targets"]
     assert targets == ["localhost:9737"], "the exporter's default port"
+
+
+SITE_PREFIX = "{{ with $labels.site }}[{{ . }}] {{ end }}"
+
+
+def test_every_summary_names_the_site_when_there_is_one() -> None:
+    """At the central store every alert carries its site; on a single site (no label) the summary is as before."""
+    for rule in alert_rules():
+        assert rule["annotations"]["summary"].startswith(SITE_PREFIX), rule["alert"]
+
+
+def test_rules_keep_sites_apart() -> None:
+    """An aggregation or a match on instance alone would mix two sites whose exporters share an address
+    (localhost:9737 on every Pi): each keeps `site`."""
+    for rule in alert_rules():
+        for clause in re.findall(r"\b(?:by|on)\s*\(([^()]*)\)", rule["expr"]):
+            labels = {label.strip() for label in clause.split(",")}
+            assert "site" in labels, f"{rule['alert']}: ({clause}) drops the site"

@@ -1,17 +1,22 @@
 """The Grafana dashboard and its provisioning files, statically: importable through the UI and by provisioning,
 portable (no data source of ours hard-coded), units everywhere, and only metrics the exporter produces.
 
-test_end_to_end.py runs every query against a real Prometheus scraping the exporter.
+test_end_to_end.py runs every query against a real Prometheus scraping the exporter, test_many_sites.py
+against the central store that several sites push to.
 """
 
+import copy
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 
 from pvmonit_exporter.vedirect.enums import CHARGE_STATES, CHARGER_ERRORS
 from tests.ops import (
+    DASHBOARD_SCHEMA,
     PROMETHEUS_SYNTHETIC,
     PROVISIONING,
     alert_rules,
@@ -116,15 +121,131 @@ def test_no_datasource_uid_is_hard_coded(dashboard: dict[str, Any]) -> None:
                 assert isinstance(value, dict), f"{path} = {value!r}"
 
 
-def test_device_variable_filters_every_device_metric(dashboard: dict[str, Any]) -> None:
-    device = next(v for v in dashboard["templating"]["list"] if v["name"] == "device")
-    assert device["type"] == "query"
-    assert re.fullmatch(r"label_values\(\s*vedirect_up\s*,\s*device\s*\)", device["query"])
-    assert device["multi"] is True
-    assert device["includeAll"] is True
+def _variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+
+
+def test_menus_narrow_down_site_exporter_device(dashboard: dict[str, Any]) -> None:
+    """Site, then exporter (instance) within the sites, then device within those: each menu lists what the
+    ones before it leave."""
+    variables = _variables(dashboard)
+    assert list(variables) == ["datasource", "site", "instance", "device"]
+    assert variables["site"]["query"] == "label_values(pvmonit_exporter_build_info, site)"
+    assert variables["instance"]["query"] == 'label_values(pvmonit_exporter_build_info{site=~"$site"}, instance)'
+    assert variables["device"]["query"] == 'label_values(vedirect_up{site=~"$site", instance=~"$instance"}, device)'
+    for name in ("site", "instance", "device"):
+        variable = variables[name]
+        assert variable["type"] == "query", name
+        assert variable["multi"] is True, name
+        assert variable["includeAll"] is True, name
+        assert variable["current"]["value"] == ["$__all"], f"{name}: opens on All"
+
+
+def test_site_all_matches_a_single_sites_prometheus(dashboard: dict[str, Any]) -> None:
+    """A single site's own Prometheus has no `site` label: "All" must be a regex that matches the empty value
+    (`.*`, not Grafana's default alternation of the listed values, which is empty there)."""
+    variables = _variables(dashboard)
+    assert variables["site"]["allValue"] == ".*"
+    assert variables["instance"]["allValue"] == ".*"
+    assert re.fullmatch(variables["site"]["allValue"], "")
+
+
+_FILTERS = ('site=~"$site"', 'instance=~"$instance"')
+
+
+def test_every_exporter_metric_is_filtered_by_site_and_instance(dashboard: dict[str, Any]) -> None:
+    checked = 0
     for query in panel_queries(dashboard):
-        for metric, matchers in selectors(query.expr, "vedirect_"):
-            assert 'device=~"$device"' in matchers, f"{query}: {metric} is not filtered by $device"
+        for name in metric_names(query.expr):
+            found = selectors(query.expr, name)
+            assert found, f"{query}: no selector of {name}"
+            for metric, matchers in found:
+                for wanted in _FILTERS:
+                    assert wanted in matchers, f"{query}: {metric} is not filtered by {wanted}"
+                if metric.startswith("vedirect_"):
+                    assert 'device=~"$device"' in matchers, f"{query}: {metric} is not filtered by $device"
+                checked += 1
+    assert checked >= 40
+
+
+_AGGREGATION = re.compile(
+    r"\b(sum|min|max|avg|count|stddev|stdvar|group|topk|bottomk|quantile)\s*(\bby\s*\(([^()]*)\))?\s*\("
+)
+_MATCHING = re.compile(r"\b(on|ignoring)\s*\(([^()]*)\)")
+
+
+def test_aggregations_keep_sites_apart(dashboard: dict[str, Any]) -> None:
+    """Against the central store, a sum or max over all series would mix sites: every aggregation keeps `site`
+    (and `instance`, but for a site's total), and every one-to-one match includes it."""
+    aggregations = 0
+    for query in panel_queries(dashboard):
+        for match in _AGGREGATION.finditer(query.expr):
+            assert match.group(2), f"{query}: {match.group(1)} without `by`"
+            assert "site" in {label.strip() for label in match.group(3).split(",")}, f"{query}: {match.group(0)}"
+            aggregations += 1
+        for match in _MATCHING.finditer(query.expr):
+            labels = {label.strip() for label in match.group(2).split(",")}
+            if match.group(1) == "on" and labels & {"instance", "job"}:
+                assert "site" in labels, f"{query}: {match.group(0)}"
+    assert aggregations >= 4
+
+
+def test_aggregation_check_notices_a_site_mixing_query() -> None:
+    mixing = 'sum(vedirect_panel_power_watts{site=~"$site"})'
+    assert [m.group(2) for m in _AGGREGATION.finditer(mixing)] == [None]
+    assert [m.group(3) for m in _AGGREGATION.finditer("max by (site, device) (x)")] == ["site, device"]
+
+
+def test_legends_name_the_site(dashboard: dict[str, Any]) -> None:
+    for panel in content_panels(dashboard):
+        for target in panel["targets"]:
+            legend = target.get("legendFormat", "__auto")
+            assert legend == "__auto" or "{{site}}" in legend, f"{panel['title']!r}: legend {legend!r}"
+
+
+# --- Grafana's own dashboard model ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grafana_schema() -> jsonschema.Draft7Validator:
+    schema = json.loads(DASHBOARD_SCHEMA.read_text(encoding="utf-8"))
+    assert "@grafana/schema@" in schema["$comment"], "the schema names its origin"
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_dashboard_follows_grafanas_schema(dashboard: dict[str, Any],
+                                           grafana_schema: jsonschema.Draft7Validator) -> None:
+    errors = [f"{'.'.join(map(str, error.absolute_path))}: {error.message}"
+              for error in grafana_schema.iter_errors(dashboard)]
+    assert not errors, "\n".join(errors)
+
+
+def _misspelt_panel_key(dashboard: dict[str, Any]) -> None:
+    panel = content_panels(dashboard)[0]
+    panel["gridpos"] = panel.pop("gridPos")
+
+
+def _variable_without_name(dashboard: dict[str, Any]) -> None:
+    del dashboard["templating"]["list"][1]["name"]
+
+
+def _text_as_schema_version(dashboard: dict[str, Any]) -> None:
+    dashboard["schemaVersion"] = "39"
+
+
+def _unknown_variable_type(dashboard: dict[str, Any]) -> None:
+    dashboard["templating"]["list"][1]["type"] = "querry"
+
+
+@pytest.mark.parametrize("damage", [_misspelt_panel_key, _variable_without_name, _text_as_schema_version,
+                                    _unknown_variable_type])
+def test_grafanas_schema_rejects_a_damaged_dashboard(dashboard: dict[str, Any],
+                                                     grafana_schema: jsonschema.Draft7Validator,
+                                                     damage: Any) -> None:
+    damaged = copy.deepcopy(dashboard)
+    damage(damaged)
+    assert not grafana_schema.is_valid(damaged)
 
 
 def test_every_panel_has_a_unit(dashboard: dict[str, Any]) -> None:

@@ -39,8 +39,11 @@ from tests.ops import (
 pytestmark = pytest.mark.slow
 
 SCRAPE_INTERVAL = "1s"
-# What Grafana would send for "All devices" and a 1 s scrape ($__rate_interval ≥ 4 scrape intervals).
+# What Grafana would send for "All" sites, exporters and devices and a 1 s scrape ($__rate_interval ≥ 4 scrape
+# intervals). This Prometheus scrapes the exporter itself: no `site` label, as at a single site.
 GRAFANA_VARIABLES = {
+    "site": ".*",
+    "instance": ".*",
     "device": ".+",
     "__rate_interval": "10s",
     "__interval": "1s",

@@ -1,4 +1,4 @@
-"""The systemd unit (verified and scored by systemd-analyze) and the udev rule for VE.Direct cables."""
+"""The systemd units (verified and scored by systemd-analyze) and the udev rule for VE.Direct cables."""
 
 import re
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import require_tool
-from tests.ops import REPO, UDEV_RULES, UNIT, load_yaml
+from tests.ops import AGENT_CONFIG, AGENT_UNIT, REPO, UDEV_RULES, UNIT, load_yaml
 
 INSTALLED_BINARY = "/opt/pvmonit-exporter/bin/pvmonit-exporter"
 EXEC_START = f"{INSTALLED_BINARY} run --config.file /etc/pvmonit-exporter/config.yaml"
@@ -33,12 +33,12 @@ def _directives(path: Path) -> list[tuple[str, str, str]]:
     return found
 
 
-def _values(key: str, section: str = "Service") -> list[str]:
-    return [value for sec, name, value in _directives(UNIT) if sec == section and name == key]
+def _values(key: str, section: str = "Service", unit: Path = UNIT) -> list[str]:
+    return [value for sec, name, value in _directives(unit) if sec == section and name == key]
 
 
-def _value(key: str, section: str = "Service") -> str:
-    values = _values(key, section)
+def _value(key: str, section: str = "Service", unit: Path = UNIT) -> str:
+    values = _values(key, section, unit)
     assert len(values) == 1, f"{key}: {values}"
     return values[0]
 
@@ -154,6 +154,54 @@ def test_the_unit_with_the_bluetooth_drop_in_verifies_and_keeps_its_exposure(ver
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr
     assert _exposure(verifiable_unit) <= MAX_EXPOSURE
+
+
+# --- the site's agent (Prometheus in agent mode) -------------------------------------------------------------
+
+AGENT_BINARY = "/usr/bin/prometheus"
+
+
+def _agent_flags() -> dict[str, str]:
+    binary, *flags = _value("ExecStart", unit=AGENT_UNIT).split()
+    assert binary == AGENT_BINARY, "Debian's prometheus package"
+    return dict(flag.partition("=")[::2] for flag in flags)
+
+
+@pytest.fixture
+def verifiable_agent_unit(tmp_path: Path) -> Path:
+    text = AGENT_UNIT.read_text(encoding="utf-8")
+    copy = tmp_path / AGENT_UNIT.name
+    copy.write_text(text.replace(AGENT_BINARY, require_tool("prometheus")), encoding="utf-8")
+    return copy
+
+
+def test_agent_unit_verifies_without_warnings(verifiable_agent_unit: Path) -> None:
+    result = _analyze("verify", verifiable_agent_unit, cwd=verifiable_agent_unit.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+
+
+def test_agent_unit_security_exposure(verifiable_agent_unit: Path) -> None:
+    assert _exposure(verifiable_agent_unit) <= MAX_EXPOSURE
+
+
+def test_agent_unit_runs_prometheus_in_agent_mode() -> None:
+    flags = _agent_flags()
+    assert flags["--enable-feature"] == "agent"
+    assert flags["--config.file"] == f"/etc/{_value('ConfigurationDirectory', unit=AGENT_UNIT)}/{AGENT_CONFIG.name}"
+    # The WAL lives in the state directory: on disk, kept across reboots, the one place the agent may write.
+    assert flags["--storage.agent.path"] == f"/var/lib/{_value('StateDirectory', unit=AGENT_UNIT)}"
+    assert flags["--web.listen-address"].startswith("127.0.0.1:"), "the agent's page stays on the Pi"
+    assert _value("Restart", unit=AGENT_UNIT) == "on-failure"
+    assert _value("WantedBy", "Install", unit=AGENT_UNIT) == "multi-user.target"
+
+
+def test_agent_password_comes_from_the_units_credential() -> None:
+    """agent.yml reads the password where systemd puts the credential the unit loads."""
+    name, _, source = _value("LoadCredential", unit=AGENT_UNIT).partition(":")
+    assert source.startswith("/etc/pvmonit-agent/")
+    (remote,) = load_yaml(AGENT_CONFIG)["remote_write"]
+    assert remote["basic_auth"]["password_file"] == f"/run/credentials/{AGENT_UNIT.name}/{name}"
 
 
 # --- udev --------------------------------------------------------------------------------------------------------

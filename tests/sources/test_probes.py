@@ -397,6 +397,40 @@ def test_serial_current_probe_publishes_amperes_and_power(make_pty: Callable[[],
     assert clamp.power_watts == pytest.approx(0.1 * 230.0)
 
 
+@pytest.mark.parametrize(("amperes", "kept"), [(6.52, True), (6.53, False), (9.0, False), (0.0, True)])
+def test_power_max_is_a_ceiling_in_watts_on_amperes_times_the_voltage(amperes: float, kept: bool) -> None:
+    """PvMonit's $CONSO_PLAFOND: 1500 W at 230 V lies between 6.52 A (1499.6 W) and 6.53 A (1501.9 W)."""
+    config = make_probe(quantity="current", power_voltage=230.0, power_max=1500.0)
+    if kept:
+        assert calibrate(config, amperes) == pytest.approx(amperes)
+    else:
+        error = probe_error(lambda: calibrate(config, amperes))
+        assert error.kind == "out_of_range"
+        assert f"= {amperes * 230:g} W is above power_max 1500 W" in error.message
+
+
+def test_a_clamp_reading_above_power_max_is_dropped_and_counted(make_pty: Callable[[], Pty]) -> None:
+    pty = make_pty()
+    config = make_probe(name="clamp", type="serial", quantity="current", port=pty.path, power_voltage=230.0,
+                        power_max=1500.0, timeout=5.0)
+    state = State([], [config])
+    runner = ProbeRunner(config, state)
+    try:
+        pty.stream(b"03.2A\r\n")
+        runner.poll()
+        assert view(state, "clamp").power_watts == pytest.approx(736.0)
+        pty.stop_stream()
+        pty.stream(b"09.0A\r\n")  # 2070 W: an impossible reading for this house
+        time.sleep(0.1)
+        runner.poll()
+    finally:
+        runner.stop()
+    clamp = view(state, "clamp")
+    assert clamp.value is None
+    assert clamp.power_watts is None
+    assert clamp.errors_total == {"out_of_range": 1}
+
+
 # --- runner ------------------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from pvmonit_exporter.sources.simulator import (
     Simulator,
     demo_devices,
     frames_for,
+    model_for,
 )
 from pvmonit_exporter.vedirect.framing import Block, Decoder, DecoderStats, encode_block
 
@@ -198,17 +199,52 @@ def test_the_temperature_file_is_rewritten_every_period(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # stop() removes the file; no temporary file is left
 
 
-def test_exporter_config_points_at_the_simulated_devices_and_probe(tmp_path: Path) -> None:
+def test_exporter_config_points_at_the_simulated_devices_and_probes(tmp_path: Path) -> None:
     with Simulator(link_dir=tmp_path) as sim:
         devices, probes = sim.exporter_config()
         assert [d.name for d in devices] == ["bmv", "mppt", "inverter"]
         assert {d.name: d.port for d in devices} == sim.ports
         assert all(Path(d.port).parent == tmp_path for d in devices)
-        (probe,) = probes
+        probe, clamp = probes
         assert (probe.name, probe.type, probe.quantity) == ("shed_temperature", "file", "temperature")
         assert probe.interval <= 10
         assert probe.path == str(sim.probe_path)
         assert -20 < float(Path(probe.path).read_text()) < 50
+        # PvMonit's clamp as its users migrate it: amperes on a serial line, `conso` in watts, 1500 W ceiling.
+        assert (clamp.type, clamp.quantity, clamp.port) == ("serial", "current", sim.clamp_path)
+        assert (clamp.power_voltage, clamp.power_max, clamp.emoncms_input) == (230.0, 1500.0, "conso")
+        assert probe.emoncms_input == "temp"
+
+
+def test_the_clamp_prints_the_house_consumption_on_its_serial_port() -> None:
+    with Simulator(period=FAST) as sim, serial.Serial(sim.clamp_path, 9600, timeout=0.05) as port:
+        data = b""
+        deadline = time.monotonic() + TIMEOUT
+        while data.count(b"\n") < 5:
+            assert time.monotonic() < deadline
+            data += port.read(port.in_waiting or 1)
+    lines = data.split(b"\r\n")[1:-1]  # the first may be the tail of a line written before the port opened
+    assert lines
+    for line in lines:
+        assert re.fullmatch(rb"\d\d\.\d\dA", line), line  # `00.43A`, what the serial probe parses
+        assert 0 <= float(line[:-1]) * 230 <= 250  # within the 250 VA inverter the house hangs on
+
+
+def test_the_consumption_follows_a_day_of_a_house() -> None:
+    """Sampled every simulated minute for a day: a fridge cycling all day, breakfast, the evening's lights."""
+    model = model_for(demo_devices(), start_hour=0.0, day_seconds=1440.0)
+    by_hour: dict[int, list[float]] = {}
+    for _ in range(1440):
+        by_hour.setdefault(int(model.hour), []).append(model.house_current * 230)
+        model.step(1.0)
+    mean = {hour: sum(watts) / len(watts) for hour, watts in by_hour.items()}
+    night, breakfast, afternoon, evening = mean[3], mean[7], mean[14], sum(mean[h] for h in range(18, 23)) / 5
+    assert 20 < night < afternoon + 30 < evening
+    assert breakfast > night + 20
+    assert evening > 2 * night
+    everything = [w for watts in by_hour.values() for w in watts]
+    assert max(everything) - min(everything) > 100  # the fridge and the lights come and go
+    assert all(0 <= w <= 240 for w in everything)
 
 
 def test_stop_leaves_no_thread_no_file_descriptor_and_no_file(tmp_path: Path) -> None:
@@ -216,7 +252,7 @@ def test_stop_leaves_no_thread_no_file_descriptor_and_no_file(tmp_path: Path) ->
     sim = Simulator(period=FAST, link_dir=tmp_path)
     sim.start()
     assert simulator_threads()
-    assert open_fds() >= before + 2 * len(sim.devices)  # a master and a slave per device
+    assert open_fds() >= before + 2 * (len(sim.devices) + 1)  # a master and a slave per device and the clamp
     temperature_dir = sim.probe_path.parent
     read_blocks(sim.ports["inverter"], at_least(2))
     sim.stop()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.vedirect.device import DeviceReadings, Identity, device_kind
+from pvmonit_exporter.vedirect.device import DeviceReadings, Identity, device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder, encode_block
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"
@@ -111,6 +111,11 @@ def test_identity_survives_stale_values() -> None:
             {"PID": "0xA06C", "FWE": "316FF", "PPV": "120"},
             Identity("0xA06C", "SmartSolar MPPT 150/70 rev2", "", "3.16", "mppt"),
         ),
+        (
+            {"PID": "0xA332", "FWE": "031605", "V": "27000"},
+            Identity("0xA332", "Blue Smart IP22 Charger 24/8", "", "3.16 beta 05", "charger"),
+        ),
+        ({"PID": "0xC038", "V": "13000"}, Identity("0xC038", "SmartShunt 300A/50mV", "", "", "bmv")),
         ({"PID": "0x0300", "FW": "C208"}, Identity("0x0300", "BlueSolar MPPT 70/15", "", "2.08 rc C", "mppt")),
         (
             {"PID": "0xa381", "BMV": "712 Smart", "FW": "0419", "MON": "0"},
@@ -144,6 +149,8 @@ def test_identity_of_other_devices(block: Block, identity: Identity) -> None:
         (0xA2F9, {}, "inverter"),
         (0xA402, {}, "inverter"),
         (0xA38B, {}, "bmv"),
+        (0xC030, {}, "bmv"),
+        (0xC038, {}, "bmv"),
         (0xA3F0, {}, "charger"),
         (None, {"PPV": "1"}, "mppt"),
         (None, {"AC_OUT_V": "23000"}, "inverter"),
@@ -153,3 +160,17 @@ def test_identity_of_other_devices(block: Block, identity: Identity) -> None:
 )
 def test_device_kind(pid: int | None, fields: dict[str, str], kind: str) -> None:
     assert device_kind(pid, fields) == kind
+
+
+@pytest.mark.parametrize(
+    ("block", "verdict"),
+    [
+        ({"PID": "0xA04A", "SER#": "HQ1328Y6TF6", "V": "26180"}, True),
+        ({"PID": "0xA04A", "SER#": "HQ2222ZZZZZ", "V": "26180"}, False),
+        ({"PID": "0x203", "V": "12065", "SOC": "839"}, False),  # a BMV-70x: a device, and not the one
+        ({"BMV": "602S", "V": "12065"}, False),  # a BMV-60x names itself by its model only
+        ({"H1": "-149322", "H2": "-82854"}, None),  # a history block names no device
+    ],
+)
+def test_names_serial_number(block: Block, verdict: bool | None) -> None:
+    assert names_serial_number(block, "HQ1328Y6TF6") is verdict

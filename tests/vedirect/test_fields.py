@@ -96,6 +96,7 @@ REFERENCE_FIELDS = {
     "DC_IN_I": (Kind.NUMBER, "A", 0.1),
     "DC_IN_P": WATT,
     "HC#": TEXT,
+    "CAP_BLE": (Kind.HEX_BITMASK, "", 1.0),
 }
 
 NUMBERS = sorted(label for label, (kind, _, _) in REFERENCE_FIELDS.items() if kind is Kind.NUMBER)
@@ -260,6 +261,9 @@ def test_decode_never_raises(label: str, raw: str) -> None:
         ("0419", "4.19"),
         ("C208", "2.08 rc C"),
         ("316FF", "3.16"),
+        ("31605", "3.16 beta 05"),
+        ("0342FF", "3.42"),
+        ("031605", "3.16 beta 05"),
         ("", ""),
         ("x", "x"),
     ],
@@ -287,3 +291,18 @@ def test_format_firmware(raw: str, expected: str) -> None:
 )
 def test_format_decoded(label: str, raw: str, expected: str) -> None:
     assert format_decoded(decode(label, raw)) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "flags"),
+    [
+        ("0x00000003", ("BLE supports switching off", "BLE switching off is permanent")),
+        ("2", ("BLE switching off is permanent",)),
+        ("0x0", ()),
+    ],
+)
+def test_ble_capabilities(raw: str, flags: tuple[str, ...]) -> None:
+    item = decode("CAP_BLE", raw)
+    assert item.known
+    assert item.flags == flags
+    assert FIELDS["CAP_BLE"].metric is None  # a property of the device, not a time series

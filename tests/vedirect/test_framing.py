@@ -486,3 +486,47 @@ def test_partial_block_at_start_costs_only_itself() -> None:
     for cut in range(1, len(raw)):
         assert run(raw[cut:] + encode_block(MAIN))[0] == [MAIN], cut
         assert run(raw[:cut] + encode_block(MAIN))[0] == [MAIN], cut
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Long runs of junk and crafted streams (issue 11: found by a differential fuzz)
+
+PID_V = {"PID": "0xA053", "V": "12530"}
+
+
+@pytest.mark.parametrize("junk_length", [1000, 1070, 1090, 1100, 3000, 10_000])
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+def test_block_after_a_long_run_of_junk_is_kept_in_any_chunking(junk_length: int, chunking: str) -> None:
+    blocks, stats = run(b"x" * junk_length + encode_block(PID_V), CHUNKINGS[chunking])
+    assert blocks == [PID_V]
+    assert (stats.checksum_errors, stats.malformed_blocks, stats.bytes_discarded) == (0, 0, junk_length)
+
+
+@pytest.mark.parametrize("junk_length", [1000, 1100, 5000])
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+def test_block_after_a_long_line_of_junk_is_kept_in_any_chunking(junk_length: int, chunking: str) -> None:
+    """Junk that begins like a block (CR LF) but never ends: the candidate overflows, the block after it
+    is still found, and the count of malformed blocks is the same whatever the read size."""
+    blocks, stats = run(b"\r\nV\t" + b"1" * junk_length + encode_block(PID_V), CHUNKINGS[chunking])
+    assert blocks == [PID_V]
+    assert run(b"\r\nV\t" + b"1" * junk_length + encode_block(PID_V))[1] == stats
+
+
+CRAFTED = (b"\r\nPID\t0xA053" * 3000 + b"\r\nChecksum\tX") * 3 + encode_block(PID_V)
+
+
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+def test_crafted_block_starts_between_false_checksums_count_the_same_in_any_chunking(chunking: str) -> None:
+    whole_blocks, whole_stats = run(CRAFTED)
+    blocks, stats = run(CRAFTED, CHUNKINGS[chunking])
+    assert blocks == whole_blocks == [PID_V]
+    assert stats == whole_stats
+    assert stats.malformed_blocks > 0
+    assert stats.checksum_errors == 3
+
+
+def test_overlong_hex_message_ends_at_the_same_byte_in_any_chunking() -> None:
+    data = b":" + b"A" * (MAX_HEX_LEN + 300) + b"\n" + encode_block(PID_V)
+    results = {name: run(data, chunking) for name, chunking in CHUNKINGS.items()}
+    assert all(result == results["whole"] for result in results.values())
+    assert results["whole"][0] == [PID_V]

@@ -335,3 +335,42 @@ def test_every_byte_is_accounted_for(items: list[tuple[str, bytes]], cuts: list[
     assert pending(decoder) == 0
     block_bytes = sum(len(encode_block(block)) for block in got)
     assert stats.bytes_received == len(stream) == block_bytes + sum(hex_lengths) + stats.bytes_discarded
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A burst of junk of any length, then valid blocks: read size never matters (issue 11)
+
+
+def repeated(pattern: bytes, length: int) -> bytes:
+    return (pattern * (length // max(1, len(pattern)) + 1))[:length]
+
+
+junk_bursts = st.one_of(
+    st.binary(max_size=3000),
+    st.builds(repeated, st.binary(min_size=1, max_size=24), st.integers(0, 6000)),
+    st.builds(repeated, st.sampled_from((b"x", b"\r\nPID\t", b"\r\nV\t1", b"\r", b"0A", b":0A")), st.integers(0, 6000)),
+)
+
+
+def decode_with_stats(data: bytes, cuts: Iterable[int]) -> tuple[list[Block], object]:
+    decoder = Decoder()
+    result = feed_all(decoder, cut(data, cuts))
+    decoder.close()
+    return result, decoder.stats
+
+
+@FAST
+@given(junk_bursts, st.lists(blocks(first="PID"), min_size=1, max_size=3), st.data())
+def test_junk_burst_then_valid_blocks_any_chunking(junk: bytes, block_list: list[Block], data: st.DataObject) -> None:
+    stream = junk + b"".join(encode_block(block) for block in block_list)
+    whole, whole_stats = decode_with_stats(stream, [])
+    size = data.draw(st.sampled_from((1, 2, 7, 64, 1000, 4096)))
+    by_size = decode_with_stats(stream, range(size, len(stream), size))
+    by_cuts = decode_with_stats(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=20)))
+    assert by_size == (whole, whole_stats)
+    assert by_cuts == (whole, whole_stats)
+    # Junk can at worst merge into the first block; every later one comes out, and all of them do when the
+    # junk holds no line feed (nothing in it can end a line or a HEX message).
+    assert whole[len(whole) - len(block_list) + 1 :] == block_list[1:]
+    if b"\n" not in junk:
+        assert whole == block_list

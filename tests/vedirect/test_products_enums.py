@@ -10,7 +10,7 @@ from pvmonit_exporter.vedirect.products import PRODUCTS, parse_pid, product_name
 # ---------------------------------------------------------------------------------------------------------
 # Products
 
-REFERENCE_PRODUCT_ROWS = 177  # rows of the table in reference §6
+REFERENCE_PRODUCT_ROWS = 179  # rows of the table in reference §6
 
 
 def test_table_has_one_entry_per_reference_row() -> None:
@@ -39,6 +39,8 @@ def test_table_has_one_entry_per_reference_row() -> None:
         (0xA340, "Phoenix Smart IP43 Charger 12/50 (1+1)"),
         (0xA381, "BMV-712 Smart"),
         (0xA389, "SmartShunt 500A/50mV"),
+        (0xC030, "SmartShunt IP65"),
+        (0xC038, "SmartShunt 300A/50mV"),
         (0xA3F0, "Orion XS 12V/12V-50A"),
         (0xA402, "RS Inverter Smart 48/6000"),
         (0xA442, "Multi RS Solar 48V 6000VA 230V"),
@@ -198,13 +200,16 @@ MONITOR_MODES = {
         (enums.TRACKER_MODES, TRACKER_MODES),
         (enums.DEVICE_MODES, DEVICE_MODES),
         (enums.MONITOR_MODES, MONITOR_MODES),
+        (enums.BLE_CAPABILITIES, {1: "BLE supports switching off", 2: "BLE switching off is permanent"}),
     ],
-    ids=["CS", "ERR", "AR", "OR", "MPPT", "MODE", "MON"],
+    ids=["CS", "ERR", "AR", "OR", "MPPT", "MODE", "MON", "CAP_BLE"],
 )
 def test_enumeration_matches_reference(actual: Mapping[int, str], expected: dict[int, str]) -> None:
     assert dict(actual) == expected
 
 
-@pytest.mark.parametrize("bits", [enums.ALARM_REASONS, enums.OFF_REASONS], ids=["AR", "OR"])
+@pytest.mark.parametrize(
+    "bits", [enums.ALARM_REASONS, enums.OFF_REASONS, enums.BLE_CAPABILITIES], ids=["AR", "OR", "CAP_BLE"]
+)
 def test_bitmask_keys_are_single_bits(bits: Mapping[int, str]) -> None:
     assert all(bit > 0 and bit & (bit - 1) == 0 for bit in bits)

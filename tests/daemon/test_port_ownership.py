@@ -1,0 +1,245 @@
+"""Who may open a port, and whose values it carries: exclusive opens, identity changes under a configured serial
+number, and scans that leave other programs' ports alone. Real pseudo-terminals, real pyserial, real subprocesses;
+symlinks stand for /dev/serial/by-id."""
+
+import logging
+import os
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from pvmonit_exporter.config import DeviceConfig
+from pvmonit_exporter.sources.probes import ProbeError, SerialMeter
+from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, open_port
+from pvmonit_exporter.state import State
+from pvmonit_exporter.vedirect.framing import encode_block
+from tests.config import ROOT, assert_one_line_error, run_cli
+from tests.helpers import FakeDevicePort, wait_for
+from tests.vedirect_samples import MPPT
+
+LOGGER = "pvmonit_exporter.sources.serialport"
+
+
+@pytest.fixture
+def port(tmp_path: Path) -> Iterator[FakeDevicePort]:
+    fake = FakeDevicePort(tmp_path / "usb-VictronEnergy_BV_VE_Direct_cable_A-if00-port0")
+    yield fake
+    fake.close()
+
+
+def speed(path: str) -> int:
+    """The port's output speed (a termios Bxxx constant), read without changing anything."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        return int(termios.tcgetattr(fd)[5])
+    finally:
+        os.close(fd)
+
+
+def set_speed(path: str, baud: int) -> None:
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        attributes = termios.tcgetattr(fd)
+        attributes[4] = attributes[5] = baud
+        termios.tcsetattr(fd, termios.TCSANOW, attributes)
+    finally:
+        os.close(fd)
+
+
+class Recording:
+    """An opener that remembers what it opened: what a scan touched."""
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+
+    def __call__(self, path: str) -> serial.Serial:
+        self.opened.append(path)
+        return open_port(path)
+
+
+def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+# --- exclusive opens (issue 10, item 10) -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_read_beside_a_holder_says_in_use(port: FakeDevicePort) -> None:
+    with open_port(port.path):  # the daemon, say
+        result = run_cli("read", port.path)
+    line = assert_one_line_error(result, port.path)
+    assert line == f"pvmonit-exporter: {port.path} is in use by another program"
+
+
+@pytest.mark.slow
+def test_reader_reports_a_port_held_by_another_program_once_then_takes_it(
+    port: FakeDevicePort, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    # Another program: `read` in a real subprocess, holding the port and printing its blocks.
+    holder = subprocess.Popen([sys.executable, "-m", "pvmonit_exporter", "read", "--json", port.path],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    device = DeviceConfig("mppt", port.path)
+    state = State([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), ()))
+    try:
+        time.sleep(1.5)  # the holder opens the port (the reader would otherwise be first)
+        assert holder.poll() is None
+        reader.start()
+        view = wait_for(lambda: v if (v := state.devices()[0]).error else None)
+        assert view.error == f"{port.path} is in use by another program"
+        assert not view.connected
+        for _ in range(10):  # blocks keep flowing to the holder, none to the reader, over several retries
+            port.write(encode_block(MPPT))
+            time.sleep(0.3)
+        assert state.devices()[0].stats.bytes_received == 0
+        assert len(messages(caplog, "is in use by another program")) == 1
+        holder.terminate()
+        holder.wait(timeout=10)
+        wait_for(lambda: state.devices()[0].connected, timeout=40)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: state.devices()[0].up)
+    finally:
+        reader.stop()
+        if holder.poll() is None:
+            holder.kill()
+        stdout, _ = holder.communicate(timeout=10)
+    assert stdout.count(b'"SER#"') >= 5  # the holder got the blocks it was reading
+
+
+# --- a different device under a configured serial number (issue 10, item 11) -------------------------------
+
+
+@pytest.mark.slow
+def test_another_serial_number_on_the_port_takes_the_device_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    first = FakeDevicePort(tmp_path / "usb-VictronEnergy_A")
+    device = DeviceConfig("Mppt", "auto", serial_number="HQ1111AAAAA")
+    state = State([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), (str(tmp_path / "usb-VictronEnergy*"),),
+                                                   identify_seconds=1.5, wanted_serials=["HQ1111AAAAA"]))
+    ours = encode_block(dict(MPPT, **{"SER#": "HQ1111AAAAA", "V": "11111"}))
+    theirs = encode_block(dict(MPPT, **{"SER#": "HQ9999ZZZZZ", "V": "99999"}))
+    seen: set[str] = set()
+    second = None
+    reader.start()
+    try:
+        def up_with(volts: str, link: FakeDevicePort) -> bool:
+            link.write(ours)
+            time.sleep(0.2)
+            view = state.devices()[0]
+            return view.up and view.fields.get("V") == volts
+
+        wait_for(lambda: up_with("11111", first), timeout=20)
+        # The cable now leads to another MPPT: for several seconds only its blocks arrive.
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            first.write(theirs)
+            view = state.devices()[0]
+            seen.add(view.fields.get("V", ""))
+            time.sleep(0.1)
+        view = state.devices()[0]
+        assert not view.up
+        assert view.fields == {}
+        assert "99999" not in seen
+        lines = messages(caplog, "now answers with")
+        assert lines == [f"device Mppt: {first.path} now answers with serial number HQ9999ZZZZZ, not HQ1111AAAAA; "
+                         "looking for it again"]
+        # Ours turns up on another cable: found there.
+        second = FakeDevicePort(tmp_path / "usb-VictronEnergy_B")
+        wait_for(lambda: up_with("11111", second) and state.devices()[0].port == second.path, timeout=40)
+        assert len(messages(caplog, "now answers with")) == 1
+        assert not messages(caplog, "no port answers")  # the one line stood while it was looked for
+    finally:
+        reader.stop()
+        first.close()
+        if second is not None:
+            second.close()
+
+
+# --- scans that leave other programs' ports alone (issue 10, item 11) ---------------------------------------
+
+
+def test_a_reserved_link_that_appears_after_start_up_is_never_scanned(tmp_path: Path) -> None:
+    link = tmp_path / "usb-FTDI_meter-if00-port0"
+    claims = PortClaims()
+    claims.reserve(str(link))  # the configuration names it; the cable is plugged in later
+    meter = FakeDevicePort(link)
+    try:
+        set_speed(meter.path, termios.B9600)
+        meter.write(encode_block(MPPT))  # even a port that would answer
+        opener = Recording()
+        discovery = Discovery(claims, (str(tmp_path / "usb-*"),), opener=opener, identify_seconds=0.5)
+        assert discovery.find(DeviceConfig("any", "auto"), threading.Event()) is None
+        assert opener.opened == []
+        assert speed(meter.path) == termios.B9600
+    finally:
+        meter.close()
+
+
+def test_a_scan_restores_the_speed_of_a_port_it_does_not_take(port: FakeDevicePort) -> None:
+    set_speed(port.path, termios.B9600)
+    opener = Recording()
+    discovery = Discovery(PortClaims(), (port.path,), opener=opener, identify_seconds=0.5)
+    port.write(b"00.1A\r\n" * 20)  # a current meter's lines: no VE.Direct block
+    assert discovery.find(DeviceConfig("any", "auto"), threading.Event()) is None
+    assert opener.opened == [port.path]  # it did listen...
+    assert speed(port.path) == termios.B9600  # ...and left the port as it was
+
+
+def test_a_scan_skips_a_port_another_program_holds(port: FakeDevicePort) -> None:
+    set_speed(port.path, termios.B9600)
+    with serial.Serial(port.path, 9600, timeout=0.5, exclusive=True) as holder:
+        port.write(encode_block(MPPT))
+        discovery = Discovery(PortClaims(), (port.path,), identify_seconds=1.0)
+        assert discovery.find(DeviceConfig("any", "auto"), threading.Event()) is None
+        assert speed(port.path) == termios.B9600
+        assert holder.read(len(encode_block(MPPT))) == encode_block(MPPT)  # the holder lost nothing
+
+
+def test_a_scan_that_finds_nothing_backs_off_until_a_cable_is_plugged(port: FakeDevicePort) -> None:
+    opener = Recording()
+    discovery = Discovery(PortClaims(), (str(port.link),), opener=opener, identify_seconds=0.3)
+    device = DeviceConfig("any", "auto")
+    stop = threading.Event()
+    assert discovery.find(device, stop) is None
+    assert discovery.find(device, stop) is None  # a retry soon after: the silent port is left alone
+    assert opener.opened == [port.path]
+    port.unplug()
+    port.replug()  # a cable plugged in: a new device node behind the same name, listened to at once
+    sending = threading.Event()
+
+    def device_sends() -> None:
+        while not sending.wait(0.1):
+            port.write(encode_block(MPPT))
+
+    writer = threading.Thread(target=device_sends)
+    writer.start()
+    try:
+        assert discovery.find(device, stop) == port.path
+    finally:
+        sending.set()
+        writer.join()
+    assert opener.opened == [port.path, port.path]
+
+
+def test_a_serial_probe_never_shares_its_port(port: FakeDevicePort) -> None:
+    """A current meter read beside another program would lose lines to it: the probe says the port is taken."""
+    with serial.Serial(port.path, 9600, timeout=0.5, exclusive=True):
+        meter = SerialMeter(port.path, 9600)
+        port.write(b"00.1A\r\n" * 3)
+        with pytest.raises(ProbeError) as failure:
+            meter.read(timeout=1.0)
+        meter.close()
+    assert failure.value.kind == "unavailable"
+    assert str(failure.value) == f"{port.path} is in use by another program"
