@@ -1,9 +1,9 @@
-"""Wires sources → state → (metrics, web, forwarder); start-up, signals and clean shutdown."""
+"""Wires sources → state → (metrics, web, forwarder); start-up, signals, configuration reload and clean shutdown."""
 
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
-from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, parse_listen_address
+from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 from pvmonit_exporter.sources.probes import ProbeRunner
@@ -28,12 +28,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The main thread wakes this often: a signal delivered to another thread is only handled when it does.
+SIGNAL_CHECK_SECONDS = 0.5
 
-class Exporter:
-    """The whole daemon for one configuration; `start()` then `stop()`."""
 
-    def __init__(self, config: Config, listen_address: str | None = None,
-                 ble_scanner: AdvertScanner | None = None) -> None:
+class Pipeline:
+    """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
+    that shows them. A reload replaces the whole pipeline; the web server stays."""
+
+    def __init__(self, config: Config, ble_scanner: AdvertScanner | None = None) -> None:
         """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
         self.config = config
         self.state = State(config.devices, config.probes)
@@ -60,12 +63,7 @@ class Exporter:
 
             self.registry.register(ForwarderCollector(self.forwarder))
             status = self.forwarder.status_document
-        address = listen_address or config.web.listen_address
-        host, port = parse_listen_address(address, UserError)
-        try:
-            self.web = WebServer(host, port, WebApp(self.registry, self.state, config.web, status))
-        except OSError as exc:
-            raise UserError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+        self.app = WebApp(self.registry, self.state, config.web, status)
 
     def _forwarder(self) -> "Forwarder | None":
         if self.config.emoncms is None:
@@ -74,12 +72,7 @@ class Exporter:
 
         return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes)
 
-    @property
-    def port(self) -> int:
-        return self.web.port
-
     def start(self) -> None:
-        self.web.start()
         for reader in self.readers:
             reader.start()
         if self.ble is not None:
@@ -89,54 +82,145 @@ class Exporter:
         if self.forwarder is not None:
             self.forwarder.start()
 
-    def stop(self) -> None:
+    def stop(self, before_waiting: Callable[[], None] = lambda: None) -> None:
         """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
         sources: list[SerialReader | ProbeRunner | BleSource] = [*self.readers, *self.probes]
         if self.ble is not None:
             sources.append(self.ble)
         for source in sources:
             source.request_stop()
-        self.web.stop()
+        before_waiting()
         if self.forwarder is not None:
             self.forwarder.stop()
         for source in sources:
             source.stop()
 
 
+class Exporter:
+    """The whole daemon: `start()`, then `reload()` as often as wanted, then `stop()`."""
+
+    def __init__(self, config: Config, listen_address: str | None = None,
+                 ble_scanner: AdvertScanner | None = None) -> None:
+        """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
+        self.ble_scanner = ble_scanner
+        self.pipeline = Pipeline(config, ble_scanner)
+        address = listen_address or config.web.listen_address
+        self._listen_address = address
+        host, port = parse_listen_address(address, UserError)
+        try:
+            self.web = WebServer(host, port, self.pipeline.app)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+
+    @property
+    def config(self) -> Config:
+        return self.pipeline.config
+
+    @property
+    def port(self) -> int:
+        return self.web.port
+
+    def start(self) -> None:
+        self.web.start()
+        self.pipeline.start()
+
+    def reload(self, config: Config) -> None:
+        """Run `config` instead: the old sources and forwarder stop (queued rows stay on disk), new ones start
+        on the same queue and ports, and the web server answers from the new state from then on. When the new
+        pipeline cannot be built (its queue cannot be opened…), the previous configuration starts again."""
+        if config.web.listen_address != self.config.web.listen_address:
+            log.warning("web.listen_address changed to %s: it applies at the next restart; still listening on %s",
+                        config.web.listen_address, self._listen_address)
+        previous = self.pipeline
+        previous.stop()
+        try:
+            self.pipeline = Pipeline(config, self.ble_scanner)
+        except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
+            self.pipeline = Pipeline(previous.config, self.ble_scanner)
+            raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
+        finally:
+            self.web.app = self.pipeline.app
+            self.pipeline.start()
+
+    def stop(self) -> None:
+        self.pipeline.stop(before_waiting=self.web.stop)
+
+
+class Signals:
+    """What the signal handlers ask of the main thread: stop (SIGTERM, SIGINT) or reload (SIGHUP)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self._wake = threading.Event()
+
+    def wait(self) -> None:
+        """Until a handler ran. The timeout matters: CPython runs handlers in the main thread only, and only
+        once that thread wakes; a signal delivered to another thread (tgkill, or the kernel's choice of any
+        thread for a process-directed signal) would never wake an untimed wait."""
+        while not self._wake.wait(SIGNAL_CHECK_SECONDS):
+            pass
+        self._wake.clear()
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            log.info("received SIGHUP, reloading the configuration")
+            self.reload.set()
+        else:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            self.stop.set()
+        self._wake.set()
+
+
 @contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM (systemd) and SIGINT (Ctrl-C) set the returned event instead of killing the process."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+def _signals_handled() -> Iterator[Signals]:
+    """SIGTERM (systemd) and SIGINT (Ctrl-C) ask to stop, SIGHUP to reload, instead of killing the process."""
+    signals = Signals()
+    previous = {sig: signal.signal(sig, signals.handle) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
-        yield stop
+        yield signals
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
 
 
-def serve(exporter: Exporter, urls_banner: bool = False) -> int:
-    with _stop_on_signals() as stop:
+def reload_from(exporter: Exporter, config_file: str | None) -> None:
+    """SIGHUP: a valid file replaces the running configuration; anything wrong is one line, and the running
+    configuration goes on."""
+    if config_file is None:
+        log.warning("nothing to reload: this configuration was not read from a file")
+        return
+    try:
+        config = load_config(config_file)
+        exporter.reload(config)
+    except UserError as exc:
+        log.error("configuration not reloaded, the previous one keeps running: %s", exc)  # noqa: TRY400
+        return
+    log.info("configuration reloaded from %s", config_file)
+
+
+def serve(exporter: Exporter, urls_banner: bool = False, config_file: str | None = None) -> int:
+    with _signals_handled() as signals:
         exporter.start()
         host = exporter.web.host
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{exporter.port}"  # noqa: S104
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+        base = f"http://[{shown}]:{exporter.port}" if ":" in shown else f"http://{shown}:{exporter.port}"
         log.info("listening on %s (metrics at %s/metrics)", base, base)
         if urls_banner:
             print(f"Live page:    {base}/\nMetrics:      {base}/metrics\nState (JSON): {base}/api/state\n"
                   "Press Ctrl-C to stop.", flush=True)
-        stop.wait()
+        while not signals.stop.is_set():
+            signals.wait()
+            if signals.reload.is_set() and not signals.stop.is_set():
+                signals.reload.clear()
+                reload_from(exporter, config_file)
         exporter.stop()
     log.info("stopped")
     return 0
 
 
-def run_exporter(config: Config, listen_address: str | None) -> int:
-    return serve(Exporter(config, listen_address))
+def run_exporter(config: Config, listen_address: str | None, config_file: str | None = None) -> int:
+    return serve(Exporter(config, listen_address), config_file=config_file)
 
 
 def run_demo(listen_address: str | None) -> int:

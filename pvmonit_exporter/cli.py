@@ -5,15 +5,12 @@ is one line on stderr and exit status 2 — never a traceback.
 """
 
 import argparse
-import json
 import logging
 import os
-import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import IO
 
-import serial
 import yaml
 
 from pvmonit_exporter import __version__
@@ -25,105 +22,21 @@ from pvmonit_exporter.config import (
     parse_listen_address,
 )
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.sources.serialport import PORT_ERRORS, READ_SIZE, describe_error, open_port
-from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, format_decoded, format_firmware
-from pvmonit_exporter.vedirect.framing import Block, Decoder
-from pvmonit_exporter.vedirect.products import product_name
+from pvmonit_exporter.read_command import read_command
 
 EXIT_USAGE = 2
 
 log = logging.getLogger("pvmonit_exporter")
 
 
-# --- read ------------------------------------------------------------------------------------------------
-
-
-def format_block(block: Block, style: str) -> str:
-    """One block as `read` prints it: `plain` (PvMonit's LABEL:VALUE), `json` (one line) or `decoded`."""
-    if style == "json":
-        return json.dumps(block, ensure_ascii=False, separators=(",", ":"))
-    if style == "plain":
-        return "".join(f"{label}:{value}\n" for label, value in block.items())
-    lines = []
-    for label, raw in block.items():
-        spec = FIELDS.get(label)
-        if label == "PID":
-            name = product_name(raw)
-            text = f"{raw} ({name})" if name else raw
-        elif label in ("FW", "FWE"):
-            text = format_firmware(raw)
-        elif spec is None or spec.kind is Kind.TEXT:
-            text = raw
-        else:
-            text = format_decoded(decode(label, raw))
-        lines.append(f"{label}: {text}\n")
-    return "".join(lines)
-
-
-def _emit(block: Block, style: str, out: IO[str]) -> None:
-    """A block, then a newline: JSON lines, or a blank line between LABEL:VALUE blocks."""
-    out.write(format_block(block, style) + "\n")
-
-
-def _summary(decoder: Decoder) -> str:
-    s = decoder.stats
-    return (
-        f"read: {s.blocks_valid} blocks valid, {s.blocks_rejected} rejected "
-        f"({s.checksum_errors} checksum, {s.malformed_blocks} malformed), "
-        f"{s.hex_valid + s.hex_invalid} HEX messages ({s.hex_invalid} invalid), "
-        f"{s.bytes_discarded} bytes discarded"
-    )
-
-
-def _read_chunk(recording: IO[bytes], source: str) -> bytes:
-    try:
-        return recording.read(65536)
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
-
-
-def read_command(source: str, style: str, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
-    decoder = Decoder()
-    try:
-        mode = os.stat(source).st_mode
-    except OSError as exc:
-        raise UserError(describe_error(source, exc)) from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{source}: is a directory, not a serial port or a recording")
-    if stat.S_ISREG(mode):
-        try:
-            recording = open(source, "rb")  # noqa: SIM115 - closed below; errors split from write errors
-        except OSError as exc:
-            raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        with recording:
-            while chunk := _read_chunk(recording, source):
-                for block in decoder.feed(chunk):
-                    _emit(block, style, out)
-        decoder.close()
-        out.flush()
-        err.write(_summary(decoder) + "\n")
-        return 0
-    try:
-        port = open_port(source)
-    except PORT_ERRORS as exc:
-        raise UserError(describe_error(source, exc)) from None
-    try:
-        with port:
-            while True:
-                for block in decoder.feed(port.read(READ_SIZE)):
-                    _emit(block, style, out)
-                    out.flush()
-    except BrokenPipeError:
-        raise  # stdout closed (`| head`): handled in main, not a port problem
-    except (OSError, serial.SerialException) as exc:
-        raise UserError(f"{source}: disconnected: {exc}") from None
-
-
 # --- commands that read a configuration ---------------------------------------------------------------
 
 
-def check_config_command(config_file: str, out: IO[str] = sys.stdout) -> int:
-    config = load_config(config_file)
+def check_config_command(config_file: str, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+    # The key is not needed to check the file: with LoadCredential= it exists only inside the running service.
+    config = load_config(config_file, key_required=False)
+    for warning in config.warnings:
+        err.write(f"pvmonit-exporter: WARNING: {warning}\n")
     out.write(f"# {config_file}: valid\n")
     out.write(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True))
     return 0
@@ -133,7 +46,7 @@ def run_command(config_file: str, listen_address: str | None) -> int:
     from pvmonit_exporter.app import run_exporter
 
     config = load_config(config_file)
-    return run_exporter(config, _listen(listen_address))
+    return run_exporter(config, _listen(listen_address), config_file)
 
 
 def demo_command(listen_address: str | None) -> int:
@@ -195,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     style.add_argument("--json", dest="style", action="store_const", const="json",
                        help="one JSON object per valid block, raw values as sent")
     style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
-                       help="values in SI units with unit and enumeration names")
+                       help="values as the live page shows them (V, A, W, kWh, Ah, %%, h min) and names for states")
 
     commands.add_parser("check-config", parents=[common, config_file],
                         help="validate a configuration and print it with defaults")

@@ -201,4 +201,5 @@ def parse_listen_address(text: str, error: Callable[[str], Exception]) -> tuple[
     host, sep, port_text = text.rpartition(":")
     if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise error(f"{text!r} is not HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 - an exporter listens on the LAN
+    # All interfaces: "::" is a dual-stack socket (IPv6 and IPv4), see web.server.bind_address.
+    return host.strip("[]") or "::", int(port_text)

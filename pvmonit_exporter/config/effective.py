@@ -29,11 +29,13 @@ def effective_config(config: Config) -> dict[str, Any]:
 
     result = cast(dict[str, Any], plain(config))
     result.pop("source", None)
+    result.pop("warnings", None)
     for probe in result["probes"]:
         for key in PROBE_KEYS_NOT_APPLICABLE[probe["type"]]:
             probe.pop(key)
     if config.emoncms is not None:
-        result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey)
+        # An empty key: its file could not be read (a warning says why).
+        result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey) if config.emoncms.apikey else None
     for device, shown in zip(config.devices, result["devices"], strict=True):
         # A device is either a cable or a Bluetooth address: only its own keys, so the output loads back.
         for key in ("ble_address", "ble_key") if device.source == "serial" else ("port", "serial_number"):

@@ -35,46 +35,68 @@ MAX_FILE_BYTES = 1 << 20
 # Values in the document once every alias is expanded; a real configuration has a few hundred. Checked on the
 # composed nodes, before anything is built, so that a "billion laughs" document costs nothing.
 MAX_EXPANDED_NODES = 10_000
+# Lists and mappings inside each other: a configuration needs 4; refused early, before Python's recursion limit.
+MAX_NESTING = 32
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a configuration file; raises ConfigError."""
+# An emoncms key is 32 characters; a key file is never bigger than this.
+MAX_KEY_FILE_BYTES = 4096
+
+
+def load_config(path: str | Path, *, key_required: bool = True) -> Config:
+    """Read and validate a configuration file; raises ConfigError.
+
+    With `key_required=False` (check-config, showing the queue), an emoncms key file that is absent or that
+    this user may not read is a warning in `Config.warnings` and the key is left empty: with LoadCredential=
+    the file exists only inside the running service."""
     file = str(path)
-    return parse_config(_read_text(file), file)
+    try:
+        text = _read_text(file, MAX_FILE_BYTES, "a configuration file")
+    except _UnreadableError as exc:
+        raise ConfigError(file, "", str(exc)) from None
+    return parse_config(text, file, key_required=key_required)
 
 
-def _read_text(file: str) -> str:
-    """The file's text; a ConfigError for anything that is not a readable UTF-8 file of sane size."""
+class _UnreadableError(Exception):
+    """Why a file cannot be used (`str()`); `absent` and `denied` are the causes a stopped service explains."""
+
+    def __init__(self, reason: str, *, absent: bool = False, denied: bool = False) -> None:
+        super().__init__(reason)
+        self.absent, self.denied = absent, denied
+
+
+def _read_text(path: str, limit: int, what: str) -> str:
+    """A regular UTF-8 file of at most `limit` bytes, else `_UnreadableError`."""
     try:
         # O_NONBLOCK: opening a FIFO nobody writes to would wait forever; the type is checked right after.
-        descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise ConfigError(file, "", "no such file") from None
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        raise _UnreadableError("no such file", absent=True) from None
     except PermissionError:
-        raise ConfigError(file, "", "permission denied") from None
+        raise _UnreadableError("permission denied", denied=True) from None
     except OSError as exc:
-        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from None
+        raise _UnreadableError(f"cannot read: {exc.strerror or exc}") from None
     try:
         mode = os.fstat(descriptor).st_mode
         if stat.S_ISDIR(mode):
-            raise ConfigError(file, "", "is a directory, not a configuration file")
+            raise _UnreadableError(f"is a directory, not {what}")
         if not stat.S_ISREG(mode):
-            raise ConfigError(file, "", "is not a regular file (a device, a FIFO or a socket)")
+            raise _UnreadableError("is not a regular file (a device, a FIFO or a socket)")
         data = b""
-        while len(data) <= MAX_FILE_BYTES and (chunk := os.read(descriptor, MAX_FILE_BYTES + 1 - len(data))):
+        while len(data) <= limit and (chunk := os.read(descriptor, limit + 1 - len(data))):
             data += chunk
     except OSError as exc:
-        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from None
+        raise _UnreadableError(f"cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(descriptor)
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(file, "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a configuration file")
+    if len(data) > limit:
+        raise _UnreadableError(f"larger than {limit // 1024} KiB: not {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(file, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (save the file "
-                                    "as UTF-8)") from None
+        raise _UnreadableError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (save the file as "
+                           "UTF-8)") from None
 
 
 def _short_tag(tag: str) -> str:
@@ -118,7 +140,19 @@ def _check_expansion(root: yaml.Node) -> None:
 class _StrictLoader(yaml.SafeLoader):
     """YAML's safe loader, with every surprise turned into a YAMLError: a key given twice (the last one would
     silently win), a value its tag cannot hold (`!!float abc`, a date such as 2026-02-30), aliases that expand
-    enormously or into themselves."""
+    enormously or into themselves, nesting too deep."""
+
+    nesting = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING and parent is not None:
+                raise yaml.composer.ComposerError(None, None, f"lists or mappings nested more than {MAX_NESTING} deep",
+                                                  parent.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
 
     def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()
@@ -156,8 +190,6 @@ def _load_yaml(text: str, file: str) -> object:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = _short_tag(getattr(exc, "problem", None) or str(exc).splitlines()[0])
         raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
-    except RecursionError:
-        raise ConfigError(file, "", "invalid YAML: lists or mappings nested too deeply") from None
 
 
 def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
@@ -179,7 +211,7 @@ def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
                 _check_names(item, f"{path}[{index}]", f"{place}[]", checks)
 
 
-def parse_config(text: str, file: str) -> Config:
+def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     data = _load_yaml(text, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty")
@@ -188,16 +220,19 @@ def parse_config(text: str, file: str) -> Config:
     top = Reader(file, data, "")
     stale = top.get("stale_timeout", checks.positive, DEFAULT_STALE_TIMEOUT)
     web = _web(top.get("web", lambda v, p: Reader(file, v, p), None), checks)
-    devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale)
+    warnings: list[str] = []
+    devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale,
+                       key_required=key_required, warnings=warnings)
     probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
-    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file), None)
+    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file,
+                                                       key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
     if emoncms is not None:
         _check_emoncms_org_nodes(file, emoncms, devices)
-    return Config(devices, probes, emoncms, web, stale, patterns, file)
+    return Config(devices, probes, emoncms, web, stale, patterns, file, tuple(warnings))
 
 
 def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
@@ -242,14 +277,15 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
     return web
 
 
-def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tuple[DeviceConfig, ...]:
+def _devices(items: list[object], file: str, checks: Checks, stale: float, *, key_required: bool,
+             warnings: list[str]) -> tuple[DeviceConfig, ...]:
     devices: list[DeviceConfig] = []
     seen: dict[str, str] = {}
     first_address: dict[str, int] = {}
     for index, item in enumerate(items):
         reader = Reader(file, item, f"devices[{index}]")
         name = reader.require("name", checks.name)
-        ble_address, ble_key = _bluetooth(reader, checks, file)
+        ble_address, ble_key = _bluetooth(reader, checks, file, key_required=key_required, warnings=warnings)
         device = DeviceConfig(
             name=name,
             port="" if ble_address else reader.require("port", checks.text),
@@ -340,7 +376,7 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
     return tuple(probes)
 
 
-def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
+def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> EmoncmsConfig:
     url = reader.require("url", checks.text).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
         raise reader.error("url", f"{url!r} must start with http:// or https://")
@@ -350,8 +386,8 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
         raise reader.error("apikey", "set exactly one of apikey or apikey_file")
     # A relative apikey_file is relative to the configuration file, not to wherever the daemon was started.
     key_path = Path(file).parent / (key_file or "")
-    apikey = inline if inline is not None else _read_key(str(key_path), reader)
-    if not KEY_RE.fullmatch(apikey):
+    apikey = inline if inline is not None else _read_key(str(key_path), reader, key_required, warnings)
+    if apikey and not KEY_RE.fullmatch(apikey):
         where = "apikey" if inline is not None else "apikey_file"
         raise reader.error(where, "the key must be one word of printable characters (an emoncms key is 32 "
                                   "hexadecimal digits); found spaces, line breaks or control characters")
@@ -379,18 +415,30 @@ def _emoncms(reader: Reader, checks: Checks, file: str) -> EmoncmsConfig:
     return config
 
 
-def _read_key(path: str, reader: Reader, name: str = "apikey_file") -> str:
+def _read_key(path: str, reader: Reader, required: bool, warnings: list[str], name: str = "apikey_file") -> str:
+    """The key in `path` (the value of key `name`); "" with a warning when it is absent or unreadable and not
+    `required`."""
+    credential = _is_credential(path)
     try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise reader.error(name, f"cannot read {path}: {exc.strerror or exc}") from None
+        key = _read_text(path, MAX_KEY_FILE_BYTES, "a key file").strip()
+    except _UnreadableError as exc:
+        if not required and (exc.absent or exc.denied):
+            warnings.append(str(reader.error(name, _why_unreadable(path, exc, credential=credential))))
+            return ""
+        hint = ""
+        if exc.absent and credential:
+            hint = (" (systemd creates it from LoadCredential= only inside the running service: start the service, "
+                    f"or point {name} at the key file itself)")
+        raise reader.error(name, f"cannot read {path}: {exc}{hint}") from None
     if not key:
         raise reader.error(name, f"{path} is empty")
     return key
 
 
-def _bluetooth(reader: Reader, checks: Checks, file: str) -> tuple[str | None, bytes | None]:
-    """A device's `ble_address` and its key (`ble_key`, or `ble_key_file` read like emoncms.apikey_file)."""
+def _bluetooth(reader: Reader, checks: Checks, file: str, *, key_required: bool,
+               warnings: list[str]) -> tuple[str | None, bytes | None]:
+    """A device's `ble_address` and its key (`ble_key`, or `ble_key_file` read like emoncms.apikey_file: when
+    not `key_required`, an unreadable file is a warning and the key None)."""
     address = reader.get("ble_address", checks.text, None)
     inline = reader.get("ble_key", checks.text, None)
     key_file = reader.get("ble_key_file", checks.text, None)
@@ -408,8 +456,30 @@ def _bluetooth(reader: Reader, checks: Checks, file: str) -> tuple[str | None, b
         raise reader.error("ble_key", "set exactly one of ble_key or ble_key_file")
     where = "ble_key" if inline is not None else "ble_key_file"
     # Relative to the configuration file, like apikey_file.
-    text = inline if inline is not None else _read_key(str(Path(file).parent / (key_file or "")), reader, where)
+    text = inline if inline is not None else _read_key(str(Path(file).parent / (key_file or "")), reader,
+                                                       key_required, warnings, where)
+    if not text:
+        return address, None
     try:
         return address, parse_key(text)
     except ValueError as exc:
         raise reader.error(where, str(exc)) from None
+
+
+def _is_credential(path: str) -> bool:
+    """Whether `path` is a systemd credential (LoadCredential=), which exists only for the running service."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    return path.startswith("/run/credentials/") or (bool(directory) and Path(path).is_relative_to(str(directory)))
+
+
+def _why_unreadable(path: str, exc: _UnreadableError, *, credential: bool) -> str:
+    if credential and exc.absent:
+        return (f"{path} is absent: expected while the service is stopped, as systemd creates it from "
+                "LoadCredential= only for the running service; `run` outside the service will not start without it")
+    if credential:
+        return (f"{path} cannot be read by this user: only the running service (and root) may read its "
+                "credentials; `run` outside the service will not start without it")
+    if exc.absent:
+        return f"{path} is absent: `run` will not start until it exists"
+    return (f"{path} cannot be read by this user (uid {os.geteuid()}): the service's user may still read it; "
+            "`run` as this user will not start")

@@ -111,6 +111,8 @@ class Config:
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
     source: str = "<built-in>"
+    # What the loader noticed without refusing the file (a key file absent while the service is stopped).
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 def _keys(cls: type) -> frozenset[str]:
@@ -119,9 +121,9 @@ def _keys(cls: type) -> frozenset[str]:
 
 # The keys each mapping of a file may hold, by its place (`[]`: any item of a list). A key is a field of the
 # section's dataclass unless it is listed here as read differently (apikey_file, ble_key_file) or not a key at
-# all (source).
+# all (source, warnings).
 SECTION_KEYS: Mapping[str, frozenset[str]] = {
-    "": _keys(Config) - {"source"},
+    "": _keys(Config) - {"source", "warnings"},
     "web": _keys(WebConfig),
     "devices[]": _keys(DeviceConfig) | {"ble_key_file"},
     "probes[]": _keys(ProbeConfig),

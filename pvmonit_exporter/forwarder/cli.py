@@ -47,7 +47,7 @@ def queue_command(config: Config, *, flush: bool) -> int:
             print(f"flush incomplete: {figures.last_error or 'rows remain'}", file=sys.stderr)
             status = 1
     try:
-        with DiskQueue(emoncms.queue_dir, emoncms.max_queue_rows) as queue:
+        with DiskQueue(emoncms.queue_dir, emoncms.max_queue_rows, inspect=True) as queue:  # never moves it aside
             stats = queue.stats()
     except QueueError as exc:
         raise UserError(f"{emoncms.queue_dir}: cannot read the queue: {exc}") from None

@@ -14,8 +14,25 @@ deleting transaction): when another process removed that row meanwhile and a new
 key, the new row stays.
 
 Every operation either completes or raises `QueueError` (disk full, read-only, I/O error) having changed
-nothing; a database SQLite reports as corrupt is moved aside, logged, and the operation is retried once on a
-fresh, empty queue, so a damaged file never stops the exporter.
+nothing; a database SQLite reports as corrupt, and that a fresh connection's integrity check confirms damaged,
+is moved aside, logged, and the operation is retried once on a fresh, empty queue, so a damaged file never
+stops the exporter. The check keeps a healthy database where it is when an I/O error only looked like
+corruption. A database file that is empty or shorter than its header says (truncated) is moved aside the same
+way when it is opened: SQLite would read it as an empty or shorter queue without a word.
+
+Before every operation the store checks that `queue_dir` and `cache.db` are still the directory and file it
+opened (device and inode): when someone deletes or replaces them under the running daemon, SQLite would go on
+writing into the deleted files and every row queued after that would be lost at the next restart. Instead it
+says so once at ERROR and opens (creating if needed) the queue now at that path.
+
+Disk full: a row emoncms accepted but that cannot be deleted (SQLITE_FULL) is remembered in memory as sent:
+`peek` skips it and `stats` does not count it, so it is never sent twice by this process, and every later
+`remove` (or `retry_removals`) deletes it again; once that succeeds, the WAL is checkpointed to give the space
+back. A restart forgets that memory: those rows are then sent again (emoncms overwrites the same timestamps).
+
+`inspect=True` opens the queue for looking only (the `queue` command): a damaged or truncated database is
+reported as a `QueueError`, never moved aside. `close()` is final: a closed queue refuses every operation
+rather than reopening its files.
 """
 
 import itertools
@@ -24,7 +41,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +78,8 @@ _SETTINGS: dict[str, Any] = {
 
 # SQLite primary result codes that mean "this file is not a usable database" rather than "the disk refused".
 _SQLITE_ERROR, _SQLITE_CORRUPT, _SQLITE_NOTADB = 1, 11, 26
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_HEADER_BYTES = 100
 
 
 class QueueError(Exception):
@@ -101,25 +121,76 @@ def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
     return code & 0xFF in (_SQLITE_ERROR, _SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
-class _Store:
-    """One diskcache directory, opened on first use and re-created after a corrupt database is moved aside."""
+def truncation(database: Path) -> str | None:
+    """Why `database` is cut short (empty, or shorter than its header says), or None when it is not.
 
-    def __init__(self, directory: Path, what: str, timeout: float) -> None:
+    SQLite takes an empty file for a new, empty database and a truncated one for a shorter one: neither is an
+    empty queue. An empty file beside a WAL holding data is a database never checkpointed yet, not a truncated
+    one; a file that is not SQLite at all is left to SQLite, which refuses it itself."""
+    try:
+        size = database.stat().st_size
+        if size == 0:
+            wal = database.with_name(database.name + "-wal")
+            return None if wal.exists() and wal.stat().st_size else "it is empty (0 bytes)"
+        with database.open("rb") as file:
+            header = file.read(_HEADER_BYTES)
+    except FileNotFoundError:
+        return None
+    if not header.startswith(_SQLITE_HEADER[:size]):
+        return None
+    if size < _HEADER_BYTES:
+        return f"it is {size} bytes, shorter than SQLite's {_HEADER_BYTES}-byte header"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    header_current = header[92:96] == header[24:28]  # else the page count predates a legacy writer's change
+    if header_current and size < pages * page_size:
+        return f"it is {size} bytes where its header says {pages * page_size} ({pages} pages): truncated"
+    return None
+
+
+def confirmed_damage(database: Path) -> str | None:
+    """What a fresh read-only connection's `PRAGMA quick_check` finds wrong with `database`; None when it finds
+    nothing or cannot tell (an I/O error now is no proof that the file is damaged)."""
+    try:
+        with closing(sqlite3.connect(database.as_uri() + "?mode=ro", uri=True, timeout=10.0)) as connection:
+            problems = [str(line) for (line,) in connection.execute("PRAGMA quick_check(3)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return str(exc) if _is_corrupt(exc) else None
+    return None if problems == ["ok"] else "; ".join(problems)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+class _Store:
+    """One diskcache directory: opened on first use, re-opened when its directory or database file was deleted
+    or replaced, re-created after a damaged database is moved aside (unless `inspect`)."""
+
+    def __init__(self, directory: Path, what: str, timeout: float, *, inspect: bool = False) -> None:
         self.directory = directory
+        self.database = directory / _DB_FILES[0]
         self.what = what
         self.timeout = timeout
+        self.inspect = inspect
         self.recoveries = 0
+        self.reopenings = 0  # times the directory or database was found deleted or replaced
         self._cache: Any = None
+        self._opened: tuple[tuple[int, int], tuple[int, int]] | None = None  # (directory, database) identities
+        self._closed = False
 
     def run(self, operation: Callable[[Any], T]) -> T:
+        if self._closed:
+            raise QueueError(f"{self.what} {self.directory} is closed")
         for attempt in (1, 2):
             try:
-                if self._cache is None:
-                    self._cache = diskcache.Cache(str(self.directory), timeout=self.timeout, **_SETTINGS)
+                self._open()
                 return operation(self._cache)
             except sqlite3.DatabaseError as exc:
-                if attempt == 1 and _is_corrupt(exc):
-                    self._move_aside(exc)
+                if attempt == 1 and _is_corrupt(exc) and (damage := confirmed_damage(self.database)):
+                    self._move_aside(f"{exc}; integrity check: {damage}")
                     continue
                 raise QueueError(f"{self.what} {self.directory}: {exc}") from exc
             except (OSError, diskcache.Timeout) as exc:
@@ -127,8 +198,39 @@ class _Store:
                 raise QueueError(f"{self.what} {self.directory}: {detail}") from exc
         raise AssertionError("unreachable: the second attempt returns or raises")
 
-    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
-        self.close()
+    def _open(self) -> None:
+        if self._cache is not None and self._opened is not None:
+            if (change := self._changed(self._opened)) is None:
+                return
+            self._close_cache()
+            self.reopenings += 1
+            logger.error("%s: %s while in use; opening the queue now at %s (creating it if needed) — rows only in "
+                         "the old one are not sent", self.what, change, self.directory)
+        if (cut := truncation(self.database)) is not None:
+            if self.inspect:
+                raise QueueError(f"{self.what} {self.database} is damaged ({cut}); left as it is")
+            self._move_aside(cut)
+        self._cache = diskcache.Cache(str(self.directory), timeout=self.timeout, **_SETTINGS)
+        try:
+            self._opened = (_identity(self.directory), _identity(self.database))
+        except OSError:
+            self._close_cache()
+            raise
+
+    def _changed(self, identities: tuple[tuple[int, int], tuple[int, int]]) -> str | None:
+        """How the directory and database file opened (`identities`) differ from what is at their paths now."""
+        for path, opened in zip((self.directory, self.database), identities, strict=True):
+            try:
+                if _identity(path) != opened:
+                    return f"{path} was replaced"
+            except FileNotFoundError:
+                return f"{path} was deleted"
+        return None
+
+    def _move_aside(self, reason: str) -> None:
+        if self.inspect:
+            raise QueueError(f"{self.what} {self.database} looks damaged ({reason}); left as it is")
+        self._close_cache()
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.directory / f"corrupt-{stamp}"
         for n in itertools.count(1):
@@ -142,16 +244,27 @@ class _Store:
                 if path.exists():
                     path.rename(target / name)
         except OSError as move_error:
-            raise QueueError(f"{self.what} {self.directory} is unreadable ({exc}) and could not be moved "
+            raise QueueError(f"{self.what} {self.directory} is unreadable ({reason}) and could not be moved "
                              f"aside: {move_error}") from move_error
         self.recoveries += 1
         logger.error("%s database in %s is unreadable (%s): moved it to %s and started an empty one; "
-                     "its rows will not be sent", self.what, self.directory, exc, target)
+                     "its rows will not be sent", self.what, self.directory, reason, target)
 
-    def close(self) -> None:
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it: gives back the space a full disk kept."""
+        with closing(sqlite3.connect(self.database, timeout=self.timeout)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _close_cache(self) -> None:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+            self._opened = None
+
+    def close(self) -> None:
+        """Close for good: later operations raise `QueueError` instead of reopening the files."""
+        self._close_cache()
+        self._closed = True
 
 
 def _row_time(text: str | None) -> float | None:
@@ -175,13 +288,16 @@ class DiskQueue:
     """
 
     def __init__(self, directory: Path, max_rows: int, *, max_dead_rows: int | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, inspect: bool = False) -> None:
         self.directory = directory
         self.max_rows = max_rows
         self.max_dead_rows = max_rows if max_dead_rows is None else max_dead_rows
         self._lock = threading.Lock()
-        self._queue = _Store(directory, "emoncms queue", timeout)
-        self._dead = _Store(directory / DEAD_DIR, "emoncms dead-letter store", timeout)
+        self._queue = _Store(directory, "emoncms queue", timeout, inspect=inspect)
+        self._dead = _Store(directory / DEAD_DIR, "emoncms dead-letter store", timeout, inspect=inspect)
+        # Rows emoncms accepted whose delete failed (disk full), by key: sent, still to delete (module docstring).
+        self._unremoved: dict[int, str] = {}
+        self._reopenings = 0  # `_queue.reopenings` when `_unremoved` was last known to match its database
 
     def append(self, rows: Sequence[Row]) -> int:
         """Queue `rows` durably, in order; returns how many of the oldest rows were dropped for the bound."""
@@ -194,16 +310,18 @@ class DiskQueue:
                 return _trim(cache, self.max_rows)
 
         with self._lock:
-            return self._queue.run(operation)
+            return self._run(operation)
 
     def peek(self, limit: int) -> list[QueuedRow]:
-        """The oldest `limit` rows, oldest first, left in the queue."""
+        """The oldest `limit` rows, oldest first, left in the queue (rows sent but not yet deleted skipped)."""
 
         def operation(cache: Any) -> list[QueuedRow]:
-            items = []
-            for key in itertools.islice(cache.iterkeys(), limit):
+            items: list[QueuedRow] = []
+            for key in cache.iterkeys():
+                if len(items) >= limit:
+                    break
                 text = cache.get(key)
-                if text is None:  # removed by another process since the key was listed
+                if text is None or self._unremoved.get(int(key)) == text:  # gone, or sent and not yet deleted
                     continue
                 try:
                     row: Row | None = decode_row(str(text))
@@ -213,7 +331,7 @@ class DiskQueue:
             return items
 
         with self._lock:
-            return self._queue.run(operation)
+            return self._run(operation)
 
     def remove(self, items: Iterable[QueuedRow]) -> int:
         """Delete the peeked `items` in one transaction; returns how many were deleted.
@@ -222,19 +340,59 @@ class DiskQueue:
         process removed the row) or that now holds another row (queued since, under the reused key) is left
         alone — deleting by key alone would lose that new row unsent.
         """
-        wanted = [(item.key, item.text) for item in items]
+        wanted = {item.key: item.text for item in items}
+        with self._lock:
+            return self._remove(wanted)[0]
 
-        def operation(cache: Any) -> int:
+    def retry_removals(self) -> int:
+        """Delete the rows sent earlier whose delete failed; returns how many were deleted."""
+        with self._lock:
+            return self._remove({})[1] if self._unremoved else 0
+
+    def _remove(self, wanted: Mapping[int, str]) -> tuple[int, int]:
+        """Delete `wanted` and the rows whose delete failed before; remember `wanted` as sent when it fails.
+        Returns how many of each were deleted."""
+        try:
+            self._run(lambda cache: None)  # a queue found replaced forgets what it was to delete
+        except QueueError:
+            self._unremoved.update(wanted)
+            raise
+        earlier = {key: text for key, text in self._unremoved.items() if key not in wanted}
+
+        def delete(cache: Any, rows: Mapping[int, str]) -> int:
             removed = 0
-            with cache.transact():  # BEGIN IMMEDIATE: no other process writes between the read and the delete
-                for key, text in wanted:
-                    if cache.get(key) == text:
-                        cache.delete(key)
-                        removed += 1
+            for key, text in rows.items():
+                if cache.get(key) == text:
+                    cache.delete(key)
+                    removed += 1
             return removed
 
-        with self._lock:
+        def operation(cache: Any) -> tuple[int, int]:
+            with cache.transact():  # BEGIN IMMEDIATE: no other process writes between the read and the delete
+                return delete(cache, wanted), delete(cache, earlier)
+
+        try:
+            removed = self._run(operation)
+        except QueueError:
+            self._unremoved.update(wanted)
+            raise
+        self._unremoved.clear()
+        if earlier:
+            logger.info("emoncms queue: deleted the %d rows sent while the disk refused it", len(earlier))
+            try:
+                self._run(lambda cache: self._queue.checkpoint())
+            except QueueError as exc:  # the rows are deleted; the WAL is checkpointed at a later commit
+                logger.warning("emoncms queue: could not checkpoint its WAL: %s", exc)
+        return removed
+
+    def _run(self, operation: Callable[[Any], T]) -> T:
+        """`operation` on the queue store; forgets the unremoved rows when the store had to be reopened."""
+        try:
             return self._queue.run(operation)
+        finally:
+            if self._queue.reopenings != self._reopenings:
+                self._reopenings = self._queue.reopenings
+                self._unremoved.clear()
 
     def bury(self, items: Sequence[QueuedRow], error: str, now: float) -> int:
         """Move rows to the dead-letter store with the reason; returns dead letters dropped for its bound.
@@ -254,7 +412,7 @@ class DiskQueue:
 
         with self._lock:
             dropped = self._dead.run(store)
-        self.remove(items)
+            self._remove({item.key: item.text for item in items})
         return dropped
 
     def dead_letters(self) -> list[DeadLetter]:
@@ -274,15 +432,20 @@ class DiskQueue:
             return self._dead.run(operation)
 
     def stats(self) -> QueueStats:
+        def waiting(cache: Any, keys: Iterable[int]) -> float | None:
+            """The time of the first row in `keys` that waits to be sent."""
+            for key in keys:
+                text = cache.get(key)
+                if text is not None and self._unremoved.get(int(key)) != text:
+                    return _row_time(text)
+            return None
+
         def queue_stats(cache: Any) -> tuple[int, float | None, float | None]:
-            first = next(cache.iterkeys(), None)
-            last = next(cache.iterkeys(reverse=True), None)
-            oldest = None if first is None else _row_time(cache.get(first))
-            newest = None if last is None else _row_time(cache.get(last))
-            return len(cache), oldest, newest
+            rows = len(cache) - sum(1 for key, text in self._unremoved.items() if cache.get(key) == text)
+            return rows, waiting(cache, cache.iterkeys()), waiting(cache, cache.iterkeys(reverse=True))
 
         with self._lock:
-            rows, oldest, newest = self._queue.run(queue_stats)
+            rows, oldest, newest = self._run(queue_stats)
             dead = self._dead.run(len)
             recoveries = self._queue.recoveries + self._dead.recoveries
         return QueueStats(rows, oldest, newest, dead, recoveries)

@@ -104,8 +104,9 @@ class BleDevices:
 
         self.state = state
         self.port_label = "Bluetooth"
-        self._by_address = {normalise_address(d.ble_address or ""): _Tracked(d, AdvertDecoder(d.ble_key or b""))
-                            for d in devices}
+        # Every device has its key when the daemon runs (load_config requires it).
+        self._by_address = {normalise_address(d.ble_address or ""): _Tracked(d, AdvertDecoder(d.ble_key))
+                            for d in devices if d.ble_key is not None}
         self._scanner_error: str | None = None
 
     def handle(self, advert: Advert) -> None:

@@ -233,8 +233,28 @@ def format_firmware(raw: str) -> str:
     return f"{version} rc {prefix}" if prefix else version
 
 
+# What a person reads for a value in an SI base unit: the units of a battery monitor's screen, as on the live
+# page — SI unit → (divisor, unit shown, decimals). Ratios (sent in ‰) show as %, seconds as hours and minutes.
+SHOWN_UNITS: Mapping[str, tuple[float, str, int]] = {
+    "J": (3_600_000.0, "kWh", 2),
+    "C": (3600.0, "Ah", 1),
+}
+_PERCENT = (0.01, "%", 1)
+
+
+def format_duration(seconds: float) -> str:
+    """`45 s`, `12 min`, `20 h 34 min` (TTG, H9): hours and minutes, as a person reads a time to go."""
+    whole = round(seconds)
+    if abs(whole) < 60:
+        return f"{whole} s"
+    sign, whole = ("-" if whole < 0 else ""), abs(whole)
+    hours, minutes = divmod(whole // 60, 60)
+    return f"{sign}{hours} h {minutes:02d} min" if hours else f"{sign}{minutes} min"
+
+
 def format_decoded(item: Decoded) -> str:
-    """The human text of one field, as `read --decoded` prints it: `26.18 V`, `Bulk`, `n/a`."""
+    """The human text of one field, as `read --decoded` prints it: `26.18 V`, `2415.37 kWh`, `-18.2 Ah`,
+    `83.9 %`, `20 h 34 min`, `Bulk`, `n/a`."""
     if item.value is None and item.text is None:
         return "n/a"
     spec = FIELDS.get(item.label)
@@ -242,5 +262,11 @@ def format_decoded(item: Decoded) -> str:
         return item.text or ""
     if item.value is None or math.isinf(item.value):
         return item.text or ""
+    if item.unit == "s":
+        return format_duration(item.value)
+    shown = _PERCENT if spec is not None and spec.raw_unit == "‰" else SHOWN_UNITS.get(item.unit)
+    if shown is not None:
+        divisor, unit, decimals = shown
+        return f"{item.value / divisor:.{decimals}f} {unit}"
     number = f"{item.value:.6g}" if abs(item.value) < 1e6 else f"{item.value:.0f}"
     return f"{number} {item.unit}".rstrip()

@@ -1,30 +1,50 @@
 """The HTTP side: `/metrics`, `/healthz`, `/api/state`, and `/` (the live page with its static files).
 
-A small threaded server from the standard library: a scrape never waits for a serial port or for emoncms,
-since every handler only reads the state.
+Served by waitress: one thread runs an asynchronous connection loop (idle and slow clients cost a file
+descriptor, never a thread) and a fixed pool of worker threads runs the handlers. `/metrics` is
+prometheus_client's own WSGI app, which brings gzip, OpenMetrics negotiation and `name[]` filtering. A scrape
+never waits for a serial port or for emoncms, since every handler only reads the state.
 """
 
+import errno
 import json
 import logging
+import math
 import mimetypes
+import resource
 import socket
-import sys
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import make_wsgi_app
 from prometheus_client.registry import CollectorRegistry
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.wasyncore import loop as connection_loop
 
 from pvmonit_exporter.config import WebConfig
+from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.state import State
 from pvmonit_exporter.web.api import ForwarderStatus, state_document
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 log = logging.getLogger(__name__)
 
-_STATIC = resources.files("pvmonit_exporter.web") / "static"
+# Worker threads: handlers only read memory, so a few serve a Pi's Prometheus, browsers and scripts.
+WORKER_THREADS = 4
+# Connections held open at most, whatever the file descriptor limit allows...
+MAX_CONNECTIONS = 4096
+# ...and descriptors always left for serial ports, probe commands, the queue database and emoncms.
+RESERVED_FDS = 256
+# An idle keep-alive connection is closed after this long (checked every CLEANUP_SECONDS).
+IDLE_TIMEOUT_SECONDS = 30
+CLEANUP_SECONDS = 5
 
 LANDING_PAGE = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pvmonit-exporter</title></head>
@@ -34,85 +54,51 @@ LANDING_PAGE = b"""<!doctype html>
 </body></html>
 """
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Restarting under systemd must not wait for TIME_WAIT sockets to clear.
-    allow_reuse_address = True
-    # The standard library's backlog of 5 makes a burst of concurrent scrapes wait for SYN retransmits (1 s).
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], app: "WebApp") -> None:
-        self.app = app
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: object, client_address: Any) -> None:
-        """A client that went away (a phone leaving Wi-Fi) is routine: no traceback in the journal."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.debug("client %s: %s", client_address, error)
-        else:
-            log.exception("error while answering %s", client_address)
+# With every worker busy, waitress warns at each queued request: routine during a burst of scrapes.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    server_version = "pvmonit-exporter"
-    # An idle keep-alive connection is closed after this long, so that it does not hold a thread forever.
-    timeout = 30
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it so
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_HEAD(self) -> None:
-        self._dispatch(send_body=False)
-
-    def do_GET(self) -> None:
-        self._dispatch(send_body=True)
-
-    def _dispatch(self, *, send_body: bool) -> None:
-        path = self.path.split("?", 1)[0]
-        app = self.server.app
-        if path == "/metrics":
-            self._reply(HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(app.registry), send_body)
-        elif path == "/healthz":
-            self._reply(HTTPStatus.OK, "text/plain; charset=utf-8", b"ok\n", send_body)
-        elif path == "/api/state":
-            body = json.dumps(app.state_document(), ensure_ascii=False, allow_nan=False).encode("utf-8")
-            self._reply(HTTPStatus.OK, "application/json; charset=utf-8", body, send_body, cache=False)
-        elif path == "/":
-            page = _static_file("index.html")
-            self._reply(HTTPStatus.OK, "text/html; charset=utf-8", page or LANDING_PAGE, send_body)
-        elif path.startswith("/static/") and (content := _static_file(path.removeprefix("/static/"))):
-            kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-            if kind.startswith("text/") or kind in ("application/javascript", "image/svg+xml"):
-                kind += "; charset=utf-8"
-            self._reply(HTTPStatus.OK, kind, content, send_body)
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n", send_body)
-
-    def _reply(self, status: HTTPStatus, content_type: str, body: bytes, send_body: bool,
-               *, cache: bool = True) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if not cache:
-            self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
+def _static_files() -> dict[str, bytes]:
+    """The package's static folder, read once: a request can only ever name one of these files."""
+    folder = resources.files("pvmonit_exporter.web") / "static"
+    if not folder.is_dir():
+        return {}
+    return {item.name: item.read_bytes() for item in folder.iterdir()
+            if item.is_file() and not item.name.startswith(".")}
 
 
-def _static_file(name: str) -> bytes | None:
-    """A file shipped in the package's static folder; None for anything else (no path tricks)."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        return None
-    item = _STATIC / name
-    return item.read_bytes() if item.is_file() else None
+def _content_type(name: str) -> str:
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind in ("application/javascript", "image/svg+xml", "application/json"):
+        kind += "; charset=utf-8"
+    return kind
+
+
+def json_safe(value: object) -> object:
+    """`value` with every non-finite float replaced, so that a document can always be encoded as JSON:
+    infinity becomes "inf"/"-inf" (as TTG's "infinite" already travels), NaN becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def encode_json(document: object) -> bytes:
+    return json.dumps(json_safe(document), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: str
+    content_type: str
+    body: bytes
+    cache: bool = True
+
+
+_NOT_FOUND = _Reply("404 Not Found", "text/plain; charset=utf-8", b"not found\n")
 
 
 class WebApp:
@@ -121,28 +107,193 @@ class WebApp:
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
                  forwarder: ForwarderStatus | None = None) -> None:
         self.registry, self.state, self.web, self.forwarder = registry, state, web, forwarder
+        self.metrics = make_wsgi_app(registry)
+        self.static = _static_files()
 
     def state_document(self) -> dict[str, Any]:
         return state_document(self.state, self.web, self.forwarder)
 
+    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if method not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+            return [b""]
+        if path == "/metrics":
+            # The library answers GET only: a HEAD is its GET without the body.
+            metrics: Iterable[bytes] = self.metrics({**environ, "REQUEST_METHOD": "GET"}, start_response)
+            return [b""] if method == "HEAD" else metrics
+        try:
+            reply = self._route(path)
+        except Exception as exc:  # noqa: BLE001 - a bug answers 500 with one log line, never a dropped connection
+            log.error("GET %s failed: %s", escape_control(path[:200]), escape_control(repr(exc)))  # noqa: TRY400
+            reply = _Reply("500 Internal Server Error", "text/plain; charset=utf-8", b"internal error\n", False)
+        headers = [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body))),
+                   ("X-Content-Type-Options", "nosniff")]
+        if not reply.cache:
+            headers.append(("Cache-Control", "no-store"))
+        start_response(reply.status, headers)
+        return [b"" if method == "HEAD" else reply.body]
+
+    def _route(self, path: str) -> _Reply:
+        if path == "/healthz":
+            return _Reply("200 OK", "text/plain; charset=utf-8", b"ok\n")
+        if path == "/api/state":
+            return _Reply("200 OK", "application/json; charset=utf-8", encode_json(self.state_document()), False)
+        if path == "/":
+            return _Reply("200 OK", "text/html; charset=utf-8", self.static.get("index.html", LANDING_PAGE))
+        name = path.removeprefix("/static/")
+        if name != path and name in self.static:
+            return _Reply("200 OK", _content_type(name), self.static[name])
+        return _NOT_FOUND
+
+
+def connection_limit(fd_limit: int) -> int:
+    """How many HTTP connections to hold at most under a file descriptor limit, keeping RESERVED_FDS free."""
+    return max(16, min(MAX_CONNECTIONS, fd_limit - RESERVED_FDS))
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard one (as Go programs such as Prometheus do) and return the
+    soft limit in force. A seccomp filter (systemd's ~@resources) may forbid it: then the limit stays."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:
+            log.debug("cannot raise the file descriptor limit above %d: %s", soft, exc)
+        else:
+            soft = hard
+    return soft if soft != resource.RLIM_INFINITY else MAX_CONNECTIONS + RESERVED_FDS
+
+
+def bind_address(host: str) -> tuple[socket.AddressFamily, str, bool]:
+    """Where to bind for `host`: (family, address, dual stack). All interfaces ("" or "::") means one IPv6
+    socket that also accepts IPv4, as Prometheus listens; "0.0.0.0" stays IPv4 only."""
+    if host in ("", "::"):
+        return socket.AF_INET6, "::", True
+    if ":" in host:
+        return socket.AF_INET6, host, False
+    return socket.AF_INET, host, False
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound socket for `host`:`port`; falls back to IPv4 for all interfaces on a host without IPv6."""
+    family, address, dual = bind_address(host)
+    if family == socket.AF_INET and not _is_ip(address):
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, address = infos[0][0], str(infos[0][4][0])
+    try:
+        return _bound(family, address, port, dual)
+    except OSError as exc:
+        if dual and exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+            return _bound(socket.AF_INET, "0.0.0.0", port, False)  # noqa: S104 - all interfaces, as asked
+        raise
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        return False
+    return True
+
+
+def _bound(family: socket.AddressFamily, address: str, port: int, dual: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Restarting under systemd must not wait for TIME_WAIT sockets to clear.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
+        sock.bind((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Server(TcpWSGIServer):
+    """waitress's server, except at the connection limit: rather than stop accepting (and leave Prometheus
+    waiting behind idle sockets until they time out), it closes the connection idle the longest."""
+
+    def readable(self) -> bool:
+        now = time.time()
+        if now >= self.next_channel_cleanup:  # as waitress does: close connections idle for too long
+            self.next_channel_cleanup = int(now) + self.adj.cleanup_interval
+            self.maintenance(int(now))
+        if not self.accepting:
+            return False
+        return not self._full() or self._idlest() is not None
+
+    def handle_accept(self) -> None:
+        if self._full() and (idlest := self._idlest()) is not None:
+            idlest.handle_close()
+        super().handle_accept()
+
+    def _channels(self) -> dict[int, HTTPChannel]:
+        channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment] # the stub is wrong
+        return channels
+
+    def _full(self) -> bool:
+        return len(self._channels()) >= self.adj.connection_limit
+
+    def _idlest(self) -> HTTPChannel | None:
+        """The connection with nothing being answered that has been quiet the longest."""
+        idle = [c for c in self._channels().values() if not c.requests and not c.total_outbufs_len]
+        return min(idle, key=lambda channel: channel.last_activity, default=None)
+
 
 class WebServer:
+    """Listens on `host`:`port` at once (so that a port in use is reported before anything starts)."""
+
     def __init__(self, host: str, port: int, app: WebApp) -> None:
-        self._server = _Server((host, port), app)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self.app = app
+        limit = connection_limit(raise_fd_limit())
+        sock = listen_socket(host, port)
+        self._map: dict[int, Any] = {}
+        try:
+            self._server = _Server(
+                self._serve, map=self._map, _sock=sock, bind_socket=False,
+                sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
+                threads=WORKER_THREADS, connection_limit=limit, channel_timeout=IDLE_TIMEOUT_SECONDS,
+                cleanup_interval=CLEANUP_SECONDS, asyncore_use_poll=True, ident="pvmonit-exporter",
+                # A client that went away (a phone leaving Wi-Fi) is routine: no traceback in the journal.
+                log_socket_errors=False,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self._address = sock.getsockname()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 
     @property
     def host(self) -> str:
-        return str(self._server.server_address[0])
+        return str(self._address[0])
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._address[1])
+
+    def _serve(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+        return self.app(environ, start_response)  # `app` is swapped whole on a configuration reload
 
     def start(self) -> None:
         self._thread.start()
 
+    def _run(self) -> None:
+        while not self._stopping:
+            connection_loop(timeout=1.0, use_poll=True, map=self._map, count=1)
+        self._server.task_dispatcher.shutdown(timeout=5)
+        for dispatcher in list(self._map.values()):
+            dispatcher.close()
+
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._stopping = True
+        if self._thread.is_alive():
+            self._server.pull_trigger()
+            self._thread.join(10)
+        else:
+            self._server.task_dispatcher.shutdown(timeout=1)
+            for dispatcher in list(self._map.values()):
+                dispatcher.close()

@@ -65,7 +65,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "date_where_text_is_expected": ("devices[0].name", "must be a non-empty string, got date"),
     "billion_laughs": ("", "anchors and aliases expand to more than 10000 values; refused before expanding"),
     "recursive_alias": ("", "invalid YAML: line 1: an alias refers to a node that contains it"),
-    "deep_nesting": ("", "invalid YAML: lists or mappings nested too deeply"),
+    "deep_nesting": ("", "invalid YAML: line 1: lists or mappings nested more than 32 deep"),
     "not_utf8": ("", "not UTF-8 text: byte 0xe9 on line 2"),
     "directory": ("", "is a directory, not a configuration file"),
     "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
@@ -105,8 +105,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "probe_zero_baud": ("probes[0].baud", "must be a whole number >= 1, got 0"),
     "emoncms_both_keys": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
     "emoncms_no_key": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
-    "emoncms_apikey_file_missing": ("emoncms.apikey_file", "cannot read /nonexistent/pvmonit-exporter/emoncms.key"),
-    "emoncms_apikey_file_empty": ("emoncms.apikey_file", "/dev/null is empty"),
+    "emoncms_apikey_file_empty": ("emoncms.apikey_file", "keys/blank.key is empty"),
     "emoncms_bad_url": ("emoncms.url", "'emoncms.org' must start with http:// or https://"),
     "emoncms_missing_queue_dir": ("emoncms.queue_dir", "missing required key"),
     "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
@@ -125,6 +124,17 @@ ERRORS: dict[str, tuple[str, str]] = {
     "ble_same_address_twice": ("devices[1].ble_address", "E1:2B:3C:4D:5E:6F is already used by devices[0]"),
 }
 VALID = ("valid_minimal", "valid_full")
+# Key files `check-config` cannot read: a warning from check-config (exit 0), an error from `run`.
+# Fixture → (the warning's key path, a fragment of the warning, a fragment of run's error).
+KEY_WARNINGS: dict[str, tuple[str, str, str]] = {
+    "emoncms_apikey_file_missing": (
+        "emoncms.apikey_file", "/nonexistent/pvmonit-exporter/emoncms.key is absent: `run` will not start until",
+        "cannot read /nonexistent/pvmonit-exporter/emoncms.key: no such file"),
+    "emoncms_apikey_credential_absent": (
+        "emoncms.apikey_file", "emoncms.key is absent: expected while the service is stopped, as systemd creates "
+                               "it from LoadCredential= only for the running service",
+        "(systemd creates it from LoadCredential= only inside the running service: start the service"),
+}
 # `run` must refuse these before it starts anything (a sample: every kind of section).
 RUN_SAMPLE = ("bad_yaml", "unknown_key", "wrong_type_port", "probe_missing_command", "emoncms_both_keys",
               "bad_listen_address")
@@ -150,7 +160,7 @@ def cli_results() -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
 
 def test_every_fixture_is_listed() -> None:
     on_disk = {path.stem for path in FIXTURES.glob("*.yaml")}  # directory.yaml is a directory on purpose
-    assert on_disk == set(ERRORS) | set(VALID)
+    assert on_disk == set(ERRORS) | set(VALID) | set(KEY_WARNINGS)
 
 
 # --- one error per fixture ------------------------------------------------------------------------------
@@ -194,6 +204,77 @@ def test_run_refuses_bad_listen_address_flag() -> None:
     result = run_cli("run", "--config.file", fixture("valid_minimal"), "--web.listen-address", "localhost")
     line = assert_one_line_error(result, "--web.listen-address: ")
     assert "'localhost' is not HOST:PORT" in line
+
+
+# --- key files that cannot be read while the service is stopped ----------------------------------------
+
+
+def assert_one_warning(result: subprocess.CompletedProcess[str], file: str, key_path: str) -> str:
+    """check-config's contract for a warning: exit 0, the configuration printed, one WARNING line on stderr."""
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# {file}: valid\n")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"pvmonit-exporter: WARNING: {where(file, key_path)}"), result.stderr
+    return result.stderr.rstrip("\n")
+
+
+@pytest.mark.parametrize("name", sorted(KEY_WARNINGS))
+def test_check_config_warns_of_an_unreadable_key_file(name: str) -> None:
+    key_path, warning, _ = KEY_WARNINGS[name]
+    file = fixture(name)
+    result = run_cli("check-config", "--config.file", file)
+    assert warning in assert_one_warning(result, file, key_path)
+    printed = yaml.safe_load(result.stdout)
+    assert printed["emoncms"]["apikey"] is None
+    config = load_config(file, key_required=False)
+    assert config.emoncms is not None
+    assert config.emoncms.apikey == ""
+    assert len(config.warnings) == 1
+
+
+@pytest.mark.parametrize("name", sorted(KEY_WARNINGS))
+def test_run_refuses_an_unreadable_key_file(name: str) -> None:
+    key_path, _, error = KEY_WARNINGS[name]
+    file = fixture(name)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    assert caught.value.key_path == key_path
+    line = assert_one_line_error(run_cli("run", "--config.file", file), where(file, key_path))
+    assert error in line
+
+
+def test_a_key_in_the_credentials_directory_is_a_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside the service, $CREDENTIALS_DIRECTORY names the credentials' directory (the path may differ)."""
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "credentials"))
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "devices:\n  - name: a\n    port: /dev/ttyUSB0\n"
+        f"emoncms:\n  url: http://127.0.0.1/emoncms\n  apikey_file: {tmp_path}/credentials/emoncms.key\n"
+        "  queue_dir: /tmp/q\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_file, key_required=False)
+    assert "expected while the service is stopped" in config.warnings[0]
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    config = load_config(config_file, key_required=False)
+    assert "expected while the service is stopped" not in config.warnings[0]
+
+
+def test_check_config_warns_of_a_key_file_this_user_cannot_read() -> None:
+    with world_readable_dir() as work:
+        key_file = work / "emoncms.key"
+        key_file.write_text("0123456789abcdef0123456789abcdef\n", encoding="utf-8")
+        key_file.chmod(0o000)
+        path = work / "config.yaml"
+        path.write_text("devices:\n  - name: a\n    port: /dev/ttyUSB0\n"
+                        f"emoncms:\n  url: http://127.0.0.1/emoncms\n  apikey_file: {key_file}\n  queue_dir: q\n",
+                        encoding="utf-8")
+        path.chmod(0o644)
+        result = run_cli_unprivileged("check-config", "--config.file", str(path), work=work)
+    line = assert_one_warning(result, str(path), "emoncms.apikey_file")
+    assert "cannot be read by this user (uid " in line
+    assert "0123456789abcdef" not in result.stdout + result.stderr
 
 
 # --- files that cannot be read --------------------------------------------------------------------------
@@ -377,7 +458,7 @@ def test_example_documents_every_key(example: tuple[str, dict[str, object]]) -> 
         (EmoncmsConfig, keys_of(data["emoncms"]) | commented_keys(text)),
     ]
     for cls, shown in sections:
-        missing = field_names(cls) - {"source"} - shown  # Config.source is the file's name, not a key
+        missing = field_names(cls) - {"source", "warnings"} - shown  # what the loader adds, not keys
         assert not missing, f"{cls.__name__}: {sorted(missing)} not in config.yaml.example"
     emoncms = data["emoncms"]
     assert isinstance(emoncms, dict)

@@ -1,32 +1,73 @@
-"""The HTTP server in-process: idle keep-alive clients are let go, clients that vanish leave no traceback."""
+"""The HTTP server in-process on real sockets: idle and slow clients, hostile paths, the library's /metrics
+features, IPv6, and the connection cap."""
 
+import gzip
+import json
+import logging
+import math
 import socket
 import struct
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import Gauge
 from prometheus_client.registry import CollectorRegistry
 
 from pvmonit_exporter.config import DeviceConfig, WebConfig
 from pvmonit_exporter.state import State
 from pvmonit_exporter.web import server
-from pvmonit_exporter.web.server import WebApp, WebServer
+from pvmonit_exporter.web.server import WebApp, WebServer, bind_address, connection_limit, json_safe
 from tests.helpers import wait_for
+
+
+def registry_with_two_gauges() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    Gauge("first_metric", "one", registry=registry).set(1)
+    Gauge("second_metric", "two", registry=registry).set(2)
+    return registry
+
+
+def start(host: str = "127.0.0.1") -> WebServer:
+    state = State([DeviceConfig("mppt", "/dev/ttyUSB0")])
+    running = WebServer(host, 0, WebApp(registry_with_two_gauges(), state, WebConfig()))
+    running.start()
+    return running
 
 
 @pytest.fixture
 def web(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebServer]:
-    monkeypatch.setattr(server._Handler, "timeout", 0.5)
-    state = State([DeviceConfig("mppt", "/dev/ttyUSB0")])
-    running = WebServer("127.0.0.1", 0, WebApp(CollectorRegistry(), state, WebConfig()))
-    running.start()
+    monkeypatch.setattr(server, "IDLE_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(server, "CLEANUP_SECONDS", 1)
+    running = start()
     yield running
     running.stop()
 
 
+def request(web: WebServer, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    url = f"http://127.0.0.1:{web.port}{path}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def raw_request(port: int, head: bytes, family: socket.AddressFamily = socket.AF_INET) -> bytes:
+    """Send `head` as is (no client library tidying the path) and read the whole answer."""
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    with socket.create_connection((host, port), timeout=10) as client:
+        client.sendall(head)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
 def test_an_idle_keep_alive_connection_is_closed(web: WebServer) -> None:
     with socket.create_connection(("127.0.0.1", web.port)) as client:
-        client.settimeout(10)
+        client.settimeout(30)
         assert client.recv(1) == b""  # the server hung up on a client that never spoke
 
 
@@ -42,7 +83,126 @@ def test_a_client_that_resets_leaves_no_traceback(web: WebServer, capsys: pytest
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_the_server_does_time_out_idle_clients() -> None:
-    """The fixture shortens the timeout; the shipped one must exist (the standard library's default is none)."""
-    assert server._Handler.timeout is not None
-    assert 0 < server._Handler.timeout <= 60
+HOSTILE_PATHS = [
+    "/static/" + "a" * 256,  # longer than a file name may be: the old server wrote a traceback, no answer
+    "/static/" + "a" * 5000,
+    "/static/..%2f..%2fconfig.py",
+    "/static/%2e%2e/%2e%2e/etc/passwd",
+    "/static/%00",
+    "/static/app.js%00.png",
+    "/static/.hidden",
+    "/static//etc/passwd",
+    "/static/%ff%fe",
+    "/static/" + "%C3%A9" * 100,
+    "//metrics/../../etc/passwd",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_hostile_paths_get_a_clean_answer_and_no_traceback(web: WebServer, path: str,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    answer = raw_request(web.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 404)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_garbage_request_lines_get_a_clean_error(web: WebServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for head in (b"\x00\x01\x02 / HTTP/1.1\r\n\r\n", b"GET /static/\x1b[31m HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET /" + b"%" * 10_000 + b" HTTP/1.1\r\n\r\n"):
+        assert raw_request(web.port, head).split(b" ", 2)[1] in (b"400", b"404", b"431")
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_static_files_and_the_page_are_served(web: WebServer) -> None:
+    status, headers, body = request(web, "/")
+    assert (status, headers["Content-Type"]) == (200, "text/html; charset=utf-8")
+    assert body.startswith(b"<!doctype html>")
+    for name in server._static_files():
+        status, headers, _ = request(web, f"/static/{name}")
+        assert status == 200
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    assert request(web, "/static/")[0] == 404
+
+
+def test_only_get_and_head(web: WebServer) -> None:
+    answer = raw_request(web.port, b"POST /api/state HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                   b"Connection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 405")
+    head = raw_request(web.port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert head.endswith(b"\r\n\r\n")  # headers only
+
+
+def test_metrics_come_from_the_library_with_gzip_openmetrics_and_name_filter(web: WebServer) -> None:
+    status, headers, body = request(web, "/metrics", {"Accept-Encoding": "gzip"})
+    assert (status, headers["Content-Encoding"]) == (200, "gzip")
+    assert b"first_metric 1.0" in gzip.decompress(body)
+    _, headers, body = request(web, "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert headers["Content-Type"].startswith("application/openmetrics-text")
+    assert body.endswith(b"# EOF\n")
+    _, _, body = request(web, "/metrics?name[]=second_metric")
+    assert b"second_metric 2.0" in body
+    assert b"first_metric" not in body
+
+
+def test_api_state_is_valid_json_and_not_cached(web: WebServer) -> None:
+    status, headers, body = request(web, "/api/state")
+    assert status == 200
+    assert headers["Cache-Control"] == "no-store"
+    assert json.loads(body)["devices"][0]["name"] == "mppt"
+
+
+def test_json_safe_replaces_non_finite_numbers() -> None:
+    document = {"a": math.inf, "b": [-math.inf, math.nan, 1.5], "c": {"d": (math.inf,)}, "e": "x"}
+    assert json_safe(document) == {"a": "inf", "b": ["-inf", None, 1.5], "c": {"d": ["inf"]}, "e": "x"}
+
+
+def test_ipv6_loopback_is_served() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6")
+    running = start("::1")
+    try:
+        answer = raw_request(running.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                             socket.AF_INET6)
+        assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("", (socket.AF_INET6, "::", True)),  # `:9737`, the default: IPv6 and IPv4 on one socket
+        ("::", (socket.AF_INET6, "::", True)),
+        ("0.0.0.0", (socket.AF_INET, "0.0.0.0", False)),
+        ("::1", (socket.AF_INET6, "::1", False)),
+        ("127.0.0.1", (socket.AF_INET, "127.0.0.1", False)),
+    ],
+)
+def test_bind_address(host: str, expected: tuple[socket.AddressFamily, str, bool]) -> None:
+    assert bind_address(host) == expected
+
+
+@pytest.mark.parametrize(("fd_limit", "expected"), [(1024, 768), (20000, 4096), (100, 16)])
+def test_connection_limit_leaves_descriptors_for_ports_and_probes(fd_limit: int, expected: int) -> None:
+    assert connection_limit(fd_limit) == expected
+
+
+def test_at_the_connection_limit_the_idlest_connection_makes_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle sockets beyond the cap do not lock Prometheus out until they time out: the oldest goes."""
+    monkeypatch.setattr(server, "connection_limit", lambda fd_limit: 20)
+    running = start()
+    idle = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(60)]
+    try:
+        answer = raw_request(running.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert b"first_metric 1.0" in answer
+        # The server never held more than its cap: the first idle sockets were closed to make room.
+        assert idle[0].recv(1) == b""
+    finally:
+        for client in idle:
+            client.close()
+        running.stop()

@@ -1,5 +1,8 @@
 """Fixtures for the forwarder tests: a fake emoncms, a manual clock, sample VE.Direct blocks, a forwarder factory."""
 
+import errno
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -97,3 +100,46 @@ def make_rig(tmp_path: Path, fake: FakeEmoncms, clock: ManualClock) -> Iterator[
     yield make
     for rig in rigs:
         rig.forwarder.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB tmpfs mounted in `tmp_path`, to fill up for real (SQLITE_FULL from a full disk).
+
+    Mounting needs root: elsewhere the test is skipped with the reason, and fails in CI (CI=true), which runs
+    as root."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    reason = None
+    if os.geteuid() != 0:
+        reason = "mounting a tmpfs to fill up needs root"
+    else:
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                                capture_output=True, text=True, check=False)
+        if result.returncode:
+            reason = f"mount -t tmpfs failed: {result.stderr.strip()}"
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_up(disk: Path) -> Path:
+    """Write a file on `disk` until not one more page fits; returns it (delete it to give the space back)."""
+    filler = disk / "filler"
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for size in (1 << 16, 1 << 12, 1 << 9, 1):
+            try:
+                while True:
+                    os.write(descriptor, b"\0" * size)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(descriptor)
+    return filler

@@ -83,3 +83,18 @@ def test_without_an_emoncms_section_the_command_prints_one_line_and_exits_2(tmp_
     line = assert_one_line_error(result, "")
     assert line.endswith(": no emoncms section: the forwarder is off")
     assert "config.yaml" in line
+
+
+def test_the_summary_reports_a_damaged_queue_and_leaves_it_where_it_is(tmp_path: Path, fake: FakeEmoncms) -> None:
+    queue_dir = tmp_path / "queue"
+    queue_dir.mkdir()
+    (queue_dir / "cache.db").write_bytes(b"")  # truncated to nothing
+    config = tmp_path / "config.yaml"
+    config.write_text(f"devices:\n  - name: mppt\n    port: /dev/ttyUSB0\nemoncms:\n  url: {fake.url}\n"
+                      f"  apikey: 0123456789abcdef0123456789abcdef\n  queue_dir: {queue_dir}\n")
+
+    result = run_cli("queue", "--config.file", str(config))
+
+    line = assert_one_line_error(result, "")
+    assert line.endswith("is damaged (it is empty (0 bytes)); left as it is")
+    assert sorted(path.name for path in queue_dir.iterdir()) == ["cache.db"]

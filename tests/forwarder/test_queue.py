@@ -1,14 +1,18 @@
 """The disk queue: FIFO across restarts, the bound, dead letters, durable settings, disk errors, corruption."""
 
 import logging
+import shutil
 import sqlite3
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import diskcache
 import pytest
 
-from pvmonit_exporter.forwarder.queue import DiskQueue, QueueError
+from pvmonit_exporter.forwarder.queue import DiskQueue, QueueError, _Store, truncation
 from pvmonit_exporter.forwarder.snapshot import Row
+from tests.forwarder.conftest import fill_up
 
 
 def rows(start: int, count: int, node: str = "mppt") -> list[Row]:
@@ -187,3 +191,160 @@ def test_a_queue_directory_that_cannot_be_created_is_a_queue_error(tmp_path: Pat
     (tmp_path / "file").write_text("x")
     with DiskQueue(tmp_path / "file" / "queue", 10) as queue, pytest.raises(QueueError, match="file"):
         queue.append(rows(0, 1))
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+
+
+def test_a_queue_directory_deleted_while_in_use_is_recreated_and_nothing_queued_after_is_lost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    queue_dir = tmp_path / "queue"
+    with DiskQueue(queue_dir, 100) as queue:
+        queue.append(rows(0, 2))
+        shutil.rmtree(queue_dir)  # an operator cleaning up, a tmpfiles rule…
+        queue.append(rows(600, 3))
+        queue.append(rows(1500, 1))
+        assert queue.stats().rows == 4
+
+    with DiskQueue(queue_dir, 100) as restarted:  # after a restart: the rows queued since are there
+        assert [item.row for item in restarted.peek(10)] == rows(600, 3) + rows(1500, 1)
+    (error,) = errors(caplog)  # said once, at ERROR
+    assert f"{queue_dir} was deleted while in use" in error
+
+
+def test_a_queue_directory_replaced_while_in_use_is_used_from_then_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    queue_dir = tmp_path / "queue"
+    with DiskQueue(queue_dir, 100) as queue:
+        queue.append(rows(0, 1))
+        queue_dir.rename(tmp_path / "queue.old")
+        queue_dir.mkdir()  # a new, empty directory under the same name
+        queue.append(rows(300, 1))
+
+    with DiskQueue(queue_dir, 100) as restarted:
+        assert [item.row for item in restarted.peek(10)] == rows(300, 1)
+    (error,) = errors(caplog)
+    assert "was replaced while in use" in error
+
+
+@pytest.mark.parametrize("cut", [lambda whole: 0, lambda whole: 60, lambda whole: whole // 2],
+                         ids=["empty", "inside-the-header", "half"])
+def test_an_empty_or_truncated_database_is_moved_aside_not_read_as_empty(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, cut: Callable[[int], int]) -> None:
+    with DiskQueue(tmp_path, 100_000) as queue:
+        queue.append(rows(0, 3000))
+    database = tmp_path / "cache.db"
+    size = cut(database.stat().st_size)
+    with database.open("r+b") as file:
+        file.truncate(size)
+
+    with DiskQueue(tmp_path, 100_000) as queue:
+        stats = queue.stats()
+
+    assert (stats.rows, stats.recoveries) == (0, 1)
+    (aside,) = tmp_path.glob("corrupt-*")
+    assert (aside / "cache.db").stat().st_size == size
+    (error,) = errors(caplog)
+    assert "is unreadable" in error
+    assert str(aside) in error
+
+
+def test_a_database_written_whole_is_not_taken_for_truncated(tmp_path: Path) -> None:
+    with DiskQueue(tmp_path, 100_000) as queue:
+        queue.append(rows(0, 3000))
+        queue.remove(queue.peek(2990))  # free pages stay in the file: it is longer than needed, not shorter
+    assert truncation(tmp_path / "cache.db") is None
+    (tmp_path / "other").write_bytes(b"not sqlite")
+    assert truncation(tmp_path / "other") is None  # SQLite refuses it itself
+    assert truncation(tmp_path / "missing.db") is None
+
+
+def test_a_healthy_database_is_not_moved_aside_for_an_error_that_only_looks_like_corruption(
+        tmp_path: Path) -> None:
+    """An I/O error can surface as "database disk image is malformed" while the file is whole: a fresh
+    connection's integrity check tells them apart. The error here is SQLite's own, from reading a damaged
+    database elsewhere, while the queue's own database is sound."""
+    damaged = tmp_path / "damaged.db"
+    with DiskQueue(tmp_path / "elsewhere", 100_000) as other:
+        other.append(rows(0, 2000))
+    data = bytearray((tmp_path / "elsewhere" / "cache.db").read_bytes())
+    data[8192:16384] = b"\xff" * 8192
+    damaged.write_bytes(bytes(data))
+    queue_dir = tmp_path / "queue"
+    with DiskQueue(queue_dir, 100) as queue:
+        queue.append(rows(0, 3))
+    store = _Store(queue_dir, "emoncms queue", 10.0)
+
+    def read_the_damaged_one(cache: object) -> None:
+        with closing(sqlite3.connect(damaged)) as connection:
+            connection.execute("SELECT * FROM Settings").fetchall()
+
+    with pytest.raises(QueueError, match="malformed"):
+        store.run(read_the_damaged_one)
+    store.close()
+
+    assert not list(queue_dir.glob("corrupt-*"))
+    assert store.recoveries == 0
+    with DiskQueue(queue_dir, 100) as queue:
+        assert queue.stats().rows == 3
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_inspecting_never_moves_a_damaged_database_aside(tmp_path: Path, damage: str) -> None:
+    with DiskQueue(tmp_path, 100_000) as queue:
+        queue.append(rows(0, 3000))
+    database = tmp_path / "cache.db"
+    if damage == "garbage":
+        database.write_bytes(b"this is not an sqlite database" * 200)
+    else:
+        with database.open("r+b") as file:
+            file.truncate(database.stat().st_size // 2)
+    before = database.read_bytes()
+
+    with DiskQueue(tmp_path, 100_000, inspect=True) as queue, pytest.raises(QueueError, match="left as it is"):
+        queue.stats()
+
+    assert not list(tmp_path.glob("corrupt-*"))
+    assert database.read_bytes() == before
+
+
+def test_a_closed_queue_is_never_reopened(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "queue", 100)
+    queue.append(rows(0, 1))
+    queue.close()
+    shutil.rmtree(tmp_path / "queue")
+
+    for operation in (lambda: queue.append(rows(300, 1)), lambda: queue.peek(1), queue.stats):
+        with pytest.raises(QueueError, match="is closed"):
+            operation()
+    assert not (tmp_path / "queue").exists()
+
+
+def test_rows_sent_on_a_full_disk_are_never_peeked_again_and_deleted_once_space_returns(
+        small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    queue_dir = small_disk / "queue"
+    with DiskQueue(queue_dir, 100_000) as queue:
+        queue.append(rows(0, 30))
+        with closing(sqlite3.connect(queue_dir / "cache.db")) as connection:  # an empty WAL: a delete needs space
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert queue.stats().dead_rows == 0  # the dead-letter store exists before the disk fills up
+        filler = fill_up(small_disk)
+        sent = queue.peek(10)  # emoncms accepted these…
+
+        with pytest.raises(QueueError, match="database or disk is full"):
+            queue.remove(sent)  # …but they cannot be deleted
+
+        assert [item.row for item in queue.peek(100)] == rows(0, 30)[10:]  # never handed out again
+        assert queue.stats().rows == 20
+        assert queue.stats().oldest == 3000
+        with pytest.raises(QueueError):
+            queue.retry_removals()
+        filler.unlink()  # space returns
+        assert queue.retry_removals() == 10
+        assert queue.stats().rows == 20
+        assert (queue_dir / "cache.db-wal").stat().st_size == 0  # checkpointed: the space is given back
+    with DiskQueue(queue_dir, 100_000) as restarted:
+        assert [item.row for item in restarted.peek(100)] == rows(0, 30)[10:]
+    assert any("deleted the 10 rows sent while the disk refused it" in r.getMessage() for r in caplog.records)
