@@ -12,6 +12,7 @@ from typing import IO
 
 from pvmonit_exporter.ble.keys import parse_key
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.read_command import format_block
 from pvmonit_exporter.sources.ble import (
     MISSING_EXTRA,
     Advert,
@@ -94,8 +95,6 @@ def decode_command(key_text: str, hex_text: str, *, as_json: bool, out: IO[str] 
         }
         out.write(json.dumps(document, ensure_ascii=False) + "\n")
         return 0
-    from pvmonit_exporter.read_command import format_block
-
     out.write(f"product: 0x{reading.product_id:04X} {reading.product}\nrecord type: {reading.record_type}\n")
     out.write(format_block(values, "decoded"))
     return 0

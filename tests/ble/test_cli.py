@@ -55,7 +55,7 @@ def test_decode_for_people(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = decode(capsys, "--key", KEY.hex(), SOLAR.hex())
     assert code == 0
     assert out == ("product: 0xA042 BlueSolar MPPT 75/15\nrecord type: solar_charger\n"
-                   "CS: Absorption\nERR: No error\nV: 13.42 V\nI: 7.5 A\nH20: 1332000 J\nPPV: 112 W\n")
+                   "CS: Absorption\nERR: No error\nV: 13.42 V\nI: 7.5 A\nH20: 0.37 kWh\nPPV: 112 W\n")
 
 
 @pytest.mark.parametrize(("args", "message"), [

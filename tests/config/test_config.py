@@ -115,7 +115,6 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
     "ble_key_not_hex": ("devices[0].ble_key", "a key is 32 hexadecimal digits"),
     "ble_key_file_short": ("devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
-    "ble_key_file_missing": ("devices[0].ble_key_file", "cannot read /nonexistent/pvmonit-exporter/shunt.key"),
     "ble_bad_address": ("devices[0].ble_address", "'E1-2B-3C-4D-5E-6F' is not a Bluetooth address"),
     "ble_port_and_address": ("devices[0].ble_address", "set either port (a VE.Direct cable) or ble_address"),
     "ble_no_key": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from pvmonit_exporter.config import effective_config, load_config
-from tests.config import run_cli
+from tests.config import assert_one_line_error, run_cli
 
 KEY = "8f3a9c55d2e14b07a6c3f0e2b1d49a7c"
 
@@ -54,3 +54,15 @@ def test_a_bad_key_is_never_repeated_in_the_error(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
     assert "devices[1].ble_key: a key is 32 hexadecimal digits" in result.stderr
     assert wrong not in result.stderr
+
+
+def test_an_absent_key_file_follows_the_apikey_file_rules(tmp_path: Path) -> None:
+    """check-config warns (the key may be a credential that exists only inside the service); run refuses."""
+    path = write_config(tmp_path, '    ble_address: "E1:2B:3C:4D:5E:6F"\n    ble_key_file: absent.key\n')
+    checked = run_cli("check-config", "--config.file", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.startswith(f"pvmonit-exporter: WARNING: {path}: devices[1].ble_key_file: ")
+    assert "absent.key is absent: `run` will not start until it exists" in checked.stderr
+    assert yaml.safe_load(checked.stdout)["devices"][1]["ble_key"] is None
+    assert_one_line_error(run_cli("run", "--config.file", str(path)),
+                          f"{path}: devices[1].ble_key_file: cannot read {tmp_path / 'absent.key'}: no such file")
