@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
+from pvmonit_exporter.config.schema import BOUNDS
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 
@@ -16,6 +17,8 @@ NODE_NAME_MAX = 64
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Anything else would break the HTTP header it travels in (and end up quoted in an error message).
 KEY_RE = re.compile(r"[!-~]{1,256}")
+# 1e3, 2E-5: numbers to YAML 1.2 and to people, text to PyYAML's YAML 1.1 (it wants 1.0e+3).
+_YAML_1_2_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 
 class ConfigError(UserError):
@@ -117,6 +120,9 @@ class Checks:
         return value
 
     def number(self, value: object, path: str) -> float:
+        if isinstance(value, str) and _YAML_1_2_FLOAT.fullmatch(value):
+            raise self.fail(path, f"must be a number, got the text {value!r}: YAML reads an exponent without a "
+                                  f"dot as text; write {float(value):.1e}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, f"must be a number, got {type_name(value)}")
         try:
@@ -127,22 +133,28 @@ class Checks:
             raise self.fail(path, f"must be a number (finite), got {value!r:.40}")
         return number
 
-    def positive(self, value: object, path: str) -> float:
-        number = self.number(value, path)
-        if number <= 0:
-            raise self.fail(path, f"must be greater than 0, got {number:g}")
-        return number
+    def measure(self, place: str) -> Callable[[object, str], float]:
+        """A number within `BOUNDS[place]`."""
+        bounds = BOUNDS[place]
 
-    def at_least_one(self, value: object, path: str) -> float:
-        number = self.number(value, path)
-        if number < 1:
-            raise self.fail(path, f"must be at least 1, got {number:g}")
-        return number
+        def check(value: object, path: str) -> float:
+            number = self.number(value, path)
+            if not bounds.low <= number <= bounds.high:
+                raise self.fail(path, f"must be from {bounds.describe()}, got {number:g}")
+            return number
 
-    def count(self, value: object, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(path, f"must be a whole number >= 1, got {value!r}")
-        return value
+        return check
+
+    def whole(self, place: str) -> Callable[[object, str], int]:
+        """A whole number within `BOUNDS[place]`."""
+        bounds = BOUNDS[place]
+
+        def check(value: object, path: str) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or not bounds.low <= value <= bounds.high:
+                raise self.fail(path, f"must be a whole number from {bounds.describe()}, got {value!r:.40}")
+            return value
+
+        return check
 
     def labels(self, value: object, path: str) -> tuple[str, ...]:
         """A list of VE.Direct labels emoncms can store: known labels (case matters), no text fields."""

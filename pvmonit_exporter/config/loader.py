@@ -218,7 +218,7 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     checks = Checks(file)
     _check_names(data, "", "", checks)
     top = Reader(file, data, "")
-    stale = top.get("stale_timeout", checks.positive, DEFAULT_STALE_TIMEOUT)
+    stale = top.get("stale_timeout", checks.measure("stale_timeout"), DEFAULT_STALE_TIMEOUT)
     web = _web(top.get("web", lambda v, p: Reader(file, v, p), None), checks)
     warnings: list[str] = []
     devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale,
@@ -264,12 +264,16 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
     if reader is None:
         return WebConfig()
     defaults = WebConfig()
+
+    def number(key: str) -> float:
+        return reader.get(key, checks.measure(f"web.{key}"), cast(float, getattr(defaults, key)))
+
     web = WebConfig(
         listen_address=reader.get("listen_address", checks.listen_address, defaults.listen_address),
-        battery_voltage_min=reader.get("battery_voltage_min", checks.number, defaults.battery_voltage_min),
-        battery_voltage_max=reader.get("battery_voltage_max", checks.number, defaults.battery_voltage_max),
-        pv_power_max=reader.get("pv_power_max", checks.positive, defaults.pv_power_max),
-        consumption_max=reader.get("consumption_max", checks.positive, defaults.consumption_max),
+        battery_voltage_min=number("battery_voltage_min"),
+        battery_voltage_max=number("battery_voltage_max"),
+        pv_power_max=number("pv_power_max"),
+        consumption_max=number("consumption_max"),
     )
     reader.finish()
     if web.battery_voltage_min >= web.battery_voltage_max:
@@ -290,7 +294,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
             name=name,
             port="" if ble_address else reader.require("port", checks.text),
             serial_number=reader.get("serial_number", checks.text, None),
-            stale_timeout=reader.get("stale_timeout", checks.positive, stale),
+            stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
             emoncms_node=reader.get("emoncms_node", checks.node, None),
             ble_address=ble_address,
@@ -344,18 +348,18 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
             name=reader.require("name", checks.name),
             type=cast(Literal["command", "serial", "w1", "file"], kind),
             quantity=cast(Literal["temperature", "current", "power"], quantity),
-            interval=reader.get("interval", checks.positive, 60.0),
-            timeout=reader.get("timeout", checks.positive, 10.0),
+            interval=reader.get("interval", checks.measure("probes[].interval"), 60.0),
+            timeout=reader.get("timeout", checks.measure("probes[].timeout"), 10.0),
             command=reader.get("command", checks.argv, ()) if kind == "command" else (),
             port=reader.get("port", checks.text, "") if kind == "serial" else "",
-            baud=reader.get("baud", checks.count, 9600) if kind == "serial" else 9600,
+            baud=reader.get("baud", checks.whole("probes[].baud"), 9600) if kind == "serial" else 9600,
             path=reader.get("path", checks.text, "") if kind in ("file", "w1") else "",
-            scale=reader.get("scale", checks.number, 1.0),
-            offset=reader.get("offset", checks.number, 0.0),
-            min=reader.get("min", checks.number, None),
-            max=reader.get("max", checks.number, None),
-            power_voltage=reader.get("power_voltage", checks.positive, None),
-            power_max=reader.get("power_max", checks.positive, None),
+            scale=reader.get("scale", checks.measure("probes[].scale"), 1.0),
+            offset=reader.get("offset", checks.measure("probes[].offset"), 0.0),
+            min=reader.get("min", checks.measure("probes[].min"), None),
+            max=reader.get("max", checks.measure("probes[].max"), None),
+            power_voltage=reader.get("power_voltage", checks.measure("probes[].power_voltage"), None),
+            power_max=reader.get("power_max", checks.measure("probes[].power_max"), None),
             emoncms_input=reader.get("emoncms_input", checks.name, None),
         )
         reader.finish()
@@ -403,11 +407,12 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
         apikey=apikey,
         # Relative to the configuration file, like apikey_file: the daemon's working directory is `/`.
         queue_dir=Path(file).parent / reader.require("queue_dir", checks.text),
-        interval=reader.get("interval", checks.at_least_one, defaults.interval),
-        batch_size=reader.get("batch_size", checks.count, defaults.batch_size),
-        max_queue_rows=reader.get("max_queue_rows", checks.count, defaults.max_queue_rows),
+        interval=reader.get("interval", checks.measure("emoncms.interval"), defaults.interval),
+        batch_size=reader.get("batch_size", checks.whole("emoncms.batch_size"), defaults.batch_size),
+        max_queue_rows=reader.get("max_queue_rows", checks.whole("emoncms.max_queue_rows"),
+                                    defaults.max_queue_rows),
         payload=cast(Literal["pvmonit", "si"], reader.get("payload", checks.choice(PAYLOADS), "pvmonit")),
-        timeout=reader.get("timeout", checks.positive, defaults.timeout),
+        timeout=reader.get("timeout", checks.measure("emoncms.timeout"), defaults.timeout),
         probe_node=reader.get("probe_node", checks.node, defaults.probe_node),
         fields=kind_fields,
     )

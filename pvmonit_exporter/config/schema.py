@@ -140,3 +140,52 @@ PROBE_KEYS_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
     "w1": ("command", "port", "baud"),
     "file": ("command", "port", "baud"),
 }
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number may take, both ends included; `whole`: an integer."""
+
+    low: float
+    high: float
+    unit: str = ""
+    whole: bool = False
+
+    def describe(self) -> str:
+        """`1 to 86,400 s`, as the README and config.yaml.example write it."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{format_number(self.low)} to {format_number(self.high)}{unit}"
+
+
+def format_number(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:g}"
+
+
+_SECONDS_A_DAY = 86_400.0
+_CALIBRATION = Bounds(-1e9, 1e9)
+# Every number a file may hold, by its place (`[]`: any item of a list). Beyond these a value could overflow a
+# socket timeout or time arithmetic and kill the thread using it, or make the forwarder load the whole queue into
+# one request; within them everything works. Documented in config.yaml.example and the README.
+BOUNDS: Mapping[str, Bounds] = {
+    "stale_timeout": Bounds(1, _SECONDS_A_DAY, "s"),
+    "devices[].stale_timeout": Bounds(1, _SECONDS_A_DAY, "s"),
+    "web.battery_voltage_min": Bounds(0, 1000, "V"),
+    "web.battery_voltage_max": Bounds(0, 1000, "V"),
+    "web.pv_power_max": Bounds(1, 1e6, "W"),
+    "web.consumption_max": Bounds(1, 1e6, "W"),
+    "probes[].interval": Bounds(1, _SECONDS_A_DAY, "s"),
+    "probes[].timeout": Bounds(0.1, 3600, "s"),
+    "probes[].baud": Bounds(50, 4_000_000, whole=True),
+    "probes[].scale": _CALIBRATION,
+    "probes[].offset": _CALIBRATION,
+    "probes[].min": _CALIBRATION,
+    "probes[].max": _CALIBRATION,
+    "probes[].power_voltage": Bounds(1, 1000, "V"),
+    "probes[].power_max": Bounds(1, 1e6, "W"),
+    "emoncms.interval": Bounds(1, _SECONDS_A_DAY, "s"),
+    "emoncms.timeout": Bounds(1, 600, "s"),
+    # emonhub sends at most 1,000 rows a request; 10,000 rows stay far below PHP's 8 MB post_max_size.
+    "emoncms.batch_size": Bounds(1, 10_000, "rows", whole=True),
+    # 10 million rows of 188 bytes: about 2 GB of disk, 30 years of 3 devices every 5 minutes.
+    "emoncms.max_queue_rows": Bounds(100, 10_000_000, "rows", whole=True),
+}
