@@ -16,6 +16,7 @@ from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.history import HistoryRecorder, HistoryRing
 from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
@@ -36,8 +37,9 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config, ble_scanner: AdvertScanner | None = None) -> None:
-        """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
+    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None) -> None:
+        """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
+        Bluetooth devices' radio, None for the real one (bleak)."""
         self.config = config
         self.state = State(config.devices, config.probes)
         serial_devices = [d for d in config.devices if d.source == "serial"]
@@ -50,6 +52,7 @@ class Pipeline:
         self.readers = [SerialReader(device, self.state, discovery) for device in serial_devices]
         self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
+        self.history = HistoryRecorder(self.state, history)
         self.forwarder = self._forwarder()
         self.registry = CollectorRegistry(auto_describe=False)
         # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
@@ -63,7 +66,7 @@ class Pipeline:
 
             self.registry.register(ForwarderCollector(self.forwarder))
             status = self.forwarder.status_document
-        self.app = WebApp(self.registry, self.state, config.web, status)
+        self.app = WebApp(self.registry, self.state, config.web, status, self.history)
 
     def _forwarder(self) -> "Forwarder | None":
         if self.config.emoncms is None:
@@ -81,10 +84,12 @@ class Pipeline:
             probe.start()
         if self.forwarder is not None:
             self.forwarder.start()
+        self.history.start()
 
     def stop(self, before_waiting: Callable[[], None] = lambda: None) -> None:
         """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
-        sources: list[SerialReader | ProbeRunner | BleSource] = [*self.readers, *self.probes]
+        sources: list[SerialReader | ProbeRunner | HistoryRecorder | BleSource] = [*self.readers, *self.probes,
+                                                                                    self.history]
         if self.ble is not None:
             sources.append(self.ble)
         for source in sources:
@@ -102,8 +107,9 @@ class Exporter:
     def __init__(self, config: Config, listen_address: str | None = None,
                  ble_scanner: AdvertScanner | None = None) -> None:
         """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
-        self.ble_scanner = ble_scanner
-        self.pipeline = Pipeline(config, ble_scanner)
+        self._history = HistoryRing()
+        self._ble_scanner = ble_scanner
+        self.pipeline = Pipeline(config, self._history, ble_scanner)
         address = listen_address or config.web.listen_address
         self._listen_address = address
         host, port = parse_listen_address(address, UserError)
@@ -134,9 +140,9 @@ class Exporter:
         previous = self.pipeline
         previous.stop()
         try:
-            self.pipeline = Pipeline(config, self.ble_scanner)
+            self.pipeline = Pipeline(config, self._history, self._ble_scanner)
         except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
-            self.pipeline = Pipeline(previous.config, self.ble_scanner)
+            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
             self.web.app = self.pipeline.app

@@ -237,6 +237,13 @@ class Discovery:
         self._heard[real] = heard
         return heard
 
+    def belongs(self, device: DeviceConfig, block: Block) -> bool | None:
+        """Whether `block`, read on the port found for `device`, comes from that device: True; False when it
+        names another (another SER#, or a SER# another entry asks for); None when it cannot tell."""
+        if device.serial_number is not None:
+            return names_serial_number(block, device.serial_number)
+        return False if block.get("SER#") in self.wanted_serials else None
+
     def _matches(self, device: DeviceConfig, serial_number: str | None) -> bool:
         if device.serial_number is not None:
             return serial_number == device.serial_number
@@ -319,7 +326,9 @@ class SerialReader:
             return False
         self.decoder.reset()
         got_block = False
-        # Blocks count only once they are known to come from the configured serial number.
+        # On a port found by a scan, blocks count only once they are known to come from the configured
+        # serial number, and only while no block names another device.
+        checked = self.device.port == "auto"
         verified = self.device.serial_number is None
         watch = BlockWatch(self.device.stale_timeout, time.monotonic())
         self._set_status(path, connected=True, error=None, level=logging.INFO)
@@ -328,7 +337,7 @@ class SerialReader:
                 while not self._stop.is_set():
                     data = port.read(READ_SIZE)
                     blocks = self.decoder.feed(data) if data else []
-                    if self.device.serial_number is not None and blocks:
+                    if checked and blocks:
                         blocks, verified, other = self._own_blocks(blocks, verified)
                         if other is not None:
                             self._wrong_device(path, other)
@@ -352,10 +361,9 @@ class SerialReader:
     def _own_blocks(self, blocks: list[Block], verified: bool) -> tuple[list[Block], bool, Block | None]:
         """The blocks that may be published: none before one names the configured serial number, and the
         first block naming another device stops the lot (returned third)."""
-        expected = self.device.serial_number or ""
         own: list[Block] = []
         for block in blocks:
-            verdict = names_serial_number(block, expected)
+            verdict = self.discovery.belongs(self.device, block)
             if verdict is False:
                 return own, verified, block
             verified = verified or verdict is True
@@ -368,6 +376,7 @@ class SerialReader:
         self.state.withdraw_readings(self.device.name)
         found = block.get("SER#")
         other = f"serial number {found}" if found else "a device without serial number"
-        self._lost = (f"{path} now answers with {other}, not {self.device.serial_number}; "
-                      "looking for it again")
+        instead = (f"not {self.device.serial_number}" if self.device.serial_number
+                   else "which another device is configured with")
+        self._lost = f"{path} now answers with {other}, {instead}; looking for it again"
         self._set_status(None, connected=False, level=logging.WARNING, error=self._lost)
