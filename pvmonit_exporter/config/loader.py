@@ -316,6 +316,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
             emoncms_node=reader.get("emoncms_node", checks.node, None),
             ble_address=ble_address,
             ble_key=ble_key,
+            history=reader.get("history", checks.boolean, True),
         )
         reader.finish()
         if device.name in seen:
