@@ -308,6 +308,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
             stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
             emoncms_node=reader.get("emoncms_node", checks.node, None),
+            history=reader.get("history", checks.boolean, True),
         )
         reader.finish()
         if device.name in seen:

@@ -68,6 +68,7 @@ class DeviceConfig:
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
     emoncms_node: str | None = None  # None: the device's name
+    history: bool = True  # read the charger's daily history over HEX (read-only, harmless)
 
 
 @dataclass(frozen=True)
