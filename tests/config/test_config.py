@@ -97,6 +97,11 @@ ERRORS: dict[str, tuple[str, str]] = {
     "probe_key_of_other_type": ("probes[0].path", "does not apply to a command probe"),
     "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
     "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
+    "web_consumption_ratios_inverted": ("web.consumption_alarm_ratio", "needs consumption_warning_ratio < "
+                                        "consumption_alarm_ratio <= 1, got 0.8 and 0.5"),
+    "web_temperature_bounds_unordered": ("web.temperature_warning_low",
+                                         "needs temperature_alarm_low < temperature_warning_low < "
+                                         "temperature_warning_high < temperature_alarm_high, got 5, 4, 26, 30"),
     "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
     "device_bad_emoncms_node": ("devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
     "emoncms_org_long_node": ("devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
@@ -350,7 +355,9 @@ def test_check_config_minimal_fills_in_defaults() -> None:
         "probes": [],
         "emoncms": None,
         "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,
-                "pv_power_max": 400.0, "consumption_max": 1500.0},
+                "pv_power_max": 400.0, "consumption_max": 1500.0, "consumption_warning_ratio": 0.5,
+                "consumption_alarm_ratio": 0.8, "temperature_warning_low": 10.0, "temperature_warning_high": 26.0,
+                "temperature_alarm_low": 5.0, "temperature_alarm_high": 30.0},
         "stale_timeout": 5.0,
         "auto_port_patterns": list(DEFAULT_AUTO_PORT_PATTERNS),
     }
