@@ -48,18 +48,33 @@ class WebConfig:
     # Ranges of the live page's bars (PvMonit's gauge maxima).
     battery_voltage_min: float = 11.0
     battery_voltage_max: float = 15.0
-    pv_power_max: float = 400.0
+    pv_power_max: float = 400.0  # per solar charger: the summary's PV gauge ends at this × the chargers
     consumption_max: float = 1500.0
+    # The summary's colours (PvMonit's): consumption orange above 50 % of consumption_max and red above 80 %;
+    # temperature orange at or beyond the warning bounds, red at or beyond the alarm bounds.
+    consumption_warning_ratio: float = 0.5
+    consumption_alarm_ratio: float = 0.8
+    temperature_warning_low: float = 10.0
+    temperature_warning_high: float = 26.0
+    temperature_alarm_low: float = 5.0
+    temperature_alarm_high: float = 30.0
 
 
 @dataclass(frozen=True)
 class DeviceConfig:
     name: str
-    port: str  # a path, or "auto"
+    port: str  # a path, or "auto"; "" for a Bluetooth device
     serial_number: str | None = None
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
     emoncms_node: str | None = None  # None: the device's name
+    history: bool = True  # read the charger's daily history over HEX (read-only, harmless)
+    ble_address: str | None = None  # a Bluetooth device: its address, upper case (E1:2B:3C:4D:5E:6F)
+    ble_key: bytes | None = field(default=None, repr=False)  # its Instant Readout key: a secret
+
+    @property
+    def source(self) -> Literal["serial", "ble"]:
+        return "ble" if self.ble_address else "serial"
 
 
 @dataclass(frozen=True)
@@ -114,11 +129,12 @@ def _keys(cls: type) -> frozenset[str]:
 
 
 # The keys each mapping of a file may hold, by its place (`[]`: any item of a list). A key is a field of the
-# section's dataclass unless it is listed here as read differently (apikey_file) or not a key at all (source, warnings).
+# section's dataclass unless it is listed here as read differently (apikey_file, ble_key_file) or not a key at
+# all (source, warnings).
 SECTION_KEYS: Mapping[str, frozenset[str]] = {
     "": _keys(Config) - {"source", "warnings"},
     "web": _keys(WebConfig),
-    "devices[]": _keys(DeviceConfig),
+    "devices[]": _keys(DeviceConfig) | {"ble_key_file"},
     "probes[]": _keys(ProbeConfig),
     "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
     "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),
@@ -156,6 +172,7 @@ def format_number(value: float) -> str:
 
 _SECONDS_A_DAY = 86_400.0
 _CALIBRATION = Bounds(-1e9, 1e9)
+_TEMPERATURE = Bounds(-100, 200, "°C")
 # Every number a file may hold, by its place (`[]`: any item of a list). Beyond these a value could overflow a
 # socket timeout or time arithmetic and kill the thread using it, or make the forwarder load the whole queue into
 # one request; within them everything works. Documented in config.yaml.example and the README.
@@ -166,6 +183,12 @@ BOUNDS: Mapping[str, Bounds] = {
     "web.battery_voltage_max": Bounds(0, 1000, "V"),
     "web.pv_power_max": Bounds(1, 1e6, "W"),
     "web.consumption_max": Bounds(1, 1e6, "W"),
+    "web.consumption_warning_ratio": Bounds(0.01, 1),
+    "web.consumption_alarm_ratio": Bounds(0.01, 1),
+    "web.temperature_warning_low": _TEMPERATURE,
+    "web.temperature_warning_high": _TEMPERATURE,
+    "web.temperature_alarm_low": _TEMPERATURE,
+    "web.temperature_alarm_high": _TEMPERATURE,
     "probes[].interval": Bounds(1, _SECONDS_A_DAY, "s"),
     "probes[].timeout": Bounds(0.1, 3600, "s"),
     "probes[].baud": Bounds(50, 4_000_000, whole=True),

@@ -28,6 +28,7 @@ from waitress.wasyncore import loop as connection_loop
 
 from pvmonit_exporter.config import WebConfig
 from pvmonit_exporter.display import escape_control
+from pvmonit_exporter.history import HistoryRecorder
 from pvmonit_exporter.state import State
 from pvmonit_exporter.web.api import ForwarderStatus, state_document
 
@@ -105,13 +106,13 @@ class WebApp:
     """What the handlers read: the registry for /metrics and the state for /api/state."""
 
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
-                 forwarder: ForwarderStatus | None = None) -> None:
-        self.registry, self.state, self.web, self.forwarder = registry, state, web, forwarder
+                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None) -> None:
+        self.registry, self.state, self.web, self.forwarder, self.history = registry, state, web, forwarder, history
         self.metrics = make_wsgi_app(registry)
         self.static = _static_files()
 
     def state_document(self) -> dict[str, Any]:
-        return state_document(self.state, self.web, self.forwarder)
+        return state_document(self.state, self.web, self.forwarder, self.history)
 
     def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
@@ -283,7 +284,10 @@ class WebServer:
 
     def _run(self) -> None:
         while not self._stopping:
-            connection_loop(timeout=1.0, use_poll=True, map=self._map, count=1)
+            try:
+                connection_loop(timeout=1.0, use_poll=True, map=self._map, count=1)
+            except Exception as exc:  # noqa: BLE001 - the server must outlive a bug: one line, and serve on
+                log.error("HTTP server: unexpected error, serving on: %s", escape_control(repr(exc)))  # noqa: TRY400
         self._server.task_dispatcher.shutdown(timeout=5)
         for dispatcher in list(self._map.values()):
             dispatcher.close()

@@ -121,6 +121,9 @@ def test_a_card_for_every_device_and_probe_with_its_values(demo: Server, browser
     assert re.fullmatch(r"\d+\xa0W", mppt["fields"]["PPV"]["value"])
     assert re.fullmatch(r"\d+\.\d\d\xa0kWh", mppt["fields"]["H20"]["value"])
     assert {"VPV", "LOAD"} <= set(mppt["fields"])
+    (shunt,) = [d for d in state["devices"] if d["source"] == "ble"]  # heard over the demo's simulated radio
+    assert "(simulated Bluetooth)" in card(page, shunt["name"])["product"]
+    assert {"SOC", "I", "CE", "T"} <= set(card(page, shunt["name"])["fields"])
     inverter = card(page, next(d["name"] for d in state["devices"] if d["kind"] == "inverter"))
     assert {"AC_OUT_V", "AC_OUT_I", "AC_OUT_S"} <= set(inverter["fields"])
     assert inverter["badge"] in CHARGE_STATES.values()
@@ -313,6 +316,8 @@ def test_one_column_on_a_phone_several_on_a_desktop(demo: Server, browser: Brows
     assert desktop["overflow"] <= 0
     # docs/live-page.png comes from here: PVMONIT_SCREENSHOT=1 pytest tests/web -k desktop
     wait_all_live(driver)
+    wait_for(lambda: driver.execute_script("return document.querySelectorAll('figure.chart').length >= 3;"),
+             timeout=DEADLINE)
     height = driver.execute_script("return Math.ceil(document.querySelector('footer').getBoundingClientRect().bottom);")
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False})
