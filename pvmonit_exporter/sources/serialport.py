@@ -21,9 +21,11 @@ import serial
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
+from pvmonit_exporter.sources.hex_plan import Conversation, Stage
 from pvmonit_exporter.state import State
-from pvmonit_exporter.vedirect.device import names_serial_number
+from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
+from pvmonit_exporter.vedirect.products import parse_pid
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +259,8 @@ class SerialReader:
                  opener: SerialFactory = open_port) -> None:
         self.device, self.state, self.discovery, self.opener = device, state, discovery, opener
         self.claims = discovery.claims
-        self.decoder = Decoder()
+        self.decoder = Decoder(keep_hex=True)  # async messages update readings; replies answer our requests
+        self._no_hex_logged = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"serial-{device.name}", daemon=True)
         self._status = ""
@@ -331,6 +334,8 @@ class SerialReader:
         checked = self.device.port == "auto"
         verified = self.device.serial_number is None
         watch = BlockWatch(self.device.stale_timeout, time.monotonic())
+        conversation = Conversation(self.device.history)
+        kind = "unknown"
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
@@ -345,6 +350,10 @@ class SerialReader:
                     if data:
                         self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
                     got_block = got_block or bool(blocks)
+                    for block in blocks:
+                        if "PID" in block or "BMV" in block:
+                            kind = device_kind(parse_pid(block.get("PID", "")), block)
+                    self._talk_hex(port, conversation, kind, got_block)
                     report = watch.observe(time.monotonic(), len(data), len(blocks))
                     if isinstance(report, NoValidBlock):
                         self._set_status(path, connected=True, level=logging.WARNING,
@@ -357,6 +366,17 @@ class SerialReader:
                              error=f"{path}: disconnected ({exc.__class__.__name__}: {exc})")
         self.decoder.reset()
         return got_block
+
+    def _talk_hex(self, port: serial.Serial, conversation: Conversation, kind: str, text_seen: bool) -> None:
+        """One turn of the HEX conversation: take the decoder's messages, write what is due, record results."""
+        step = conversation.step(time.monotonic(), self.decoder.take_hex_messages(), kind, text_seen)
+        if step.write is not None:
+            port.write(step.write)
+        if step.outcomes or step.async_replies or step.history is not None:
+            self.state.record_hex(self.device.name, step.outcomes, step.async_replies, step.history)
+        if conversation.plan.stage is Stage.NO_HEX and not self._no_hex_logged:
+            self._no_hex_logged = True
+            log.debug("device %s: no answer to HEX requests; reading its text only", self.device.name)
 
     def _own_blocks(self, blocks: list[Block], verified: bool) -> tuple[list[Block], bool, Block | None]:
         """The blocks that may be published: none before one names the configured serial number, and the

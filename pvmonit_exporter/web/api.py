@@ -43,8 +43,9 @@ def device_document(view: DeviceView) -> dict[str, Any]:
         }
     identity = view.identity
     stats = view.stats
-    return {
+    document = {
         "name": view.name,
+        "source": view.source,
         "up": view.up,
         "kind": identity.kind,
         "product_id": identity.product_id or None,
@@ -68,6 +69,9 @@ def device_document(view: DeviceView) -> dict[str, Any]:
             "bytes_discarded": stats.bytes_discarded,
         },
     }
+    if view.history:  # a solar charger's days read over HEX, newest first, in the `hex history --json` form
+        document["history"] = [day.as_json() for day in view.history]
+    return document
 
 
 def probe_document(view: ProbeView) -> dict[str, Any]:

@@ -51,7 +51,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "unknown_key": ("", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
     "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
     "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
-    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: emoncms_fields, emoncms_node, name,"),
+    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: ble_address, ble_key, ble_key_file, "
+                                         "emoncms_fields, emoncms_node, history,"),
     "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
     "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
     "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
@@ -104,6 +105,7 @@ ERRORS: dict[str, tuple[str, str]] = {
                                          "temperature_warning_high < temperature_alarm_high, got 5, 4, 26, 30"),
     "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
     "device_bad_emoncms_node": ("devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
+    "device_history_not_boolean": ("devices[0].history", "must be true or false, got a string"),
     "emoncms_org_long_node": ("devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
     "probe_duplicate_name": ("probes[1].name", "duplicate probe name 'cpu'"),
     "probe_zero_baud": ("probes[0].baud", "must be a whole number from 50 to 4,000,000, got 0"),
@@ -129,6 +131,14 @@ ERRORS: dict[str, tuple[str, str]] = {
     "number_as_yaml11_text": ("devices[0].stale_timeout", "got the text '1e3': YAML reads an exponent without a "
                                                           "dot as text; write 1.0e+03"),
     "device_huge_stale_timeout": ("devices[0].stale_timeout", "must be from 1 to 86,400 s, got 1e+12"),
+    "ble_key_not_hex": ("devices[0].ble_key", "a key is 32 hexadecimal digits"),
+    "ble_key_file_short": ("devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
+    "ble_bad_address": ("devices[0].ble_address", "'E1-2B-3C-4D-5E-6F' is not a Bluetooth address"),
+    "ble_port_and_address": ("devices[0].ble_address", "set either port (a VE.Direct cable) or ble_address"),
+    "ble_no_key": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_both_keys": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_key_without_address": ("devices[0].ble_key", "is only used with ble_address"),
+    "ble_same_address_twice": ("devices[1].ble_address", "E1:2B:3C:4D:5E:6F is already used by devices[0]"),
 }
 VALID = ("valid_minimal", "valid_full")
 # Key files `check-config` cannot read: a warning from check-config (exit 0), an error from `run`.
@@ -351,7 +361,7 @@ def test_check_config_minimal_fills_in_defaults() -> None:
     printed, _ = check_config_output(fixture("valid_minimal"))
     assert printed == {
         "devices": [{"name": "mppt", "port": "/dev/ttyUSB0", "serial_number": None, "stale_timeout": 5.0,
-                     "emoncms_fields": None, "emoncms_node": None}],
+                     "emoncms_fields": None, "emoncms_node": None, "history": True}],
         "probes": [],
         "emoncms": None,
         "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,
@@ -386,6 +396,7 @@ def test_check_config_full_masks_inline_key() -> None:
     assert [d["stale_timeout"] for d in devices] == [7.0, 10.0, 7.0]  # the global value, or the device's own
     # Node names as emoncms keeps them: a space kept, a YAML number taken as its text.
     assert [d["emoncms_node"] for d in devices] == [None, "712 Smart", None]
+    assert [d["history"] for d in devices] == [True, False, True]  # default true; the file turns one off
     assert emoncms["probe_node"] == "1"
 
 
@@ -427,7 +438,7 @@ def test_example_is_valid(tmp_path: Path, example: tuple[str, dict[str, object]]
     path = tmp_path / "config.yaml"
     path.write_text(example[0], encoding="utf-8")
     config = load_config(path)
-    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur"]
+    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur", "Shunt"]
     assert {p.type for p in config.probes} == {"command", "serial", "w1", "file"}
     assert config.emoncms is not None
     assert config.emoncms.apikey == "0123456789abcdef0123456789abcdef"

@@ -249,7 +249,8 @@
   function deviceCard(d, index, page, offline, extraAge) {
     const id = `device-${index}`;
     const up = d.up && !offline;
-    const subtitle = [d.product || t(`kind_${d.kind}`), d.serial_number && t("serial", { v: d.serial_number })];
+    const subtitle = [d.product || t(`kind_${d.kind}`), d.serial_number && t("serial", { v: d.serial_number }),
+      d.source === "ble" && d.port]; // a Bluetooth device: its address and radio ("… (simulated Bluetooth)")
     const card = h("article", {
       class: up ? "card" : "card stale", "data-name": d.name, "data-kind": d.kind, "data-up": String(up),
       "aria-labelledby": id,
@@ -434,14 +435,16 @@
     const hi = Math.max(series.hi, ...values);
     const x = (time) => ((time - (now - 86400)) / 86400) * CHART_W;
     const y = (v) => CHART_H - 2 - ((v - lo) / (hi - lo || 1)) * (CHART_H - 4);
+    // Points closer than two slots are joined; a point with no neighbour is drawn as a dot (a zero-length
+    // segment with round caps: SVG circles would be stretched by the chart's free aspect ratio).
     let path = "";
-    let previous = null;
-    for (const [time, v] of points) {
-      const joined = previous !== null && time - previous <= 2 * interval;
-      path += `${joined ? "L" : "M"}${x(time).toFixed(1)} ${y(v).toFixed(1)}`;
-      if (!joined) path += `L${x(time).toFixed(1)} ${y(v).toFixed(1)}`; // a lone point still shows as a dot
-      previous = time;
-    }
+    let dots = "";
+    points.forEach(([time, v], i) => {
+      const near = (other) => other !== undefined && Math.abs(other[0] - time) <= 2 * interval;
+      const at = `${x(time).toFixed(1)} ${y(v).toFixed(1)}`;
+      path += `${near(points[i - 1]) ? "L" : "M"}${at}`;
+      if (!near(points[i - 1]) && !near(points[i + 1])) dots += `M${at}L${at}`;
+    });
     const last = values[values.length - 1];
     const svgNs = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(svgNs, "svg");
@@ -454,6 +457,13 @@
     line.setAttribute("class", `line ${tone}`);
     line.setAttribute("vector-effect", "non-scaling-stroke");
     svg.append(line);
+    if (dots) {
+      const dot = document.createElementNS(svgNs, "path");
+      dot.setAttribute("d", dots);
+      dot.setAttribute("class", `line dots ${tone}`);
+      dot.setAttribute("vector-effect", "non-scaling-stroke");
+      svg.append(dot);
+    }
     return h("figure", { class: "chart", "data-series": name, "data-points": points.length },
       h("figcaption", null, h("span", null, title), h("span", { class: "chart-last" }, format(last))),
       svg,
