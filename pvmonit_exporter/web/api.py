@@ -45,6 +45,7 @@ def device_document(view: DeviceView) -> dict[str, Any]:
     stats = view.stats
     document = {
         "name": view.name,
+        "source": view.source,
         "up": view.up,
         "kind": identity.kind,
         "product_id": identity.product_id or None,
