@@ -1,4 +1,4 @@
-"""Command line: `run` (the daemon), `demo`, `read`, `check-config`, `queue`.
+"""Command line: `run` (the daemon), `demo`, `read`, `hex`, `check-config`, `queue`.
 
 Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
 is one line on stderr and exit status 2 — never a traceback.
@@ -13,7 +13,7 @@ from typing import IO
 
 import yaml
 
-from pvmonit_exporter import __version__
+from pvmonit_exporter import __version__, hex_command
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
     effective_config,
@@ -110,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
                        help="values as the live page shows them (V, A, W, kWh, Ah, %%, h min) and names for states")
 
+    hex_command.add_parser(commands, [common])
+
     commands.add_parser("check-config", parents=[common, config_file],
                         help="validate a configuration and print it with defaults")
 
@@ -132,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": lambda: run_command(args.config_file, args.listen_address),
         "demo": lambda: demo_command(args.listen_address),
         "read": lambda: read_command(args.source, args.style or "plain"),
+        "hex": lambda: hex_command.hex_command(args),
         "check-config": lambda: check_config_command(args.config_file),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
     }

@@ -18,6 +18,7 @@ import itertools
 import math
 import os
 import random
+import select
 import shutil
 import struct
 import tempfile
@@ -28,12 +29,15 @@ import tty
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pvmonit_exporter.config import DeviceConfig, ProbeConfig
+from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.framing import Block, encode_block, encode_hex_message
+from pvmonit_exporter.vedirect.history import HISTORY_DAYS, encode_day, encode_total
 
 SECONDS_PER_DAY = 86_400
 DEFAULT_DAY_SECONDS = 600.0  # one simulated day lasts ten real minutes: a demo shows a whole day quickly
@@ -83,6 +87,10 @@ _AC_VOLTS = 230.0
 _HEX_ASYNC = 0xA
 _REG_DEVICE_STATE = 0x0201  # value: the CS code, 1 byte
 _REG_CHARGER_TEMPERATURE = 0xEDDB  # value: 0.01 °C, signed 16 bits
+# After a valid HEX frame a real device stops its text blocks for a few seconds (vedirect-hex.md §4).
+DEFAULT_TEXT_PAUSE = 2.0
+_FLAG_UNKNOWN_ID, _FLAG_PARAMETER_ERROR = 0x01, 0x04
+_CAPABILITY_LOAD, _CAPABILITY_HISTORY = 1 << 0, 1 << 2
 
 
 def _ocv(soc: float) -> float:
@@ -112,16 +120,67 @@ class PvCharger:
     max_power_today: float = 0.0
     yield_yesterday: float = 2.11
     max_power_yesterday: float = 0.0
-    day_sequence: int = 0
+    day_sequence: int = 30  # the charger has been running for a month: 30 past days in its history
+    # Today's figures for the HEX history record, and the past days' records (yesterday first).
+    battery_max: float = 0.0
+    battery_min: float = 0.0
+    max_current: float = 0.0
+    max_pv_voltage: float = 0.0
+    consumed_today: float = 0.0  # kWh through the load output
+    minutes: dict[int, float] = field(default_factory=dict)  # CS code → minutes in it today
+    past_days: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.max_power_yesterday = round(0.71 * self.peak_watts)
+        self.past_days = [self._made_up_day(days_ago) for days_ago in range(1, HISTORY_DAYS)]
 
-    def new_day(self) -> None:
-        """Midnight: today's counters move to yesterday's, as the charger's history does."""
+    def _made_up_day(self, days_ago: int) -> dict[str, Any]:
+        """A plausible past day (the month before the simulation began); yesterday matches H22 and H23."""
+        weather = 0.55 + 0.4 * math.sin(days_ago * 1.7) ** 2
+        yield_kwh = 2.11 if days_ago == 1 else round(self.peak_watts * 6.0 * weather / 1000, 2)
+        power = self.max_power_yesterday if days_ago == 1 else round(self.peak_watts * (0.5 + 0.45 * weather))
+        return {
+            "yield_kwh": yield_kwh, "consumed_kwh": round(0.35 * 24 * 24.5 / 1000 * 0.6, 2),
+            "battery_voltage_max_v": round(28.2 + 0.6 * weather, 2),
+            "battery_voltage_min_v": round(24.3 + 0.4 * weather, 2),
+            "max_power_w": power, "max_battery_current_a": round(power / 26.5, 1),
+            "max_pv_voltage_v": round(_PANEL_VOC * 0.97, 2), "bulk_min": round(180 + 200 * (1 - weather)),
+            "absorption_min": round(90 * weather), "float_min": round(240 * weather), "errors": [0, 0, 0, 0],
+            "day_sequence": self.day_sequence - days_ago, "error_database": 0,
+        }
+
+    def today(self, battery_voltage: float) -> dict[str, Any]:
+        """Today's history record so far, in the fields of `history.encode_day`."""
+        return {
+            "yield_kwh": round(self.yield_today, 2), "consumed_kwh": round(self.consumed_today, 2),
+            "battery_voltage_max_v": round(self.battery_max or battery_voltage, 2),
+            "battery_voltage_min_v": round(self.battery_min or battery_voltage, 2),
+            "max_power_w": round(self.max_power_today), "max_battery_current_a": round(self.max_current, 1),
+            "max_pv_voltage_v": round(self.max_pv_voltage, 2), "bulk_min": round(self.minutes.get(CS_BULK, 0)),
+            "absorption_min": round(self.minutes.get(CS_ABSORPTION, 0)),
+            "float_min": round(self.minutes.get(CS_FLOAT, 0)), "errors": [0, 0, 0, 0],
+            "day_sequence": self.day_sequence, "error_database": 0,
+        }
+
+    def new_day(self, battery_voltage: float) -> None:
+        """The charger's day ends: today's counters move to yesterday's and today's record into the history,
+        as the charger does."""
+        self.past_days = [self.today(battery_voltage), *self.past_days][: HISTORY_DAYS - 1]
         self.yield_yesterday, self.yield_today = self.yield_today, 0.0
         self.max_power_yesterday, self.max_power_today = self.max_power_today, 0.0
-        self.day_sequence = (self.day_sequence + 1) % 365
+        self.consumed_today = self.max_current = self.max_pv_voltage = 0.0
+        self.battery_max = self.battery_min = 0.0
+        self.minutes = {}
+        self.day_sequence = (self.day_sequence + 1) % 65535
+
+    def track(self, battery_voltage: float, charge_state: int, load_current: float, hours: float) -> None:
+        """Today's extremes and times, once per model step."""
+        self.battery_max = max(self.battery_max or battery_voltage, battery_voltage)
+        self.battery_min = min(self.battery_min or battery_voltage, battery_voltage)
+        self.max_current = max(self.max_current, self.output_current)
+        self.max_pv_voltage = max(self.max_pv_voltage, self.panel_voltage)
+        self.minutes[charge_state] = self.minutes.get(charge_state, 0.0) + hours * 60
+        self.consumed_today += load_current * battery_voltage * hours / 1000
 
 
 @dataclass
@@ -233,7 +292,7 @@ class SystemModel:
         self.clock += seconds
         for _ in range(self.day - day_before):
             for charger in self.chargers.values():
-                charger.new_day()
+                charger.new_day(self.battery_voltage)
         self._weather(hours)
         self._loads()
         self._charge(hours)
@@ -304,6 +363,8 @@ class SystemModel:
             charger.yield_today += charger.power * hours / 1000
             charger.yield_total += charger.power * hours / 1000
             charger.max_power_today = max(charger.max_power_today, charger.power)
+            load = self.dc_load_current if name == self.load_charger else 0.0
+            charger.track(self.battery_voltage, self.charge_state, load, hours)
 
     def _settle(self, available: float, load_watts: float) -> tuple[float, float, float]:
         """Watts the chargers deliver, battery current and voltage for the present charge state."""
@@ -367,7 +428,11 @@ def clamp_line(model: SystemModel) -> bytes:
 
 
 class SimulatedDevice(ABC):
-    """One Victron product: the blocks it sends each second, built from the shared model."""
+    """One Victron product: the blocks it sends each second, built from the shared model, and its answers to
+    HEX requests."""
+
+    hex_firmware: int | None = None  # the ping reply (0x4159: 1.59); None: the device ignores HEX
+    product_number = 0
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -380,12 +445,63 @@ class SimulatedDevice(ABC):
         """The bytes of one transmission period."""
         return b"".join(encode_block(block) for block in self.blocks(model))
 
+    def registers(self, model: SystemModel) -> Mapping[int, bytes]:
+        """The HEX registers the device answers, with their value bytes now."""
+        return {}
+
+    def missing_flag(self, register: int) -> int:
+        """The flag a get of a register the device does not have is refused with."""
+        return _FLAG_UNKNOWN_ID
+
+    def answer(self, body: bytes, model: SystemModel) -> bytes | None:
+        """The reply to one HEX request (`body`: without `:` and LF), as the device sends it; None when the
+        device answers nothing (it speaks no HEX)."""
+        if self.hex_firmware is None:
+            return None
+        frame = vehex.parse_frame(body)
+        if frame is None:
+            return encode_hex_message(vehex.Response.FRAME_ERROR, b"\xaa\xaa")
+        command, payload = frame
+        if command == vehex.Command.PING:
+            return encode_hex_message(vehex.Response.PING, self.hex_firmware.to_bytes(2, "little"))
+        if command == vehex.Command.APP_VERSION:
+            return encode_hex_message(vehex.Response.DONE, self.hex_firmware.to_bytes(2, "little"))
+        if command == vehex.Command.PRODUCT_ID:
+            return encode_hex_message(vehex.Response.DONE, self.product_number.to_bytes(2, "little"))
+        if command == vehex.Command.GET and len(payload) >= 3:
+            register = int.from_bytes(payload[:2], "little")
+            value = self.registers(model).get(register)
+            if value is None:
+                return vehex.encode_register(vehex.Response.GET, register, self.missing_flag(register))
+            return vehex.encode_register(vehex.Response.GET, register, 0, value)
+        return encode_hex_message(vehex.Response.UNKNOWN_COMMAND, bytes([command]))
+
+
+def _un(value: float, size: int) -> bytes:
+    return max(0, round(value)).to_bytes(size, "little")
+
+
+def _sn(value: float, size: int) -> bytes:
+    return round(value).to_bytes(size, "little", signed=True)
+
 
 class Bmv702(SimulatedDevice):
     """BMV-702 battery monitor: a main block then a history block, like the genuine recording bvm702.dump."""
 
     pid = "0x204"
     firmware = "0308"
+    hex_firmware = 0x4308
+    product_number = 0x0204
+
+    def registers(self, model: SystemModel) -> Mapping[int, bytes]:
+        return {
+            0x0100: b"\x00" + self.product_number.to_bytes(2, "big"),
+            0x0140: _un(0, 4),  # no history in HEX: the BMV sends H1…H18 as text
+            0x1000: _un(_CAPACITY_AH, 2),
+            0xED8D: _sn(model.battery_voltage * 100, 2),
+            0xED8F: _sn(model.battery_current * 10, 2),
+            0x0FFF: _un(model.soc * 10000, 2),
+        }
 
     def blocks(self, model: SystemModel) -> list[Block]:
         h = model.history
@@ -435,6 +551,8 @@ class BlueSolarMppt(SimulatedDevice):
 
     pid = "0xA04A"
     firmware = "159"
+    hex_firmware = 0x4159
+    product_number = 0xA04A
 
     def __init__(self, name: str, serial: str, pv_peak_watts: float, hex_every: int = 30) -> None:
         super().__init__(name)
@@ -484,9 +602,60 @@ class BlueSolarMppt(SimulatedDevice):
         if count % 2:
             register, value = _REG_DEVICE_STATE, bytes([model.charge_state])
         else:
-            inside = model.temperature + 3.0 + 0.02 * model.chargers[self.name].power
-            register, value = _REG_CHARGER_TEMPERATURE, struct.pack("<h", round(inside * 100))
+            register, value = _REG_CHARGER_TEMPERATURE, struct.pack("<h", round(self._inside(model) * 100))
         return encode_hex_message(_HEX_ASYNC, struct.pack("<HB", register, 0) + value)
+
+    def _inside(self, model: SystemModel) -> float:
+        """The charger's internal temperature: the shed's, warmed by the power it converts."""
+        return model.temperature + 3.0 + 0.02 * model.chargers[self.name].power
+
+    def registers(self, model: SystemModel) -> Mapping[int, bytes]:
+        """Identity, live values, settings and the 31-day history, consistent with the text blocks."""
+        c = model.chargers[self.name]
+        volts = model.battery_voltage
+        days = [c.today(volts), *c.past_days]
+        max_pv = max(float(day["max_pv_voltage_v"]) for day in days)
+        max_battery = max(float(day["battery_voltage_max_v"]) for day in days)
+        has_load = model.load_charger == self.name
+        return {
+            0x0100: b"\x00" + self.product_number.to_bytes(2, "big"),
+            0x0102: _un(0x0159FF, 3),
+            0x010A: self.serial.encode("ascii") + b"\x00",
+            0x010B: b"BlueSolar MPPT 100/30 rev2\x00",
+            0x0140: _un(_CAPABILITY_LOAD | _CAPABILITY_HISTORY, 4),
+            0x0200: bytes([1]),
+            0x0201: bytes([model.charge_state]),
+            0xEDBB: _un(c.panel_voltage * 100, 2),
+            0xEDBD: _un(c.power / c.panel_voltage * 10 if c.panel_voltage > 1 else 0, 2),
+            0xEDBC: _un(c.power * 100, 4),
+            0xEDD5: _un(volts * 100, 2),
+            0xEDD7: _un(c.output_current * 10, 2),
+            0xEDD3: _un(int(c.yield_today * 100), 2),
+            0xEDD1: _un(int(c.yield_yesterday * 100), 2),
+            0xEDD2: _un(c.max_power_today, 2),
+            0xEDD0: _un(c.max_power_yesterday, 2),
+            0xEDDC: _un(int(c.yield_total * 100), 4),
+            0xEDDD: _un(int(c.yield_total * 100), 4),  # never reset on this simulated charger
+            0xEDDA: bytes([0]),
+            0xEDDB: _sn(self._inside(model) * 100, 2),
+            0xEDEC: b"\xff\xff",  # no battery temperature sensor: not available
+            0xEDF0: _un(_CHARGER_MAX_A * 10, 2),
+            0xEDF1: bytes([0xFF]),  # user defined
+            0xEDF7: _un(_ABSORPTION_V * 100, 2),
+            0xEDF6: _un(_FLOAT_V * 100, 2),
+            0xEDF4: _un(32.4 * 100, 2),
+            0xEDF2: _sn(-32.4 * 100, 2),
+            0xEDEF: bytes([24]),
+            0xEDA8: bytes([1 if has_load else 0]),
+            0xEDAD: _un(model.dc_load_current * 10 if has_load else 0, 2),
+            0x2031: _un(model.hour * 60, 2),
+            0x104F: encode_total(c.yield_total, c.yield_total, max_pv, max_battery, len(c.past_days)),
+            **{0x1050 + days_ago: encode_day(day) for days_ago, day in enumerate(days)},
+        }
+
+    def missing_flag(self, register: int) -> int:
+        """A history day the charger does not hold yet is refused with a flag, not an error of the link."""
+        return _FLAG_PARAMETER_ERROR if 0x1050 <= register < 0x1050 + HISTORY_DAYS else _FLAG_UNKNOWN_ID
 
 
 class PhoenixInverter(SimulatedDevice):
@@ -619,6 +788,20 @@ class SimulatedPort:
             self.frames_dropped += 1
             return False
 
+    def fileno(self) -> int:
+        """The master's descriptor, for select(); -1 while unplugged."""
+        return self._master
+
+    def read(self) -> bytes:
+        """What the reader wrote to the device (HEX requests), without waiting; b"" when nothing."""
+        with self._lock:
+            if not self.plugged:
+                return b""
+            try:
+                return os.read(self._master, 4096)
+            except (BlockingIOError, OSError):
+                return b""
+
     def unplug(self) -> None:
         """Close the PTY (a reader's next read fails) and remove the symlink."""
         with self._lock:
@@ -704,9 +887,11 @@ class Simulator:
         period: float = DEFAULT_PERIOD,
         link_dir: str | Path | None = None,
         probe_dir: str | Path | None = None,
+        text_pause: float = DEFAULT_TEXT_PAUSE,
     ) -> None:
         """`link_dir`: make a by-id-like symlink per device there; `probe_dir`: where the temperature file
-        goes (default: a temporary directory, removed by `stop()`)."""
+        goes (default: a temporary directory, removed by `stop()`); `text_pause`: how long a device keeps
+        its text blocks back after a HEX request, as real ones do."""
         if period <= 0:
             raise ValueError("period must be positive")
         self.devices = tuple(demo_devices() if devices is None else devices)
@@ -719,6 +904,9 @@ class Simulator:
         self._clamp: SimulatedPort | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.text_pause = text_pause
+        self._requests: dict[str, bytearray] = {}  # partial HEX requests per device
+        self._quiet_until: dict[str, float] = {}  # monotonic time before which a device sends no text
 
     @property
     def ports(self) -> dict[str, str]:
@@ -799,7 +987,7 @@ class Simulator:
         deadline = time.monotonic()
         while True:
             deadline += self.period
-            if self._stop.wait(max(0.0, deadline - time.monotonic())):
+            if self._serve_until(deadline):
                 return
             now = time.monotonic()
             if now - deadline > self.period:  # fell behind (machine suspended, overloaded): do not burst
@@ -807,8 +995,39 @@ class Simulator:
             self.model.step(self.period)
             self._emit()
 
+    def _serve_until(self, deadline: float) -> bool:
+        """Answer HEX requests as they come until `deadline`; True when asked to stop."""
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ports = [port for port in self._ports.values() if port.plugged]
+            # A short timeout: stop() and a port unplugged meanwhile are noticed quickly.
+            readable, _, _ = select.select(ports, [], [], min(remaining, 0.05))
+            for device in self.devices:
+                if self._ports[device.name] in readable:
+                    self._answer(device, self._ports[device.name].read())
+        return True
+
+    def _answer(self, device: SimulatedDevice, data: bytes) -> None:
+        pending = self._requests.setdefault(device.name, bytearray())
+        pending += data
+        while (end := pending.find(b"\n")) >= 0:
+            line, pending[:] = bytes(pending[:end]), pending[end + 1 :]
+            start = line.rfind(b":")
+            if start < 0:
+                continue
+            reply = device.answer(line[start + 1 :].strip(), self.model)
+            if reply is not None:
+                self._quiet_until[device.name] = time.monotonic() + self.text_pause
+                self._ports[device.name].write(reply)
+        del pending[:-64]  # a request is a few bytes: never keep more than a line's worth of noise
+
     def _emit(self) -> None:
+        now = time.monotonic()
         for device in self.devices:
+            if self._quiet_until.get(device.name, 0.0) > now:
+                continue  # in HEX mode: no text until the requests stop
             self._ports[device.name].write(device.frame(self.model))
         if self._clamp is not None:
             self._clamp.write(clamp_line(self.model))

@@ -115,12 +115,26 @@ class RefusedReply:
 Reply = RegisterReply | PingReply | DoneReply | RefusedReply
 
 
-def parse_message(body: bytes) -> Reply | None:
-    """One HEX message without its `:` and LF, or None when it is not a valid device message (bad checksum,
-    odd length, unknown command, too short for its command). Accepts either case."""
+def parse_frame(body: bytes) -> tuple[int, bytes] | None:
+    """Command and payload of one HEX message without its `:` and LF (either case), or None when its
+    checksum or its form is wrong. Both directions: a device parses requests with it too (the simulator)."""
     if not hex_message_is_valid(body):
         return None
-    command, payload = int(body[:1], 16), bytes.fromhex(body[1:-2].decode("ascii"))
+    return int(body[:1], 16), bytes.fromhex(body[1:-2].decode("ascii"))
+
+
+def encode_register(command: Response, register: int, flags: int, data: bytes = b"") -> bytes:
+    """A get/set answer or an async message, as a device sends it."""
+    return encode_hex_message(command, register.to_bytes(2, "little") + bytes([flags]) + data)
+
+
+def parse_message(body: bytes) -> Reply | None:
+    """One HEX message from a device, without its `:` and LF, or None when it is not a valid device message
+    (bad checksum, odd length, unknown command, too short for its command). Accepts either case."""
+    frame = parse_frame(body)
+    if frame is None:
+        return None
+    command, payload = frame
     if command in (Response.GET, Response.SET, Response.ASYNC):
         if len(payload) < 3:
             return None
