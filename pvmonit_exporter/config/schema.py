@@ -166,7 +166,7 @@ BOUNDS: Mapping[str, Bounds] = {
     "web.battery_voltage_max": Bounds(0, 1000, "V"),
     "web.pv_power_max": Bounds(1, 1e6, "W"),
     "web.consumption_max": Bounds(1, 1e6, "W"),
-    "probes[].interval": Bounds(1, _SECONDS_A_DAY, "s"),
+    "probes[].interval": Bounds(0.1, _SECONDS_A_DAY, "s"),
     "probes[].timeout": Bounds(0.1, 3600, "s"),
     "probes[].baud": Bounds(50, 4_000_000, whole=True),
     "probes[].scale": _CALIBRATION,
