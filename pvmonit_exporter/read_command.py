@@ -118,7 +118,8 @@ def _read_port(source: str, style: str, decoder: Decoder, out: IO[str], err: IO[
                 blocks = decoder.feed(data) if data else []
                 for block in blocks:
                     _emit(block, style, out)
-                out.flush()
+                if blocks:
+                    out.flush()
                 report = watch.observe(time.monotonic(), len(data), len(blocks))
                 if report is not None:
                     err.write(f"read: {source}: {report.describe()}\n")

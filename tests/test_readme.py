@@ -52,7 +52,7 @@ def test_api_state_keys_are_documented() -> None:
     from dataclasses import fields
 
     from pvmonit_exporter.config import DeviceConfig, ProbeConfig, WebConfig
-    from pvmonit_exporter.forwarder.loop import ForwarderStatus
+    from pvmonit_exporter.forwarder.stats import ForwarderStatus
     from pvmonit_exporter.state import State
     from pvmonit_exporter.vedirect.framing import DecoderStats
     from pvmonit_exporter.web.api import state_document

@@ -4,10 +4,12 @@ Collectors take their help texts from here, and a test checks that the README's 
 """
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
+from pvmonit_exporter.forwarder.policy import ERROR_KINDS
+from pvmonit_exporter.forwarder.stats import DROP_REASONS
+from pvmonit_exporter.sources.probes import PROBE_ERROR_KINDS
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 
 
@@ -60,9 +62,6 @@ DEVICE_METRICS: tuple[MetricDoc, ...] = (
     *_field_metrics(),
 )
 
-ProbeErrorKind = Literal["timeout", "failed", "parse", "out_of_range", "unavailable"]
-PROBE_ERROR_KINDS: tuple[ProbeErrorKind, ...] = get_args(ProbeErrorKind)
-
 PROBE_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_probe_up", "gauge", ("probe",), "1 when the probe's last reading succeeded and is current"),
     MetricDoc("pvmonit_temperature_celsius", "gauge", ("probe",), "Temperature from a probe, calibrated [°C]"),
@@ -75,11 +74,6 @@ PROBE_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_probe_errors_total", "counter", ("probe", "kind"),
               "Readings that failed or were dropped, by kind (" + ", ".join(PROBE_ERROR_KINDS) + ")"),
 )
-
-# The forwarder's label values: every one is exported from the start, at 0.
-DROP_REASONS = ("queue_full", "disk_error", "dead_letter_full")
-ERROR_KINDS = ("connection", "timeout", "http", "auth", "content", "disk")
-SKIP_REASONS = ("clock",)
 
 FORWARDER_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_emoncms_queue_rows", "gauge", (), "Rows waiting in the emoncms disk queue"),

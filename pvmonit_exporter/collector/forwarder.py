@@ -29,8 +29,10 @@ from collections.abc import Iterator, Mapping
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pvmonit_exporter.collector.catalogue import DROP_REASONS, ERROR_KINDS, SKIP_REASONS, new_family
+from pvmonit_exporter.collector.catalogue import new_family
 from pvmonit_exporter.forwarder.loop import Forwarder
+from pvmonit_exporter.forwarder.policy import ERROR_KINDS
+from pvmonit_exporter.forwarder.stats import DROP_REASONS, SKIP_REASONS
 
 Family = GaugeMetricFamily | CounterMetricFamily
 

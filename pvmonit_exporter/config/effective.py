@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pvmonit_exporter.config.schema import PROBE_KEYS_NOT_APPLICABLE, Config
+from pvmonit_exporter.display import mask_url_credentials
 
 
 def mask_secret(secret: str) -> str:
@@ -36,4 +37,5 @@ def effective_config(config: Config) -> dict[str, Any]:
     if config.emoncms is not None:
         # An empty key: its file could not be read (a warning says why).
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey) if config.emoncms.apikey else None
+        result["emoncms"]["url"] = mask_url_credentials(config.emoncms.url)
     return result

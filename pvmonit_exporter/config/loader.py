@@ -28,6 +28,7 @@ from pvmonit_exporter.config.schema import (
     ProbeConfig,
     WebConfig,
 )
+from pvmonit_exporter.display import mask_url_credentials
 
 # A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
 MAX_FILE_BYTES = 1 << 20
@@ -366,7 +367,7 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
 def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> EmoncmsConfig:
     url = reader.require("url", checks.text).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
-        raise reader.error("url", f"{url!r} must start with http:// or https://")
+        raise reader.error("url", f"{mask_url_credentials(url)!r} must start with http:// or https://")
     inline = reader.get("apikey", checks.text, None)
     key_file = reader.get("apikey_file", checks.text, None)
     if (inline is None) == (key_file is None):

@@ -32,6 +32,7 @@ from urllib.parse import urljoin
 import requests
 
 from pvmonit_exporter import __version__
+from pvmonit_exporter.display import mask_url_credentials
 from pvmonit_exporter.forwarder.deadline import Deadline, deadline_session
 from pvmonit_exporter.forwarder.snapshot import Row
 
@@ -49,6 +50,8 @@ _REASON_RE = re.compile(r"\[Errno -?\d+\][^'\")]*|RemoteDisconnected\([^)]*\)|Co
 @dataclass(frozen=True)
 class Ok:
     """emoncms answered `ok`: the rows are stored."""
+
+    message: str = "ok"  # every outcome has one, so that callers need not tell them apart to log them
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,8 @@ class EmoncmsClient:
         }
 
     def scrub(self, text: str) -> str:
-        """`text` without any trace of this client's key (see `scrub`)."""
-        return scrub(text, self._apikey)
+        """`text` without any trace of this client's key (see `scrub`), nor of a password in a URL."""
+        return mask_url_credentials(scrub(text, self._apikey))
 
     def send(self, rows: Sequence[Row], sentat: int) -> Outcome:
         """POST `rows`; `sentat` is our clock now, so emoncms corrects row times for our clock's skew."""

@@ -4,8 +4,10 @@ Every row goes through the disk queue, even when emoncms is reachable: the flush
 oldest rows first, so live rows never overtake queued ones (emoncms's PHPFina feeds silently drop anything older
 than their first point). Rows leave the queue only after emoncms answered `ok` (at-least-once).
 
-Neither thread ever raises into its caller or dies: disk and network failures are counted, logged and retried;
-`status()` reads counters kept in memory, so a scrape never waits for the disk or the network.
+The decisions are `policy.decide`'s (pure, table-tested); the figures live in a `ForwarderStats`; the two thread
+loops here only carry them out. Neither thread ever raises into its caller or dies: disk and network failures
+are counted, logged and retried; `status()` reads counters kept in memory, so a scrape never waits for the disk
+or the network.
 
 The API key never reaches a log line or `last_error`: every text the forwarder logs or keeps passes through
 `EmoncmsClient.scrub` (the client's own messages already do), tracebacks included.
@@ -18,53 +20,28 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pvmonit_exporter import BUILD_YEAR
-from pvmonit_exporter.collector.catalogue import DROP_REASONS, ERROR_KINDS, SKIP_REASONS
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
-from pvmonit_exporter.forwarder.emoncms import AuthError, ContentError, EmoncmsClient, Ok
-from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, QueueError, QueueStats
+from pvmonit_exporter.forwarder.emoncms import ContentError, EmoncmsClient
+from pvmonit_exporter.forwarder.policy import Action, Pace, backoff_delay, decide
+from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, QueueError
 from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder
+from pvmonit_exporter.forwarder.stats import ForwarderStats, ForwarderStatus
 from pvmonit_exporter.state import State
 
 logger = logging.getLogger(__name__)
 
 
-# How long `stop()` waits for a flush thread stuck in a request; its rows stay queued and are sent again.
+# How long `stop()` waits for each thread, then for a flush run from another thread (`flush_all`); a request in
+# flight is ended at once, its rows stay queued and are sent again.
 STOP_WAIT_SECONDS = 5.0
 # The flush thread also looks at the queue this often when idle: another process may have queued rows.
 IDLE_WAIT_SECONDS = 60.0
 CLOCK_FLOOR = datetime(BUILD_YEAR, 1, 1, tzinfo=UTC).timestamp()
-
-
-@dataclass(frozen=True)
-class ForwarderStatus:
-    """The forwarder's figures at one moment: what the metrics and `/api/state` show."""
-
-    url: str
-    queue_dir: str
-    interval_seconds: float
-    queue_rows: int
-    queue_oldest_row_timestamp: float | None  # None when the queue is empty
-    queue_newest_row_timestamp: float | None
-    dead_letter_rows: int
-    rows_sent_total: int
-    rows_dropped_total: Mapping[str, int]
-    errors_total: Mapping[str, int]
-    last_success_timestamp: float  # 0 before the first success
-    snapshots_total: int
-    snapshots_skipped_total: Mapping[str, int]
-    corrupt_queues_moved_aside: int
-    next_retry_timestamp: float | None  # while backing off after a failure
-    last_error: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: (dict(value) if isinstance(value := getattr(self, f.name), Mapping) else value)
-                for f in fields(self)}
 
 
 class _Pass(enum.Enum):
@@ -88,6 +65,7 @@ class Forwarder:
     `backoff_initial`/`backoff_max` bound the capped exponential backoff after failures (with jitter, so that
     many exporters do not retry in step); `poll_interval` is the longest the snapshot thread sleeps before
     looking at the clock again, which keeps snapshots aligned when the clock jumps (NTP after a boot).
+    A stopped forwarder stays stopped (its queue is closed): make a new one to start again.
     """
 
     def __init__(
@@ -113,21 +91,12 @@ class Forwarder:
         self._poll = poll_interval
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._flush_lock = threading.Lock()
-        self._lock = threading.Lock()  # guards the figures below
+        self._flush_lock = threading.Lock()  # one flush at a time: the flush thread's or `flush_all`'s
         self._threads: list[threading.Thread] = []
-        self._sent = 0
-        self._dropped = dict.fromkeys(DROP_REASONS, 0)
-        self._errors = dict.fromkeys(ERROR_KINDS, 0)
-        self._skipped = dict.fromkeys(SKIP_REASONS, 0)
-        self._snapshots = 0
-        self._last_success = 0.0
-        self._last_error: str | None = None
-        self._stats = QueueStats(0, None, None, 0, 0)
-        self._failures = 0  # consecutive failed attempts
-        self._retry_at: float | None = None  # time.monotonic() of the next attempt while backing off
-        self._clock_wrong = False
-        self._key_refused = False  # emoncms refused the key and has accepted nothing since (flush thread only)
+        self._stats = ForwarderStats()
+        self._pace = Pace(config.batch_size)  # flush only
+        self._clock_wrong = False  # snapshot thread only
+        self._key_refused = False  # emoncms refused the key and has accepted nothing since (flush only)
         self._url = self._client.scrub(config.url)
 
     # --- life cycle ----------------------------------------------------------------------------------
@@ -135,7 +104,6 @@ class Forwarder:
     def start(self) -> None:
         if self._threads:
             return
-        self._stop.clear()
         self._refresh_stats()
         self._threads = [
             threading.Thread(target=self._snapshot_loop, name="emoncms-snapshots", daemon=True),
@@ -144,50 +112,37 @@ class Forwarder:
         for thread in self._threads:
             thread.start()
         logger.info("emoncms forwarder: a snapshot every %g s to %s, queue in %s (%d rows waiting)",
-                    self._config.interval, self._url, self._config.queue_dir, self._stats.rows)
+                    self._config.interval, self._url, self._config.queue_dir, self._stats.queue_rows)
 
     def stop(self) -> None:
-        """Stop both threads promptly. Nothing is flushed: queued rows are on disk and go out next time."""
+        """Stop both threads and any flush, then close the queue. A request in flight is ended at once: its rows
+        stay queued (on disk) and go out next time. Nothing is flushed."""
         self._stop.set()
         self._wake.set()
+        self._client.abort()
         for thread in self._threads:
             thread.join(STOP_WAIT_SECONDS)
             if thread.is_alive():
-                logger.warning("emoncms forwarder: a request is still in progress at shutdown; its rows stay "
-                               "queued and will be sent again")
+                logger.warning("emoncms forwarder: the %s thread has not stopped within %g s; closing the queue "
+                               "under it (its rows stay queued)", thread.name, STOP_WAIT_SECONDS)
         self._threads = []
-        self._client.close()
-        self._queue.close()
+        flushing = not self._flush_lock.acquire(timeout=STOP_WAIT_SECONDS)
+        if flushing:
+            logger.warning("emoncms forwarder: a flush has not stopped within %g s; closing the queue under it "
+                           "(its rows stay queued)", STOP_WAIT_SECONDS)
+        try:
+            self._client.close()
+            self._queue.close()  # final: an operation still running fails instead of reopening the files
+        finally:
+            if not flushing:
+                self._flush_lock.release()
 
     # --- reading ---------------------------------------------------------------------------------------
 
     def status(self) -> ForwarderStatus:
         """The current figures, from memory: never touches the disk or the network."""
-        with self._lock:
-            stats = self._stats
-            retry_at = None
-            if self._retry_at is not None:
-                retry_at = self._clock() + max(0.0, self._retry_at - time.monotonic())
-            errors = dict(self._errors)
-            errors["disk"] += stats.recoveries
-            return ForwarderStatus(
-                url=self._url,
-                queue_dir=str(self._config.queue_dir),
-                interval_seconds=self._config.interval,
-                queue_rows=stats.rows,
-                queue_oldest_row_timestamp=stats.oldest,
-                queue_newest_row_timestamp=stats.newest,
-                dead_letter_rows=stats.dead_rows,
-                rows_sent_total=self._sent,
-                rows_dropped_total=dict(self._dropped),
-                errors_total=errors,
-                last_success_timestamp=self._last_success,
-                snapshots_total=self._snapshots,
-                snapshots_skipped_total=dict(self._skipped),
-                corrupt_queues_moved_aside=stats.recoveries,
-                next_retry_timestamp=retry_at,
-                last_error=self._last_error,
-            )
+        return self._stats.status(self._url, str(self._config.queue_dir), self._config.interval, self._clock(),
+                                  time.monotonic())
 
     def status_document(self) -> dict[str, Any]:
         """`status()` as plain JSON types, for `/api/state`."""
@@ -202,8 +157,7 @@ class Forwarder:
         carry a 1970 timestamp. A disk that refuses the rows is counted and logged, not raised.
         """
         if self._clock() < CLOCK_FLOOR:
-            with self._lock:
-                self._skipped["clock"] += 1
+            self._stats.skipped("clock")
             if not self._clock_wrong:
                 self._clock_wrong = True
                 logger.warning("emoncms forwarder: the system clock says %s, before %d — not queueing snapshots "
@@ -215,21 +169,18 @@ class Forwarder:
                         _when(self._clock()))
         rows = self._builder.rows(int(tick), self._state.devices(), self._state.probes())
         queued = self._queue_rows(rows) if rows else []
-        with self._lock:  # counted once its rows are queued and in the figures: who sees the count sees them
-            self._snapshots += 1
+        self._stats.snapshot_taken()  # counted once its rows are queued and in the figures
         return queued
 
     def _queue_rows(self, rows: list[Row]) -> list[Row]:
         try:
             dropped = self._queue.append(rows)
         except QueueError as exc:
-            with self._lock:
-                self._dropped["disk_error"] += len(rows)
+            self._stats.dropped("disk_error", len(rows))
             self._disk_error(f"cannot queue a snapshot, {len(rows)} rows lost", exc)
             return []
         if dropped:
-            with self._lock:
-                self._dropped["queue_full"] += dropped
+            self._stats.dropped("queue_full", dropped)
             logger.warning("emoncms queue is full (%d rows): dropped the %d oldest rows", self._config.max_queue_rows,
                            dropped)
         self._refresh_stats()
@@ -264,14 +215,14 @@ class Forwarder:
                 return True
             if result is not _Pass.RETRY:
                 return False
-            delay = self._backoff_remaining()
+            delay = self._stats.backoff_remaining(time.monotonic())
             if time.monotonic() + delay >= deadline:
                 return False
             self._stop.wait(delay)
 
     def _flush_loop(self) -> None:
         while not self._stop.is_set():
-            delay = self._backoff_remaining()
+            delay = self._stats.backoff_remaining(time.monotonic())
             if delay > 0:
                 self._stop.wait(delay)  # an enqueue must not cut a backoff short
                 continue
@@ -290,32 +241,36 @@ class Forwarder:
             except Exception as exc:  # noqa: BLE001 - logged with its traceback, scrubbed; a bug must not end
                 # the flushing: back off and try again
                 self._log_exception("emoncms forwarder: flush failed")
-                self._failed(f"internal error: {exc}")
+                self._back_off(f"internal error: {exc}")
                 return _Pass.RETRY
             finally:
                 self._refresh_stats()
 
     def _flush_batches(self) -> _Pass:
+        try:
+            self._queue.retry_removals()  # rows sent while the disk was full
+        except QueueError as exc:
+            self._disk_error("cannot remove rows sent earlier from the queue", exc)
         while not self._stop.is_set():
             if self._clock() < CLOCK_FLOOR:
                 return _Pass.CLOCK  # `sentat` from a wrong clock would move every row by the error
             try:
-                batch = self._queue.peek(self._config.batch_size)
+                batch = self._queue.peek(self._pace.limit)
             except QueueError as exc:
                 self._disk_error("cannot read the queue", exc)
-                self._failed(str(exc))
+                self._back_off(str(exc))
                 return _Pass.RETRY
             if not batch:
                 return _Pass.EMPTY
-            result = self._send(batch)
+            result = self._deliver(batch)
             if result is not None:
                 return result
             self._refresh_stats()  # progress shows in the metrics during a long drain
         return _Pass.STOPPED
 
-    def _send(self, items: Sequence[QueuedRow]) -> _Pass | None:
-        """Send `items` as one request; on a content error, isolate the offending rows by halving. None when
-        every row either went out or went to the dead letters."""
+    def _deliver(self, items: Sequence[QueuedRow]) -> _Pass | None:
+        """Send `items` as one request and carry out the policy's decision. None when every row either went
+        out or went to the dead letters."""
         unreadable = [item for item in items if item.row is None]
         if unreadable and not self._bury(unreadable, "unreadable queue entry (not a [time, node, values] row)"):
             return _Pass.RETRY
@@ -323,58 +278,67 @@ class Forwarder:
         if not readable:
             return None
         outcome = self._client.send([row for _, row in readable], int(self._clock()))
-        if isinstance(outcome, Ok):
-            try:
-                removed = self._queue.remove(item for item, _ in readable)
-            except QueueError as exc:  # they were stored: sending them again is harmless
-                self._disk_error("cannot remove sent rows from the queue", exc)
-                self._failed(str(exc))
-                return _Pass.RETRY
-            if removed < len(readable):
-                logger.debug("emoncms: %d of the %d rows sent had already left the queue (sent by another "
-                             "process); rows queued since under the same keys stay", len(readable) - removed,
-                             len(readable))
-            self._succeeded(len(readable))
-            return None
-        if isinstance(outcome, ContentError):
-            with self._lock:
-                self._errors["content"] += 1
-            batch = [item for item, _ in readable]
-            if len(batch) == 1:
-                return None if self._bury(batch, outcome.message, outcome.node_limit) else _Pass.RETRY
+        decision = decide(outcome, len(readable), self._pace, self._config.batch_size)
+        if decision.pace.limit < self._pace.limit:
+            logger.info("emoncms: sending at most %d rows a request after a timeout", decision.pace.limit)
+        self._pace = decision.pace
+        if decision.error is not None:
+            self._stats.error(decision.error)
+        batch = [item for item, _ in readable]
+        if decision.action is Action.REMOVE:
+            return self._remove(batch)
+        if decision.action is Action.BURY:
+            node_limit = isinstance(outcome, ContentError) and outcome.node_limit
+            return None if self._bury(batch, outcome.message, node_limit) else _Pass.RETRY
+        if decision.action is Action.SPLIT:
             # Bulk is not atomic: rows before the bad one were applied; resending them overwrites the same slot.
             middle = len(batch) // 2
             for half in (batch[:middle], batch[middle:]):
-                result = self._send(half)
+                result = self._deliver(half)
                 if result is not None:
                     return result
             return None
-        if isinstance(outcome, AuthError):
-            with self._lock:
-                self._errors["auth"] += 1
-            delay = self._failed(outcome.message)
+        delay = self._back_off(outcome.message)
+        if decision.error == "auth":
             # Once at ERROR when the refusal starts; while it lasts, each retry only at DEBUG.
             level = logging.DEBUG if self._key_refused else logging.ERROR
             self._key_refused = True
             logger.log(level, "emoncms refused the API key: %s; keeping %d queued rows, retrying in %.0f s",
-                       self._scrub(outcome.message), self._stats.rows, delay)
+                       self._scrub(outcome.message), self._stats.queue_rows, delay)
             return _Pass.AUTH
-        with self._lock:
-            self._errors[outcome.kind] += 1
-        delay = self._failed(outcome.message)
         logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", self._scrub(outcome.message),
-                       self._stats.rows, delay)
+                       self._stats.queue_rows, delay)
         return _Pass.RETRY
+
+    def _remove(self, batch: Sequence[QueuedRow]) -> _Pass | None:
+        """emoncms stored `batch`: count it sent, then delete it. A delete that fails (disk full) leaves the rows
+        remembered by the queue as sent, never sent again (see `DiskQueue`)."""
+        failures = self._stats.sent(len(batch), self._clock())
+        if self._key_refused:
+            self._key_refused = False
+            logger.info("emoncms accepts the API key again: sending again after %d failed attempts", failures)
+        elif failures:
+            logger.info("emoncms: sending again after %d failed attempts", failures)
+        try:
+            removed = self._queue.remove(batch)
+        except QueueError as exc:
+            self._disk_error(f"cannot remove {len(batch)} sent rows from the queue (they will not be sent again)",
+                             exc)
+            self._back_off(str(exc))
+            return _Pass.RETRY
+        if removed < len(batch):
+            logger.debug("emoncms: %d of the %d rows sent had already left the queue (sent by another process); "
+                         "rows queued since under the same keys stay", len(batch) - removed, len(batch))
+        return None
 
     def _bury(self, items: Sequence[QueuedRow], error: str, node_limit: bool = False) -> bool:
         try:
             dropped = self._queue.bury(items, error, self._clock())
         except QueueError as exc:
             self._disk_error("cannot move a rejected row to the dead letters", exc)
-            self._failed(str(exc))
+            self._back_off(str(exc))
             return False
-        with self._lock:
-            self._dropped["dead_letter_full"] += dropped
+        self._stats.dropped("dead_letter_full", dropped)
         dead_dir = self._config.queue_dir / DEAD_DIR
         for item in items:
             described = f"node {item.row.node} at {item.row.time}" if item.row else repr(item.text[:80])
@@ -389,39 +353,17 @@ class Forwarder:
 
     # --- bookkeeping -----------------------------------------------------------------------------------
 
-    def _succeeded(self, rows: int) -> None:
-        with self._lock:
-            failures = self._failures
-            self._sent += rows
-            self._last_success = self._clock()
-            self._failures = 0
-            self._retry_at = None
-            self._last_error = None
-        if self._key_refused:
-            self._key_refused = False
-            logger.info("emoncms accepts the API key again: sending again after %d failed attempts", failures)
-        elif failures:
-            logger.info("emoncms: sending again after %d failed attempts", failures)
-
-    def _failed(self, message: str) -> float:
+    def _back_off(self, message: str) -> float:
         """Schedule the next attempt with capped exponential backoff and jitter; returns the delay."""
-        with self._lock:
-            self._failures += 1
-            ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** min(self._failures - 1, 30))
-            delay = ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-            self._retry_at = time.monotonic() + delay
-            self._last_error = self._scrub(message)
+        failures = self._stats.failed(self._scrub(message))
+        jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        delay = backoff_delay(failures, self._backoff_initial, self._backoff_max, jitter)
+        self._stats.retry_at(time.monotonic() + delay)
         return delay
-
-    def _backoff_remaining(self) -> float:
-        with self._lock:
-            return 0.0 if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
 
     def _disk_error(self, what: str, exc: QueueError) -> None:
         message = self._scrub(str(exc))
-        with self._lock:
-            self._errors["disk"] += 1
-            self._last_error = message
+        self._stats.error("disk", message)
         logger.error("emoncms queue: %s: %s", what, message)
 
     def _scrub(self, text: str) -> str:
@@ -437,8 +379,7 @@ class Forwarder:
         except QueueError as exc:
             self._disk_error("cannot read the queue's figures", exc)
             return
-        with self._lock:
-            self._stats = stats
+        self._stats.queue(stats)
 
 
 def _when(timestamp: float) -> str:

@@ -249,6 +249,10 @@ class _Store:
         with closing(sqlite3.connect(self.database, timeout=self.timeout)) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def forget(self) -> None:
+        """Close the files without a word: the caller knows they were deleted or replaced."""
+        self._close_cache()
+
     def _close_cache(self) -> None:
         if self._cache is not None:
             self._cache.close()
@@ -380,13 +384,16 @@ class DiskQueue:
         return removed
 
     def _run(self, operation: Callable[[Any], T]) -> T:
-        """`operation` on the queue store; forgets the unremoved rows when the store had to be reopened."""
+        """`operation` on the queue store. When the store had to be reopened (its directory deleted or
+        replaced), the rows still to delete are forgotten and the dead-letter store, inside that directory, is
+        reopened too, without a second ERROR for the same event."""
         try:
             return self._queue.run(operation)
         finally:
             if self._queue.reopenings != self._reopenings:
                 self._reopenings = self._queue.reopenings
                 self._unremoved.clear()
+                self._dead.forget()
 
     def bury(self, items: Sequence[QueuedRow], error: str, now: float) -> int:
         """Move rows to the dead-letter store with the reason; returns dead letters dropped for its bound.
@@ -405,6 +412,7 @@ class DiskQueue:
                 return _trim(cache, self.max_dead_rows)
 
         with self._lock:
+            self._run(lambda cache: None)  # notices a deleted or replaced directory before the dead letters do
             dropped = self._dead.run(store)
             self._remove({item.key: item.text for item in items})
         return dropped
@@ -423,6 +431,7 @@ class DiskQueue:
             return letters
 
         with self._lock:
+            self._run(lambda cache: None)  # notices a deleted or replaced directory before the dead letters do
             return self._dead.run(operation)
 
     def stats(self) -> QueueStats:

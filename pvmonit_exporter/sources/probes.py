@@ -12,22 +12,30 @@ import logging
 import math
 import os
 import re
+import selectors
 import signal
 import subprocess
 import termios
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import serial
 
-from pvmonit_exporter.collector.catalogue import ProbeErrorKind
 from pvmonit_exporter.config import ProbeConfig
+from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.serialport import describe_error
 from pvmonit_exporter.state import State
 
 logger = logging.getLogger(__name__)
+
+# The kinds of failed readings counted in `pvmonit_probe_errors_total{kind}`: every one is exported from the
+# start, at 0.
+ProbeErrorKind = Literal["timeout", "failed", "parse", "out_of_range", "unavailable"]
+PROBE_ERROR_KINDS: tuple[ProbeErrorKind, ...] = get_args(ProbeErrorKind)
 
 
 # How often a blocking read looks at its cancel event: the longest stop() waits for a command or serial read.
@@ -37,6 +45,9 @@ W1_DEVICES_DIR = Path("/sys/bus/w1/devices")
 W1_RESET_MILLIDEGREES = 85000
 # A meter that never ends a line must not grow the buffer forever; no meter line is anywhere near this long.
 SERIAL_MAX_LINE = 256
+# A command probe prints a number; one printing more than this (on stdout or stderr) is killed.
+MAX_OUTPUT_BYTES = 64 * 1024
+READ_CHUNK = 65536
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBER_RE = re.compile(_NUMBER)
@@ -64,9 +75,10 @@ def parse_number(text: str) -> float:
 
 
 def _excerpt(text: str) -> str:
-    """The start of some output, short enough for a log line and a metric label."""
+    """The start of some output, short enough for a log line and a metric label, control characters escaped:
+    a command's output must not forge log lines or reach a terminal raw."""
     text = text.strip()
-    return text if len(text) <= 60 else text[:57] + "..."
+    return escape_control(text if len(text) <= 60 else text[:57] + "...")
 
 
 # --- command -----------------------------------------------------------------------------------------------
@@ -90,19 +102,7 @@ def read_command(argv: Sequence[str], timeout: float, cancel: threading.Event | 
         raise ProbeError("failed", f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     deadline = time.monotonic() + timeout
     with process:
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                # Retrying communicate() after TimeoutExpired loses no output (documented).
-                stdout, stderr = process.communicate(timeout=max(0.0, min(CANCEL_CHECK_SECONDS, remaining)))
-                break
-            except subprocess.TimeoutExpired:
-                if cancel is not None and cancel.is_set():
-                    _kill_group(process)
-                    raise ProbeError("timeout", "cancelled: the probe is stopping") from None
-                if remaining <= 0:
-                    _kill_group(process)
-                    raise ProbeError("timeout", f"no answer within {timeout:g} s; killed") from None
+        stdout, stderr = _bounded_output(process, _Limits(deadline, timeout, cancel))
     if process.returncode != 0:
         lines = stderr.decode("utf-8", "replace").strip().splitlines()
         how = (
@@ -110,6 +110,49 @@ def read_command(argv: Sequence[str], timeout: float, cancel: threading.Event | 
         )
         raise ProbeError("failed", f"{how}: {_excerpt(lines[0])}" if lines else how)
     return parse_number(stdout.decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class _Limits:
+    deadline: float  # time.monotonic()
+    timeout: float
+    cancel: threading.Event | None
+
+    def check(self, process: subprocess.Popen[bytes]) -> float:
+        """The time left; kills the command's group and raises when it is cancelled or out of time."""
+        if self.cancel is not None and self.cancel.is_set():
+            _kill_group(process)
+            raise ProbeError("timeout", "cancelled: the probe is stopping")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            _kill_group(process)
+            raise ProbeError("timeout", f"no answer within {self.timeout:g} s; killed")
+        return min(CANCEL_CHECK_SECONDS, remaining)
+
+
+def _bounded_output(process: subprocess.Popen[bytes], limits: _Limits) -> tuple[bytes, bytes]:
+    """The command's stdout and stderr once it has exited. Either growing past MAX_OUTPUT_BYTES kills it: a
+    probe prints a number, and reading everything a runaway command prints would take all the memory."""
+    pipes = [stream.fileno() for stream in (process.stdout, process.stderr) if stream is not None]
+    outputs = {fd: bytearray() for fd in pipes}
+    with selectors.DefaultSelector() as selector:
+        for fd in outputs:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select(limits.check(process)):
+                chunk = os.read(key.fd, READ_CHUNK)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                outputs[key.fd] += chunk
+                if len(outputs[key.fd]) > MAX_OUTPUT_BYTES:
+                    _kill_group(process)
+                    raise ProbeError("failed", f"printed more than {MAX_OUTPUT_BYTES // 1024} KiB; killed")
+    while process.poll() is None:  # both pipes closed, but the command may still run
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(limits.check(process))
+    stdout, stderr = pipes
+    return bytes(outputs[stdout]), bytes(outputs[stderr])
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -256,6 +299,8 @@ def calibrate(config: ProbeConfig, raw: float) -> float:
         raise ProbeError("out_of_range", f"{value:g} is below the minimum {config.min:g}")
     if config.max is not None and value > config.max:
         raise ProbeError("out_of_range", f"{value:g} is above the maximum {config.max:g}")
+    if config.power_voltage is not None and not math.isfinite(value * config.power_voltage):
+        raise ProbeError("out_of_range", f"{value:g} A × {config.power_voltage:g} V is not a finite power")
     if config.power_max is not None and config.power_voltage is not None:
         watts = value * config.power_voltage
         if watts > config.power_max:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import serial
 
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
+from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.device import names_serial_number
@@ -282,8 +283,10 @@ class SerialReader:
                 path = self._resolve()
                 if path is not None and self._read(path):
                     backoff = BACKOFF_START
-            except Exception:  # a reader must never die: log the surprise and retry
-                log.exception("device %s: unexpected error in the reader; retrying", self.device.name)
+            except Exception as exc:  # a reader must never die: the device goes down in one log line, and retries
+                self._set_status(None, connected=False, level=logging.ERROR,
+                                 error=f"unexpected error in the reader ({escape_control(repr(exc))}); retrying")
+                log.debug("device %s: the unexpected error", self.device.name, exc_info=True)
             finally:
                 self.claims.release(self.device.name)
             self._stop.wait(backoff)

@@ -15,6 +15,7 @@ Three layers, the first two pure (no I/O, no clock, no threads) so that a seed g
 
 import fcntl
 import itertools
+import logging
 import math
 import os
 import random
@@ -38,6 +39,8 @@ from pvmonit_exporter.config import DeviceConfig, ProbeConfig
 from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.framing import Block, encode_block, encode_hex_message
 from pvmonit_exporter.vedirect.history import HISTORY_DAYS, encode_day, encode_total
+
+log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
 DEFAULT_DAY_SECONDS = 600.0  # one simulated day lasts ten real minutes: a demo shows a whole day quickly
@@ -904,6 +907,7 @@ class Simulator:
         self._clamp: SimulatedPort | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False  # the last period's write failed (logged once)
         self.text_pause = text_pause
         self._requests: dict[str, bytearray] = {}  # partial HEX requests per device
         self._quiet_until: dict[str, float] = {}  # monotonic time before which a device sends no text
@@ -993,7 +997,16 @@ class Simulator:
             if now - deadline > self.period:  # fell behind (machine suspended, overloaded): do not burst
                 deadline = now
             self.model.step(self.period)
-            self._emit()
+            try:
+                self._emit()
+            except Exception as exc:  # noqa: BLE001 - the writer outlives a failed write (a vanished or full /tmp)
+                if not self._failing:
+                    log.error("simulator: cannot write (%s); trying again every period", exc)  # noqa: TRY400 - one line
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("simulator: writing again")
+                self._failing = False
 
     def _serve_until(self, deadline: float) -> bool:
         """Answer HEX requests as they come until `deadline`; True when asked to stop."""

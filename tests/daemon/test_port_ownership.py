@@ -2,6 +2,7 @@
 number, and scans that leave other programs' ports alone. Real pseudo-terminals, real pyserial, real subprocesses;
 symlinks stand for /dev/serial/by-id."""
 
+import fcntl
 import logging
 import os
 import subprocess
@@ -64,6 +65,20 @@ class Recording:
         return open_port(path)
 
 
+def held_by_another(path: str) -> bool:
+    """Whether another opener holds the port's exclusive lock (pyserial's flock), tried without taking it."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
@@ -91,7 +106,7 @@ def test_reader_reports_a_port_held_by_another_program_once_then_takes_it(
     state = State([device])
     reader = SerialReader(device, state, Discovery(PortClaims(), ()))
     try:
-        time.sleep(1.5)  # the holder opens the port (the reader would otherwise be first)
+        wait_for(lambda: held_by_another(port.path) or holder.poll() is not None, timeout=30)
         assert holder.poll() is None
         reader.start()
         view = wait_for(lambda: v if (v := state.devices()[0]).error else None)

@@ -265,3 +265,54 @@ def test_stop_interrupts_a_scan(tmp_path: Path) -> None:
     finally:
         for port in silent:
             port.close()
+
+
+class _RecordingState(State):
+    """The real state, remembering every connection change (connected, error) in order."""
+
+    def __init__(self, devices: list[DeviceConfig]) -> None:
+        super().__init__(devices)
+        self.changes: list[tuple[bool, str | None]] = []
+
+    def set_connection(self, device: str, port: str | None, *, connected: bool, error: str | None) -> None:
+        self.changes.append((connected, error))
+        super().set_connection(device, port, connected=connected, error=error)
+
+
+def test_an_unexpected_error_marks_the_device_down_in_one_line_and_the_reader_recovers(
+        port: FakeDevicePort, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug met while reading (here the decoder raising once) must not leave the device "connected" nor write
+    a traceback at every occurrence: one line, the device down, then reading again."""
+    caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.serialport")
+    device = DeviceConfig("mppt", port.path, stale_timeout=3)
+    state = _RecordingState([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), (), identify_seconds=1.5))
+    real_feed = reader.decoder.feed
+    failures = [RuntimeError("a bug in the decoder")]
+
+    def feed_failing_once(data: bytes) -> list[dict[str, str]]:
+        if failures:
+            raise failures.pop()
+        return real_feed(data)
+
+    reader.decoder.feed = feed_failing_once  # type: ignore[method-assign]
+    reader.start()
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: not failures)
+        wait_for(lambda: any(not connected and error and "unexpected error" in error
+                             for connected, error in state.changes))
+        def block_got_through() -> bool:
+            # Opening a port flushes what waited in it: a block is written until one gets through.
+            port.write(encode_block(MPPT))
+            return state.devices()[0].connected and _fields(state) == MPPT
+
+        wait_for(block_got_through, interval=0.3)
+    finally:
+        reader.stop()
+    unexpected = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert len(unexpected) == 1
+    assert unexpected[0].levelno == logging.ERROR
+    assert "a bug in the decoder" in unexpected[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info]

@@ -24,8 +24,10 @@ Simplification: a bulk row is checked whole before any of its values is stored.
 Switches for failures: `go_down()`/`come_up()` (connection refused: the listening socket is closed and
 re-opened on the same port), `drop_connections` (connection closed without an answer), `fail_status` (HTTP 5xx
 with an HTML page), `delay` (seconds to wait after storing, before answering: the client may time out or be
-killed while the rows are already stored), `hold` (an event: a request arriving while it is set stores its rows,
-then waits for the event before answering; set `hold = None` and later requests are answered at once).
+killed while the rows are already stored), `seconds_per_row` (more of that wait per row of a bulk request: a
+slow emonPi on an SD card, 2.5 s for 500 rows is 0.005), `hold` (an event: a request arriving while it is set
+stores its rows, then waits for the event before answering; set `hold = None` and later requests are answered
+at once).
 """
 
 import json
@@ -134,6 +136,7 @@ class FakeEmoncms:
         self.drop_connections = False
         self.fail_status: int | None = None
         self.delay = 0.0
+        self.seconds_per_row = 0.0
         self.hold: threading.Event | None = None
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -333,6 +336,15 @@ def _legacy_pairs(text: str) -> list[tuple[str, object]]:
     return pairs
 
 
+def _bulk_rows(body: bytes) -> int:
+    """How many rows the `data` form field of a bulk request holds (0 when it holds none)."""
+    try:
+        rows = json.loads(dict(parse_qsl(body.decode("utf-8"))).get("data", "[]"))
+    except ValueError:
+        return 0
+    return len(rows) if isinstance(rows, list) else 0
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeEmoncms
     protocol_version = "HTTP/1.1"  # keep-alive, as Apache and nginx in front of emoncms
@@ -374,8 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, answer = fake.answer(method, self.path, headers, body)
         fake.record(RecordedRequest(method, self.path, headers, body, status, answer))
-        if fake.delay:
-            time.sleep(fake.delay)
+        if fake.delay or fake.seconds_per_row:
+            time.sleep(fake.delay + fake.seconds_per_row * _bulk_rows(body))
         if hold is not None:
             hold.wait(HOLD_TIMEOUT)
         payload = answer.encode("utf-8")

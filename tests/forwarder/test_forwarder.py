@@ -3,11 +3,15 @@
 import json
 import logging
 import math
+import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import diskcache
 import pytest
@@ -15,11 +19,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pvmonit_exporter.collector.forwarder import ForwarderCollector
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, next_tick
+from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, STOP_WAIT_SECONDS, next_tick
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.config import run_cli
-from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig, emoncms_config
+from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig, emoncms_config, fill_up
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, ManualClock
 from tests.forwarder.hostile_http import ScriptedServer, answer, redirect
 from tests.helpers import wait_for
@@ -418,3 +422,113 @@ def test_a_redirect_keeps_the_rows_and_logs_its_target(tmp_path: Path, caplog: p
     assert warnings
     assert all(f"HTTP 302 redirect to {elsewhere.url}/emoncms/input/bulk.json: not followed" in warning
                for warning in warnings)
+
+
+def bulk_sizes(fake: FakeEmoncms) -> list[int]:
+    """Rows per bulk request the fake received, in order."""
+    return [len(json.loads(parse_qs(r.body.decode())["data"][0])) for r in fake.recorded()]
+
+
+@pytest.mark.slow
+def test_a_batch_slower_than_the_timeout_is_sent_in_smaller_batches_until_the_backlog_drains(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    """A slow emonPi: 0.1 s a row, so 24 rows take 2.4 s against a 1 s timeout. Resending the same 24 rows
+    would never end; halving after each timeout gets every row through."""
+    backlog = [Row(int(START) + 300 * i, "mppt", {"V": i}) for i in range(24)]
+    with DiskQueue(tmp_path / "queue", 100) as queue:
+        queue.append(backlog)
+    fake.seconds_per_row = 0.1
+    rig = make_rig(timeout=1.0, batch_size=24)
+
+    assert rig.forwarder.flush_all(deadline=time.monotonic() + 60)
+
+    sizes = bulk_sizes(fake)
+    assert sizes[:2] == [24, 12]  # the first two time out
+    assert max(sizes[2:]) <= 6
+    assert {(p.time, p.value) for p in fake.stored()} == {(r.time, r.values["V"]) for r in backlog}
+    status = rig.forwarder.status()
+    assert status.errors_total["timeout"] >= 2
+    assert (status.queue_rows, status.rows_sent_total) == (0, 24)
+
+
+def test_stop_ends_a_flush_in_flight_and_never_reopens_the_queue(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    """emoncms holds its answer; `stop()` must not wait for it, nor close the queue under a flush that then
+    removes rows from a reopened queue when the `ok` finally comes."""
+    queue_dir = tmp_path / "queue"
+    with DiskQueue(queue_dir, 100) as queue:
+        queue.append([Row(int(START) + 300 * i, "mppt", {"V": i}) for i in range(3)])
+    rig = make_rig(timeout=60.0)
+    gate = threading.Event()
+    fake.hold = gate
+    rig.forwarder.start()
+    wait_for(fake.recorded)  # the batch is on its way, its answer held back
+
+    started = time.monotonic()
+    rig.forwarder.stop()
+    stopping = time.monotonic() - started
+    fake.hold = None
+    gate.set()  # the `ok` comes now: too late
+
+    assert stopping < STOP_WAIT_SECONDS  # it did not wait for the answer
+    assert not [t for t in threading.enumerate() if t.name.startswith("emoncms-")]
+    assert rig.forwarder.status().rows_sent_total == 0
+    with DiskQueue(queue_dir, 100, inspect=True) as queue:
+        assert queue.stats().rows == 3  # still queued: sent again next time
+    shutil.rmtree(queue_dir)
+    rig.feed("mppt", mppt(1))
+    assert rig.forwarder.snapshot(START) == []  # a stopped forwarder's queue stays closed…
+    assert not queue_dir.exists()  # …and is not recreated
+
+
+def test_rows_queued_after_the_queue_directory_was_deleted_survive_a_restart(
+        tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture) -> None:
+    queue_dir = tmp_path / "queue"
+    rig = make_rig()
+    rig.forwarder.start()
+    rig.tick({"mppt": mppt(0)}, wait_for)
+    wait_for(lambda: rig.forwarder.status().rows_sent_total == 1)
+    with fake.down():
+        shutil.rmtree(queue_dir)
+        ticks = [rig.tick({"mppt": mppt(step)}, wait_for) for step in (1, 2, 3)]
+        rig.forwarder.stop()
+        restarted = make_rig()
+    restarted.forwarder.start()
+    wait_for(lambda: restarted.forwarder.status().rows_sent_total == 3)
+
+    assert sorted(p.time for p in fake.stored() if p.input == "V")[1:] == [int(t) for t in ticks]
+    deleted = [r for r in caplog.records if "was deleted while in use" in r.getMessage()]
+    assert [r.levelno for r in deleted] == [logging.ERROR]
+
+
+def test_a_full_disk_never_sends_accepted_rows_twice_and_drains_once_space_returns(
+        small_disk: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+    queue_dir = small_disk / "queue"
+    backlog = [Row(int(START) + 300 * i, "mppt", {"V": i}) for i in range(12)]
+    with DiskQueue(queue_dir, 100) as queue:
+        queue.append(backlog)
+    rig = make_rig(queue_dir=queue_dir, batch_size=4)
+    with fake.down():  # the forwarder opens its queue, then the disk fills up
+        assert not rig.forwarder.flush_all(deadline=time.monotonic())
+    with closing(sqlite3.connect(queue_dir / "cache.db")) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no room left in the WAL either
+    filler = fill_up(small_disk)
+
+    assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)  # every row went out, none deletable
+
+    status = rig.forwarder.status()
+    assert bulk_sizes(fake) == [4, 4, 4]  # each row once: none sent again because it could not be deleted
+    assert (status.rows_sent_total, status.queue_rows) == (12, 0)
+    assert status.errors_total["disk"] >= 3
+    assert "database or disk is full" in (status.last_error or "")
+
+    filler.unlink()  # space returns: the next pass deletes the rows sent, and gives the WAL's space back
+    assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)
+    assert (queue_dir / "cache.db-wal").stat().st_size == 0
+    with DiskQueue(queue_dir, 100, inspect=True) as queue:
+        assert queue.stats().rows == 0
+    rig.feed("mppt", mppt(7))
+    assert rig.forwarder.snapshot(START) != []
+    assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)
+    assert bulk_sizes(fake) == [4, 4, 4, 1]
+    assert rig.forwarder.status().rows_sent_total == 13

@@ -234,7 +234,7 @@ probes:
     quantity: current
     power_voltage: 230
     power_max: {CONSO_PLAFOND}      # $CONSO_PLAFOND
-    interval: 0.5
+    interval: 1
     emoncms_input: conso
 emoncms:
   url: {fake.url}

@@ -554,3 +554,57 @@ def test_an_infinite_reading_is_a_parse_error_and_api_state_stays_valid(tmp_path
     assert probe.value is None
     assert probe.errors_total == {"parse": 1}
     json.dumps(state_document(state, WebConfig()), allow_nan=False)
+
+
+def test_a_command_printing_without_end_is_killed_after_64_kib(tmp_path: Path) -> None:
+    """The issue's 300 MB probe: the old reader kept all of it (959 MB RSS). Now the first 64 KiB are read, then
+    the command's group is killed; a 300 MB read would take seconds, this takes one pipe's worth."""
+    pid_file = tmp_path / "pid"
+    script = f"import os, sys\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n" \
+             "chunk = b'1' * 65536\nfor _ in range(300 * 16):\n    sys.stdout.buffer.write(chunk)\n"
+    error = probe_error(lambda: read_command([PYTHON, "-c", script], timeout=60))
+    assert error.kind == "failed"
+    assert "more than 64 KiB" in error.message
+    assert not alive(read_pids(pid_file)[0])
+
+
+def test_a_command_flooding_stderr_is_killed_too() -> None:
+    script = "import sys\nwhile True:\n    sys.stderr.write('x' * 65536)\n"
+    error = probe_error(lambda: read_command([PYTHON, "-c", script], timeout=60))
+    assert (error.kind, "more than 64 KiB" in error.message) == ("failed", True)
+
+
+def test_output_just_under_the_limit_is_read() -> None:
+    script = "print('21.5' + ' ' * (64 * 1024 - 10))"
+    assert read_command([PYTHON, "-c", script], timeout=30) == pytest.approx(21.5)
+
+
+def test_control_bytes_from_stderr_are_escaped(caplog: pytest.LogCaptureFixture) -> None:
+    """A command's stderr must not forge log lines or drive the terminal of whoever reads the journal."""
+    script = "import sys\nsys.stderr.write('\\x1b[2J\\x1b[31mfake\\x07ERROR other: forged\\x00\\n')\nsys.exit(3)"
+    config = make_probe(name="sensor", type="command", command=(PYTHON, "-c", script), path="")
+    state = State([], [config])
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    ProbeRunner(config, state).poll()
+    error = view(state, "sensor").error
+    assert error is not None
+    for shown in (error, caplog.records[-1].getMessage()):
+        assert shown.isprintable()
+        assert "\\x1b[2J\\x1b[31mfake\\x07ERROR other: forged\\x00" in shown
+
+
+def test_a_current_whose_power_overflows_is_rejected_and_api_state_stays_valid(tmp_path: Path) -> None:
+    """1e300 A is finite, but × 1e10 V is not: the issue's /api/state that failed at every request."""
+    from pvmonit_exporter.config import WebConfig
+    from pvmonit_exporter.web.api import state_document
+    from pvmonit_exporter.web.server import encode_json
+
+    file = tmp_path / "value"
+    file.write_text("1e300\n")
+    config = make_probe(path=str(file), quantity="current", power_voltage=1e10)
+    state = State([], [config])
+    ProbeRunner(config, state).poll()
+    probe = view(state, "probe")
+    assert (probe.value, probe.power_watts) == (None, None)
+    assert probe.errors_total == {"out_of_range": 1}
+    json.loads(encode_json(state_document(state, WebConfig())))

@@ -311,3 +311,30 @@ def test_the_charger_goes_through_its_states_in_order_day_after_day() -> None:
     allowed = {(0, 3), (3, 4), (4, 5), (3, 0), (4, 0), (5, 0), (5, 3)}
     assert set(changes) <= allowed
     assert changes.count((0, 3)) >= 3  # every morning
+
+
+def test_the_writer_outlives_a_failed_write_and_says_so_once(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """The temperature file's directory vanishing (a tmp cleaner) used to end the writer thread silently:
+    every device then went quiet. Frames keep flowing; one line says why the file is not written."""
+    import logging
+    import shutil
+
+    caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.simulator")
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    with Simulator(period=FAST, day_seconds=2.0, probe_dir=probe_dir) as sim:
+        shutil.rmtree(probe_dir)
+        time.sleep(20 * FAST)  # many periods, each failing
+        blocks, _ = read_blocks(sim.ports["bmv"], at_least(3))
+        assert len(blocks) >= 3
+        probe_dir.mkdir()
+        deadline = time.monotonic() + TIMEOUT
+        while not sim.probe_path.exists():
+            assert time.monotonic() < deadline
+            time.sleep(FAST)
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    errors = [m for level, m in messages if level == "ERROR"]
+    assert len(errors) == 1
+    assert "cannot write" in errors[0]
+    assert ("INFO", "simulator: writing again") in messages
