@@ -43,11 +43,11 @@ DEVICES = (
 )
 
 
-def backlog(config: EmoncmsConfig, end: int) -> list[list[Row]]:
+def backlog(config: EmoncmsConfig, end: int, days: int = DAYS) -> list[list[Row]]:
     """One list of rows per snapshot, oldest first, with values that change from one snapshot to the next."""
     builder = SnapshotBuilder(config, DEVICES, ())
     snapshots = []
-    count = DAYS * 86_400 // INTERVAL
+    count = days * 86_400 // INTERVAL
     for index in range(count):
         tick = end - (count - index) * INTERVAL
         state = State(DEVICES, clock=functools.partial(float, tick))

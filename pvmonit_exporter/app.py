@@ -16,6 +16,7 @@ from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
+from pvmonit_exporter.history import HistoryRecorder, HistoryRing
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
 from pvmonit_exporter.state import State
@@ -34,7 +35,8 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, history: HistoryRing) -> None:
+        """`history`: the 24 hours of the live page's charts, which outlive a reload."""
         self.config = config
         self.state = State(config.devices, config.probes)
         claims = PortClaims()
@@ -44,6 +46,7 @@ class Pipeline:
         discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
         self.readers = [SerialReader(device, self.state, discovery) for device in config.devices]
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
+        self.history = HistoryRecorder(self.state, history)
         self.forwarder = self._forwarder()
         self.registry = CollectorRegistry(auto_describe=False)
         # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
@@ -57,7 +60,7 @@ class Pipeline:
 
             self.registry.register(ForwarderCollector(self.forwarder))
             status = self.forwarder.status_document
-        self.app = WebApp(self.registry, self.state, config.web, status)
+        self.app = WebApp(self.registry, self.state, config.web, status, self.history)
 
     def _forwarder(self) -> "Forwarder | None":
         if self.config.emoncms is None:
@@ -73,10 +76,11 @@ class Pipeline:
             probe.start()
         if self.forwarder is not None:
             self.forwarder.start()
+        self.history.start()
 
     def stop(self, before_waiting: Callable[[], None] = lambda: None) -> None:
         """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
-        sources: list[SerialReader | ProbeRunner] = [*self.readers, *self.probes]
+        sources: list[SerialReader | ProbeRunner | HistoryRecorder] = [*self.readers, *self.probes, self.history]
         for source in sources:
             source.request_stop()
         before_waiting()
@@ -90,7 +94,8 @@ class Exporter:
     """The whole daemon: `start()`, then `reload()` as often as wanted, then `stop()`."""
 
     def __init__(self, config: Config, listen_address: str | None = None) -> None:
-        self.pipeline = Pipeline(config)
+        self._history = HistoryRing()
+        self.pipeline = Pipeline(config, self._history)
         address = listen_address or config.web.listen_address
         self._listen_address = address
         host, port = parse_listen_address(address, UserError)
@@ -121,9 +126,9 @@ class Exporter:
         previous = self.pipeline
         previous.stop()
         try:
-            self.pipeline = Pipeline(config)
+            self.pipeline = Pipeline(config, self._history)
         except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
-            self.pipeline = Pipeline(previous.config)
+            self.pipeline = Pipeline(previous.config, self._history)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
             self.web.app = self.pipeline.app

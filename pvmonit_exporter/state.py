@@ -14,8 +14,17 @@ from dataclasses import dataclass, field, replace
 from pvmonit_exporter.config import DeviceConfig, ProbeConfig
 from pvmonit_exporter.vedirect.device import DeviceReadings, Identity
 from pvmonit_exporter.vedirect.framing import Block, DecoderStats
+from pvmonit_exporter.vedirect.hex import RegisterReply
+from pvmonit_exporter.vedirect.hex_session import Outcome, Result
+from pvmonit_exporter.vedirect.history import HistoryDay
 
 Clock = Callable[[], float]
+
+# After a HEX request a device may hold its text blocks back for a few seconds (vedirect-hex.md §4): while
+# its replies keep coming, that silence is excused this much longer than the stale timeout.
+HEX_TEXT_PAUSE = 10.0
+# A register value read over HEX (settings every 10 minutes) is current for this long.
+REGISTER_MAX_AGE = 1800.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,9 @@ class DeviceView:
     fields: Mapping[str, str]  # fresh raw values; empty when the device is down
     stats: DecoderStats
     stale_timeout: float
+    registers: Mapping[int, bytes] = field(default_factory=dict)  # current HEX register values
+    hex_requests: Mapping[str, int] = field(default_factory=dict)  # HEX requests by result
+    history: tuple[HistoryDay, ...] = ()  # the charger's days, newest first
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,9 @@ class _Device:
     port: str | None = None
     connected: bool = False
     error: str | None = None
+    hex_requests: dict[str, int] = field(default_factory=lambda: {result.value: 0 for result in Result})
+    last_hex_reply: float | None = None  # ticker
+    history: tuple[HistoryDay, ...] = ()
 
 
 @dataclass
@@ -109,6 +124,26 @@ class State:
                 record.last_block_time = now
             record.stats = replace(stats)
 
+    def record_hex(self, device: str, outcomes: Sequence[Outcome], async_replies: Sequence[RegisterReply],
+                   history: Sequence[HistoryDay] | None = None) -> None:
+        """What a HEX exchange brought: ended requests (counted; register values kept), async values, and the
+        history when a read of it ended."""
+        tick = self._ticker()
+        with self._lock:
+            record = self._devices[device]
+            for outcome in outcomes:
+                record.hex_requests[outcome.result.value] += 1
+                reply = outcome.reply
+                if reply is not None:
+                    record.last_hex_reply = tick
+                if isinstance(reply, RegisterReply) and outcome.result is Result.OK:
+                    record.readings.update_register(reply.register, reply.data, tick)
+            for message in async_replies:
+                if not message.flags:
+                    record.readings.update_register(message.register, message.data, tick)
+            if history is not None:
+                record.history = tuple(history)
+
     def withdraw_readings(self, device: str) -> None:
         """Forget a device's values at once (another device answered on its port): it is down until its own
         blocks come back; timestamps and counters stay."""
@@ -156,7 +191,12 @@ class State:
         timeout = record.config.stale_timeout
         last = record.readings.last_block_time
         age = None if last is None else max(0.0, tick - last)
-        up = age is not None and age <= timeout
+        hex_reply = record.last_hex_reply
+        # The text pauses after a HEX request: excused while the device answers, shown as of its last block.
+        excused = (age is not None and hex_reply is not None and last is not None and hex_reply >= last
+                   and tick - hex_reply <= timeout + HEX_TEXT_PAUSE)
+        up = age is not None and (age <= timeout or excused)
+        fields_age = timeout + (age or 0.0) if excused else timeout
         return DeviceView(
             name=record.config.name,
             port=record.port,
@@ -166,9 +206,12 @@ class State:
             last_block_time=record.last_block_time,
             age_seconds=age,
             identity=record.readings.identity(),
-            fields=record.readings.current(tick, timeout) if up else {},
+            fields=record.readings.current(tick, fields_age) if up else {},
             stats=replace(record.stats),
             stale_timeout=timeout,
+            registers=record.readings.current_registers(tick, REGISTER_MAX_AGE),
+            hex_requests=dict(record.hex_requests),
+            history=record.history,
         )
 
     @staticmethod

@@ -65,5 +65,6 @@ def test_api_state_keys_are_documented() -> None:
     device, probe = document["devices"][0], document["probes"][0]
     documented = set(re.findall(r"`([a-z_]+)`", _api_section()))
     keys = (set(document) | set(device) | set(device["counters"]) | set(device["fields"]["V"]) | set(probe)
-            | set(document["page"]) | {f.name for f in fields(ForwarderStatus)})
+            | set(document["page"]) | {f.name for f in fields(ForwarderStatus)} | set(document["summary"])
+            | set(document["history"]) | set(document["history"]["columns"]))
     assert sorted(keys - documented) == []

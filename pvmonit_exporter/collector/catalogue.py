@@ -11,6 +11,8 @@ from pvmonit_exporter.forwarder.policy import ERROR_KINDS
 from pvmonit_exporter.forwarder.stats import DROP_REASONS
 from pvmonit_exporter.sources.probes import PROBE_ERROR_KINDS
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind
+from pvmonit_exporter.vedirect.hex_session import Result
+from pvmonit_exporter.vedirect.registers import REGISTERS
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,21 @@ def _field_metrics() -> list[MetricDoc]:
     return docs
 
 
+_SI_UNITS = {"celsius": "°C", "volts": "V", "amperes": "A", "joules": "J", "coulombs": "C"}
+
+
+def _register_metrics() -> list[MetricDoc]:
+    """One gauge per register with a metric in the register table (read over HEX)."""
+    docs = []
+    for reg in REGISTERS.values():
+        if reg.metric is None:
+            continue
+        unit = _SI_UNITS[reg.metric.rsplit("_", 1)[1]]
+        docs.append(MetricDoc(f"vedirect_{reg.metric}", "gauge", ("device",),
+                              f"{reg.description} [{unit}]; HEX register {reg.hex_id}"))
+    return docs
+
+
 DEVICE_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("vedirect_up", "gauge", ("device",),
               "1 when a valid block arrived within the device's stale timeout, else 0"),
@@ -60,6 +77,10 @@ DEVICE_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("vedirect_discarded_bytes_total", "counter", ("device",),
               "Bytes that belonged to no valid block or HEX message"),
     *_field_metrics(),
+    MetricDoc("vedirect_hex_requests_total", "counter", ("device", "result"),
+              "HEX requests the exporter sent, by how they ended ("
+              + ", ".join(result.value for result in Result) + ")"),
+    *_register_metrics(),
 )
 
 PROBE_METRICS: tuple[MetricDoc, ...] = (

@@ -102,6 +102,11 @@ class Checks:
             raise self.fail(path, f"must be a non-empty string, got {type_name(value)}")
         return value.strip()
 
+    def boolean(self, value: object, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"must be true or false, got {type_name(value)}")
+        return value
+
     def name(self, value: object, path: str) -> str:
         text = self.text(value, path)
         if not NAME_RE.match(text):

@@ -273,10 +273,26 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
         battery_voltage_max=number("battery_voltage_max"),
         pv_power_max=number("pv_power_max"),
         consumption_max=number("consumption_max"),
+        consumption_warning_ratio=number("consumption_warning_ratio"),
+        consumption_alarm_ratio=number("consumption_alarm_ratio"),
+        temperature_warning_low=number("temperature_warning_low"),
+        temperature_warning_high=number("temperature_warning_high"),
+        temperature_alarm_low=number("temperature_alarm_low"),
+        temperature_alarm_high=number("temperature_alarm_high"),
     )
     reader.finish()
     if web.battery_voltage_min >= web.battery_voltage_max:
         raise reader.error("battery_voltage_max", "must be greater than battery_voltage_min")
+    if not web.consumption_warning_ratio < web.consumption_alarm_ratio <= 1:
+        raise reader.error("consumption_alarm_ratio", "needs consumption_warning_ratio < consumption_alarm_ratio "
+                                                      f"<= 1, got {web.consumption_warning_ratio:g} and "
+                                                      f"{web.consumption_alarm_ratio:g}")
+    bounds = (web.temperature_alarm_low, web.temperature_warning_low, web.temperature_warning_high,
+              web.temperature_alarm_high)
+    if list(bounds) != sorted(set(bounds)):
+        raise reader.error("temperature_warning_low", "needs temperature_alarm_low < temperature_warning_low < "
+                                                      "temperature_warning_high < temperature_alarm_high, got "
+                                                      + ", ".join(f"{b:g}" for b in bounds))
     return web
 
 
@@ -292,6 +308,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
             stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
             emoncms_node=reader.get("emoncms_node", checks.node, None),
+            history=reader.get("history", checks.boolean, True),
         )
         reader.finish()
         if device.name in seen:

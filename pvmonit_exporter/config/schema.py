@@ -48,8 +48,16 @@ class WebConfig:
     # Ranges of the live page's bars (PvMonit's gauge maxima).
     battery_voltage_min: float = 11.0
     battery_voltage_max: float = 15.0
-    pv_power_max: float = 400.0
+    pv_power_max: float = 400.0  # per solar charger: the summary's PV gauge ends at this × the chargers
     consumption_max: float = 1500.0
+    # The summary's colours (PvMonit's): consumption orange above 50 % of consumption_max and red above 80 %;
+    # temperature orange at or beyond the warning bounds, red at or beyond the alarm bounds.
+    consumption_warning_ratio: float = 0.5
+    consumption_alarm_ratio: float = 0.8
+    temperature_warning_low: float = 10.0
+    temperature_warning_high: float = 26.0
+    temperature_alarm_low: float = 5.0
+    temperature_alarm_high: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class DeviceConfig:
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
     emoncms_node: str | None = None  # None: the device's name
+    history: bool = True  # read the charger's daily history over HEX (read-only, harmless)
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,7 @@ def format_number(value: float) -> str:
 
 _SECONDS_A_DAY = 86_400.0
 _CALIBRATION = Bounds(-1e9, 1e9)
+_TEMPERATURE = Bounds(-100, 200, "°C")
 # Every number a file may hold, by its place (`[]`: any item of a list). Beyond these a value could overflow a
 # socket timeout or time arithmetic and kill the thread using it, or make the forwarder load the whole queue into
 # one request; within them everything works. Documented in config.yaml.example and the README.
@@ -166,6 +176,12 @@ BOUNDS: Mapping[str, Bounds] = {
     "web.battery_voltage_max": Bounds(0, 1000, "V"),
     "web.pv_power_max": Bounds(1, 1e6, "W"),
     "web.consumption_max": Bounds(1, 1e6, "W"),
+    "web.consumption_warning_ratio": Bounds(0.01, 1),
+    "web.consumption_alarm_ratio": Bounds(0.01, 1),
+    "web.temperature_warning_low": _TEMPERATURE,
+    "web.temperature_warning_high": _TEMPERATURE,
+    "web.temperature_alarm_low": _TEMPERATURE,
+    "web.temperature_alarm_high": _TEMPERATURE,
     "probes[].interval": Bounds(0.1, _SECONDS_A_DAY, "s"),
     "probes[].timeout": Bounds(0.1, 3600, "s"),
     "probes[].baud": Bounds(50, 4_000_000, whole=True),

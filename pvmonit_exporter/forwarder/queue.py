@@ -152,7 +152,8 @@ def confirmed_damage(database: Path) -> str | None:
     """What a fresh read-only connection's `PRAGMA quick_check` finds wrong with `database`; None when it finds
     nothing or cannot tell (an I/O error now is no proof that the file is damaged)."""
     try:
-        with closing(sqlite3.connect(database.as_uri() + "?mode=ro", uri=True, timeout=10.0)) as connection:
+        uri = database.absolute().as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as connection:
             problems = [str(line) for (line,) in connection.execute("PRAGMA quick_check(3)").fetchall()]
     except sqlite3.DatabaseError as exc:
         return str(exc) if _is_corrupt(exc) else None

@@ -21,9 +21,11 @@ import serial
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
+from pvmonit_exporter.sources.hex_plan import Conversation, Stage
 from pvmonit_exporter.state import State
-from pvmonit_exporter.vedirect.device import names_serial_number
+from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
+from pvmonit_exporter.vedirect.products import parse_pid
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +239,13 @@ class Discovery:
         self._heard[real] = heard
         return heard
 
+    def belongs(self, device: DeviceConfig, block: Block) -> bool | None:
+        """Whether `block`, read on the port found for `device`, comes from that device: True; False when it
+        names another (another SER#, or a SER# another entry asks for); None when it cannot tell."""
+        if device.serial_number is not None:
+            return names_serial_number(block, device.serial_number)
+        return False if block.get("SER#") in self.wanted_serials else None
+
     def _matches(self, device: DeviceConfig, serial_number: str | None) -> bool:
         if device.serial_number is not None:
             return serial_number == device.serial_number
@@ -250,7 +259,8 @@ class SerialReader:
                  opener: SerialFactory = open_port) -> None:
         self.device, self.state, self.discovery, self.opener = device, state, discovery, opener
         self.claims = discovery.claims
-        self.decoder = Decoder()
+        self.decoder = Decoder(keep_hex=True)  # async messages update readings; replies answer our requests
+        self._no_hex_logged = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"serial-{device.name}", daemon=True)
         self._status = ""
@@ -319,16 +329,20 @@ class SerialReader:
             return False
         self.decoder.reset()
         got_block = False
-        # Blocks count only once they are known to come from the configured serial number.
+        # On a port found by a scan, blocks count only once they are known to come from the configured
+        # serial number, and only while no block names another device.
+        checked = self.device.port == "auto"
         verified = self.device.serial_number is None
         watch = BlockWatch(self.device.stale_timeout, time.monotonic())
+        conversation = Conversation(self.device.history)
+        kind = "unknown"
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
                 while not self._stop.is_set():
                     data = port.read(READ_SIZE)
                     blocks = self.decoder.feed(data) if data else []
-                    if self.device.serial_number is not None and blocks:
+                    if checked and blocks:
                         blocks, verified, other = self._own_blocks(blocks, verified)
                         if other is not None:
                             self._wrong_device(path, other)
@@ -336,6 +350,10 @@ class SerialReader:
                     if data:
                         self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
                     got_block = got_block or bool(blocks)
+                    for block in blocks:
+                        if "PID" in block or "BMV" in block:
+                            kind = device_kind(parse_pid(block.get("PID", "")), block)
+                    self._talk_hex(port, conversation, kind, got_block)
                     report = watch.observe(time.monotonic(), len(data), len(blocks))
                     if isinstance(report, NoValidBlock):
                         self._set_status(path, connected=True, level=logging.WARNING,
@@ -349,13 +367,23 @@ class SerialReader:
         self.decoder.reset()
         return got_block
 
+    def _talk_hex(self, port: serial.Serial, conversation: Conversation, kind: str, text_seen: bool) -> None:
+        """One turn of the HEX conversation: take the decoder's messages, write what is due, record results."""
+        step = conversation.step(time.monotonic(), self.decoder.take_hex_messages(), kind, text_seen)
+        if step.write is not None:
+            port.write(step.write)
+        if step.outcomes or step.async_replies or step.history is not None:
+            self.state.record_hex(self.device.name, step.outcomes, step.async_replies, step.history)
+        if conversation.plan.stage is Stage.NO_HEX and not self._no_hex_logged:
+            self._no_hex_logged = True
+            log.debug("device %s: no answer to HEX requests; reading its text only", self.device.name)
+
     def _own_blocks(self, blocks: list[Block], verified: bool) -> tuple[list[Block], bool, Block | None]:
         """The blocks that may be published: none before one names the configured serial number, and the
         first block naming another device stops the lot (returned third)."""
-        expected = self.device.serial_number or ""
         own: list[Block] = []
         for block in blocks:
-            verdict = names_serial_number(block, expected)
+            verdict = self.discovery.belongs(self.device, block)
             if verdict is False:
                 return own, verified, block
             verified = verified or verdict is True
@@ -368,6 +396,7 @@ class SerialReader:
         self.state.withdraw_readings(self.device.name)
         found = block.get("SER#")
         other = f"serial number {found}" if found else "a device without serial number"
-        self._lost = (f"{path} now answers with {other}, not {self.device.serial_number}; "
-                      "looking for it again")
+        instead = (f"not {self.device.serial_number}" if self.device.serial_number
+                   else "which another device is configured with")
+        self._lost = f"{path} now answers with {other}, {instead}; looking for it again"
         self._set_status(None, connected=False, level=logging.WARNING, error=self._lost)

@@ -5,11 +5,14 @@ The live page reads it; so can any script. Its shape is documented in the README
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from typing import Any
 
 from pvmonit_exporter import __version__
 from pvmonit_exporter.config import WebConfig
+from pvmonit_exporter.history import SERIES, SLOT_SECONDS, HistoryRecorder
 from pvmonit_exporter.state import DeviceView, ProbeView, State
+from pvmonit_exporter.summary import Summary, summarise
 from pvmonit_exporter.vedirect.fields import FIELDS, decode
 
 ForwarderStatus = Callable[[], Mapping[str, Any] | None]
@@ -40,7 +43,7 @@ def device_document(view: DeviceView) -> dict[str, Any]:
         }
     identity = view.identity
     stats = view.stats
-    return {
+    document = {
         "name": view.name,
         "up": view.up,
         "kind": identity.kind,
@@ -65,6 +68,9 @@ def device_document(view: DeviceView) -> dict[str, Any]:
             "bytes_discarded": stats.bytes_discarded,
         },
     }
+    if view.history:  # a solar charger's days read over HEX, newest first, in the `hex history --json` form
+        document["history"] = [day.as_json() for day in view.history]
+    return document
 
 
 def probe_document(view: ProbeView) -> dict[str, Any]:
@@ -83,18 +89,36 @@ def probe_document(view: ProbeView) -> dict[str, Any]:
     }
 
 
-def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None) -> dict[str, Any]:
+def summary_document(summary: Summary) -> dict[str, Any]:
+    return {f.name: getattr(summary, f.name) for f in fields(summary)}
+
+
+def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
+    """Compact, since the page reads it every 2 s: one row per 5-minute point, values rounded to what a small
+    chart can show."""
+    points = [] if history is None else history.points()
+    return {
+        "interval_seconds": SLOT_SECONDS if history is None else history.slot_seconds,
+        "columns": ["time", *SERIES],
+        "points": [[point.time, *(None if v is None else round(v, 3) for v in point.values)] for point in points],
+    }
+
+
+def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None,
+                   history: HistoryRecorder | None = None) -> dict[str, Any]:
     now = state.now()
+    devices, probes = state.devices(), state.probes()
     return {
         "version": __version__,
         "time": now,
-        "devices": [device_document(view) for view in state.devices()],
-        "probes": [probe_document(view) for view in state.probes()],
+        "summary": summary_document(summarise(devices, probes)),
+        "devices": [device_document(view) for view in devices],
+        "probes": [probe_document(view) for view in probes],
         "forwarder": None if forwarder is None else forwarder(),
-        "page": {
-            "battery_voltage_min": web.battery_voltage_min,
-            "battery_voltage_max": web.battery_voltage_max,
-            "pv_power_max": web.pv_power_max,
-            "consumption_max": web.consumption_max,
-        },
+        "history": history_document(history),
+        "page": {name: getattr(web, name) for name in PAGE_SETTINGS},
     }
+
+
+# The `web` settings the page draws with (every one but the listen address).
+PAGE_SETTINGS = tuple(f.name for f in fields(WebConfig) if f.name != "listen_address")

@@ -51,7 +51,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "unknown_key": ("", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
     "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
     "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
-    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: emoncms_fields, emoncms_node, name,"),
+    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: emoncms_fields, emoncms_node, history,"),
     "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
     "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
     "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
@@ -97,8 +97,14 @@ ERRORS: dict[str, tuple[str, str]] = {
     "probe_key_of_other_type": ("probes[0].path", "does not apply to a command probe"),
     "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
     "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
+    "web_consumption_ratios_inverted": ("web.consumption_alarm_ratio", "needs consumption_warning_ratio < "
+                                        "consumption_alarm_ratio <= 1, got 0.8 and 0.5"),
+    "web_temperature_bounds_unordered": ("web.temperature_warning_low",
+                                         "needs temperature_alarm_low < temperature_warning_low < "
+                                         "temperature_warning_high < temperature_alarm_high, got 5, 4, 26, 30"),
     "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
     "device_bad_emoncms_node": ("devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
+    "device_history_not_boolean": ("devices[0].history", "must be true or false, got a string"),
     "emoncms_org_long_node": ("devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
     "probe_duplicate_name": ("probes[1].name", "duplicate probe name 'cpu'"),
     "probe_zero_baud": ("probes[0].baud", "must be a whole number from 50 to 4,000,000, got 0"),
@@ -346,11 +352,13 @@ def test_check_config_minimal_fills_in_defaults() -> None:
     printed, _ = check_config_output(fixture("valid_minimal"))
     assert printed == {
         "devices": [{"name": "mppt", "port": "/dev/ttyUSB0", "serial_number": None, "stale_timeout": 5.0,
-                     "emoncms_fields": None, "emoncms_node": None}],
+                     "emoncms_fields": None, "emoncms_node": None, "history": True}],
         "probes": [],
         "emoncms": None,
         "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,
-                "pv_power_max": 400.0, "consumption_max": 1500.0},
+                "pv_power_max": 400.0, "consumption_max": 1500.0, "consumption_warning_ratio": 0.5,
+                "consumption_alarm_ratio": 0.8, "temperature_warning_low": 10.0, "temperature_warning_high": 26.0,
+                "temperature_alarm_low": 5.0, "temperature_alarm_high": 30.0},
         "stale_timeout": 5.0,
         "auto_port_patterns": list(DEFAULT_AUTO_PORT_PATTERNS),
     }
@@ -379,6 +387,7 @@ def test_check_config_full_masks_inline_key() -> None:
     assert [d["stale_timeout"] for d in devices] == [7.0, 10.0, 7.0]  # the global value, or the device's own
     # Node names as emoncms keeps them: a space kept, a YAML number taken as its text.
     assert [d["emoncms_node"] for d in devices] == [None, "712 Smart", None]
+    assert [d["history"] for d in devices] == [True, False, True]  # default true; the file turns one off
     assert emoncms["probe_node"] == "1"
 
 

@@ -81,6 +81,11 @@ def test_a_device_never_seen_exposes_exactly_this(clock: Clock) -> None:
         "# HELP vedirect_discarded_bytes_total Bytes that belonged to no valid block or HEX message\n"
         "# TYPE vedirect_discarded_bytes_total counter\n"
         'vedirect_discarded_bytes_total{device="mppt"} 0.0\n'
+        "# HELP vedirect_hex_requests_total HEX requests the exporter sent, by how they ended "
+        "(ok, unknown_id, not_supported, parameter_error, refused, timeout)\n"
+        "# TYPE vedirect_hex_requests_total counter\n"
+        + "".join(f'vedirect_hex_requests_total{{device="mppt",result="{result}"}} 0.0\n'
+                  for result in ("ok", "unknown_id", "not_supported", "parameter_error", "refused", "timeout"))
     )
 
 

@@ -258,3 +258,40 @@ def test_a_serial_probe_never_shares_its_port(port: FakeDevicePort) -> None:
         meter.close()
     assert failure.value.kind == "unavailable"
     assert str(failure.value) == f"{port.path} is in use by another program"
+
+
+@pytest.mark.slow
+def test_a_device_without_serial_number_never_publishes_one_another_entry_asks_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cables swapped: the `auto` BMV's port now carries the inverter that `Onduleur` is configured with."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    cable = FakeDevicePort(tmp_path / "usb-VictronEnergy_A")
+    device = DeviceConfig("Bmv", "auto")
+    state = State([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), (str(tmp_path / "usb-VictronEnergy*"),),
+                                                   identify_seconds=1.5, wanted_serials=["HQ1328Y6TF6"]))
+    bmv = encode_block({"PID": "0x204", "V": "12500", "SOC": "800"})
+    inverter = encode_block({"PID": "0xA202", "SER#": "HQ1328Y6TF6", "V": "25000", "MODE": "2"})
+    reader.start()
+    try:
+        def bmv_up() -> bool:
+            cable.write(bmv)
+            time.sleep(0.2)
+            return state.devices()[0].fields.get("SOC") == "800"
+
+        wait_for(bmv_up, timeout=20)
+        seen: set[str] = set()
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            cable.write(inverter)
+            seen.add(state.devices()[0].fields.get("V", ""))
+            time.sleep(0.1)
+        assert "25000" not in seen
+        assert not state.devices()[0].up
+        assert messages(caplog, "now answers with") == [
+            f"device Bmv: {cable.path} now answers with serial number HQ1328Y6TF6, which another device is "
+            "configured with; looking for it again"]
+    finally:
+        reader.stop()
+        cable.close()

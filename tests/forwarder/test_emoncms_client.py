@@ -178,7 +178,7 @@ def test_content_error_carries_the_server_message(fake: FakeEmoncms) -> None:
 
 
 def test_transient_failures(fake: FakeEmoncms) -> None:
-    client = EmoncmsClient(fake.url, WRITE_KEY, timeout=0.3)
+    client = EmoncmsClient(fake.url, WRITE_KEY, timeout=10)  # ample: these fail at once, not by the timeout
 
     with fake.down():
         refused = client.send(ROWS, sentat=1)
@@ -189,7 +189,7 @@ def test_transient_failures(fake: FakeEmoncms) -> None:
     server_error = client.send(ROWS, sentat=1)
     fake.fail_status = None
     fake.delay = 1.0
-    slow = client.send(ROWS, sentat=1)
+    slow = EmoncmsClient(fake.url, WRITE_KEY, timeout=0.3).send(ROWS, sentat=1)
 
     assert isinstance(refused, TransientError)
     assert refused.kind == "connection"

@@ -328,13 +328,13 @@ def test_the_key_appears_in_no_log_line_no_url_and_not_in_the_queue(
 
 
 def test_timeouts_and_server_errors_are_retried(make_rig: MakeRig, fake: FakeEmoncms) -> None:
-    rig = make_rig(timeout=0.2)
+    rig = make_rig(timeout=1.0)
     rig.forwarder.start()
     fake.fail_status = 502
     rig.tick({"mppt": mppt(0)}, wait_for)
     wait_for(lambda: rig.forwarder.status().errors_total["http"] >= 1)
     fake.fail_status = None
-    fake.delay = 0.5  # stored, but the answer comes too late: the row stays queued and is sent again
+    fake.delay = 1.5  # stored, but the answer comes too late: the row stays queued and is sent again
     wait_for(lambda: rig.forwarder.status().errors_total["timeout"] >= 1)
     assert rig.forwarder.status().queue_rows == 1
     fake.delay = 0.0

@@ -329,3 +329,14 @@ def test_rows_sent_on_a_full_disk_are_never_peeked_again_and_deleted_once_space_
     with DiskQueue(queue_dir, 100_000) as restarted:
         assert [item.row for item in restarted.peek(100)] == rows(0, 30)[10:]
     assert any("deleted the 10 rows sent while the disk refused it" in r.getMessage() for r in caplog.records)
+
+
+def test_a_damaged_database_in_a_relative_queue_dir_is_moved_aside_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # `queue_dir: queue` in a configuration, relative to the working directory
+    Path("queue").mkdir()
+    (tmp_path / "queue" / "cache.db").write_bytes(b"this is not an sqlite database" * 200)
+
+    with DiskQueue(Path("queue"), 10) as queue:
+        queue.append(rows(0, 1))
+        assert queue.stats().recoveries == 1

@@ -131,15 +131,13 @@ class Stack:
 
 
 def _exporter_config(workdir: Path, simulator: Simulator, emoncms_url: str) -> Path:
-    consumption = workdir / "consumption"
-    consumption.write_text("0.45\n", encoding="ascii")  # amperes, as a clamp meter file would hold
     config = {
         "devices": [{"name": name, "port": port} for name, port in simulator.ports.items()],
-        "probes": [
+        "probes": [  # the demo's thermometer and current clamp, as the demo configures them
             {"name": "shed_temperature", "type": "file", "quantity": "temperature",
-             "path": str(simulator.probe_path), "interval": 1},
-            {"name": "consumption", "type": "file", "quantity": "current", "path": str(consumption),
-             "power_voltage": 230, "interval": 1},
+             "path": str(simulator.probe_path), "interval": 1, "emoncms_input": "temp"},
+            {"name": "house_consumption", "type": "serial", "quantity": "current", "port": simulator.clamp_path,
+             "power_voltage": 230, "power_max": 1500, "interval": 1, "emoncms_input": "conso"},
         ],
         "emoncms": {"url": emoncms_url, "apikey": WRITE_KEY, "interval": 1, "timeout": 5,
                     "queue_dir": str(workdir / "queue")},

@@ -313,6 +313,8 @@ def test_one_column_on_a_phone_several_on_a_desktop(demo: Server, browser: Brows
     assert desktop["overflow"] <= 0
     # docs/live-page.png comes from here: PVMONIT_SCREENSHOT=1 pytest tests/web -k desktop
     wait_all_live(driver)
+    wait_for(lambda: driver.execute_script("return document.querySelectorAll('figure.chart').length >= 3;"),
+             timeout=DEADLINE)
     height = driver.execute_script("return Math.ceil(document.querySelector('footer').getBoundingClientRect().bottom);")
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False})

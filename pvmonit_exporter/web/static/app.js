@@ -32,6 +32,11 @@
       probe_error: "Last error", fw_off: "emoncms: off", backlog: "Backlog", rows: "{n} rows", row: "1 row",
       no_rows: "none", last_send: "Last send", never: "never", ago: "{age} ago", rejected: "Rejected",
       last_error: "Last error", u_d: "d",
+      at_a_glance: "At a glance", pv_total: "PV power", pv_total_of: "PV power ({n} chargers)",
+      unavailable: "Unavailable", fw_unknown: "emoncms: unknown", last_24h: "Last 24 hours",
+      now: "now", hours_ago: "−24 h", chart_range: "{title}, last 24 hours: from {min} to {max}, now {last}",
+      chart_empty: "{title}: no point yet",
+      history_note: "The charts fill in every 5 minutes; they start empty when the exporter restarts.",
     },
     fr: {
       title: "PvMonit — en direct", loading: "Chargement…", language: "Langue", forwarder: "Envoi vers emoncms",
@@ -62,6 +67,12 @@
       probe_never: "Jamais vu — aucune mesure reçue", probe_error: "Dernière erreur", fw_off: "emoncms\u202f: désactivé",
       backlog: "En attente", rows: "{n} lignes", row: "1 ligne", no_rows: "aucune", last_send: "Dernier envoi",
       never: "jamais", ago: "il y a {age}", rejected: "Rejetées", last_error: "Dernière erreur", u_d: "j",
+      at_a_glance: "En un coup d'œil", pv_total: "Puissance solaire",
+      pv_total_of: "Puissance solaire ({n} régulateurs)", unavailable: "Indisponible",
+      fw_unknown: "emoncms : inconnu", last_24h: "Dernières 24 heures", now: "maintenant",
+      hours_ago: "−24 h", chart_range: "{title}, dernières 24 heures : de {min} à {max}, maintenant {last}",
+      chart_empty: "{title} : pas encore de point",
+      history_note: "Les courbes se remplissent toutes les 5 minutes ; elles repartent de zéro au redémarrage de l'exportateur.",
     },
   };
 
@@ -313,9 +324,9 @@
   function forwarderBox(f, now) {
     const box = document.getElementById("forwarder");
     box.hidden = false;
-    if (!f || typeof f !== "object") {
+    if (!f || typeof f !== "object") { // null: no emoncms section; undefined: the exporter cannot be reached
       box.className = "forwarder off";
-      box.replaceChildren(h("p", null, t("fw_off")));
+      box.replaceChildren(h("p", null, t(f === undefined ? "fw_unknown" : "fw_off")));
       return;
     }
     const items = [];
@@ -335,6 +346,142 @@
       h("dl", null, items.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))));
   }
 
+  // --- the summary at the top, as PvMonit's "Divers" box: one gauge per value, coloured by thresholds ---------
+
+  const TEMPERATURE_GAUGE = [0, 45]; // °C, PvMonit's gauge
+
+  function socTone(v) { return v < 0.3 ? "low" : v < 0.5 ? "mid" : "good"; }
+
+  function consumptionTone(watts, page) {
+    const max = page.consumption_max;
+    return watts > page.consumption_alarm_ratio * max ? "low" : watts > page.consumption_warning_ratio * max ? "mid" : "good";
+  }
+
+  function temperatureTone(c, page) {
+    if (c <= page.temperature_alarm_low || c >= page.temperature_alarm_high) return "low";
+    if (c <= page.temperature_warning_low || c >= page.temperature_warning_high) return "mid";
+    return "good";
+  }
+
+  // The tiles that make sense for this installation: [key, label, value or null, text, gauge min, max, tone, source].
+  function tiles(doc, page) {
+    const s = doc.summary || {};
+    const kinds = new Set(doc.devices.map((d) => d.kind));
+    const quantities = new Set(doc.probes.map((p) => p.quantity));
+    const chargers = s.chargers || 0;
+    const list = [];
+    if (kinds.has("bmv")) {
+      list.push(["soc", t("SOC"), s.battery_soc, (v) => withUnit(v * 100, 1, "%"), 0, 100, socTone, (v) => v * 100]);
+    }
+    if (kinds.has("bmv") || kinds.has("mppt") || kinds.has("charger")) {
+      list.push(["voltage", t("V"), s.battery_voltage, (v) => volts(v, 2), page.battery_voltage_min,
+        page.battery_voltage_max, () => "volt"]);
+    }
+    if (chargers > 0) {
+      list.push(["pv", chargers > 1 ? t("pv_total_of", { n: chargers }) : t("pv_total"), s.pv_power, watts, 0,
+        page.pv_power_max * chargers, () => "sun"]);
+    }
+    if (quantities.has("power") || quantities.has("current")) {
+      list.push(["consumption", t("consumption"), s.consumption, watts, 0, page.consumption_max,
+        (v) => consumptionTone(v, page)]);
+    }
+    if (quantities.has("temperature")) {
+      list.push(["temperature", t("temperature"), s.temperature, (v) => withUnit(v, 1, "°C"), ...TEMPERATURE_GAUGE,
+        (v) => temperatureTone(v, page)]);
+    }
+    return list;
+  }
+
+  function tile([key, label, value, format, min, max, tone, toGauge], offline) {
+    const known = typeof value === "number" && !offline;
+    const shade = known ? tone(value) : "none";
+    const text = known ? format(value) : t("unavailable");
+    return h("div", { class: `tile ${shade}`, "data-summary": key, "data-tone": shade },
+      h("dt", null, label),
+      h("dd", null, h("span", { class: known ? "value" : "value words" }, text),
+        known ? meter(label, toGauge ? toGauge(value) : value, min, max, text, shade) : null));
+  }
+
+  // Small charts of the last 24 hours, drawn as SVG from the exporter's 5-minute points.
+  const CHART_W = 240;
+  const CHART_H = 64;
+
+  function chartSeries(doc, page) {
+    const history = doc.history || { columns: [], points: [] };
+    const column = (name) => history.columns.indexOf(name);
+    const has = (name) => history.points.some((row) => typeof row[column(name)] === "number");
+    const list = [];
+    if (has("battery_soc")) {
+      list.push(["battery_soc", t("SOC"), 0, 100, (v) => withUnit(v, 0, "%"), 100, "good"]);
+    } else if (has("battery_voltage")) {
+      list.push(["battery_voltage", t("V"), page.battery_voltage_min, page.battery_voltage_max, (v) => volts(v, 1), 1, "volt"]);
+    }
+    const chargers = (doc.summary && doc.summary.chargers) || 1;
+    if (has("pv_power")) list.push(["pv_power", t("pv_total"), 0, page.pv_power_max * chargers, watts, 1, "sun"]);
+    if (has("consumption")) list.push(["consumption", t("consumption"), 0, page.consumption_max, watts, 1, "use"]);
+    return list.map(([name, title, lo, hi, format, scale, tone]) => {
+      const index = column(name);
+      const points = history.points.filter((row) => typeof row[index] === "number")
+        .map((row) => [row[0], row[index] * scale]);
+      return { name, title, lo, hi, format, tone, points, interval: history.interval_seconds || 300 };
+    });
+  }
+
+  function chart(series, now) {
+    const { name, title, format, tone, points, interval } = series;
+    const values = points.map(([, v]) => v);
+    const lo = Math.min(series.lo, ...values);
+    const hi = Math.max(series.hi, ...values);
+    const x = (time) => ((time - (now - 86400)) / 86400) * CHART_W;
+    const y = (v) => CHART_H - 2 - ((v - lo) / (hi - lo || 1)) * (CHART_H - 4);
+    // Points closer than two slots are joined; a point with no neighbour is drawn as a dot (a zero-length
+    // segment with round caps: SVG circles would be stretched by the chart's free aspect ratio).
+    let path = "";
+    let dots = "";
+    points.forEach(([time, v], i) => {
+      const near = (other) => other !== undefined && Math.abs(other[0] - time) <= 2 * interval;
+      const at = `${x(time).toFixed(1)} ${y(v).toFixed(1)}`;
+      path += `${near(points[i - 1]) ? "L" : "M"}${at}`;
+      if (!near(points[i - 1]) && !near(points[i + 1])) dots += `M${at}L${at}`;
+    });
+    const last = values[values.length - 1];
+    const svgNs = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(svgNs, "svg");
+    const summaryText = t("chart_range", { title, min: format(Math.min(...values)), max: format(Math.max(...values)),
+      last: format(last) });
+    for (const [k, v] of Object.entries({ viewBox: `0 0 ${CHART_W} ${CHART_H}`, preserveAspectRatio: "none",
+      role: "img", "aria-label": summaryText, class: "spark" })) svg.setAttribute(k, v);
+    const line = document.createElementNS(svgNs, "path");
+    line.setAttribute("d", path);
+    line.setAttribute("class", `line ${tone}`);
+    line.setAttribute("vector-effect", "non-scaling-stroke");
+    svg.append(line);
+    if (dots) {
+      const dot = document.createElementNS(svgNs, "path");
+      dot.setAttribute("d", dots);
+      dot.setAttribute("class", `line dots ${tone}`);
+      dot.setAttribute("vector-effect", "non-scaling-stroke");
+      svg.append(dot);
+    }
+    return h("figure", { class: "chart", "data-series": name, "data-points": points.length },
+      h("figcaption", null, h("span", null, title), h("span", { class: "chart-last" }, format(last))),
+      svg,
+      h("div", { class: "chart-axis", "aria-hidden": "true" },
+        h("span", null, t("hours_ago")), h("span", null, `${format(Math.min(...values))} – ${format(Math.max(...values))}`),
+        h("span", null, t("now"))));
+  }
+
+  function summarySection(doc, page, offline) {
+    const section = document.getElementById("summary");
+    const list = tiles(doc, page);
+    section.hidden = !list.length;
+    document.getElementById("tiles").replaceChildren(...list.map((item) => tile(item, offline)));
+    const charts = offline ? [] : chartSeries(doc, page).map((series) => chart(series, doc.time));
+    document.getElementById("charts").replaceChildren(
+      ...(charts.length ? [h("h3", null, t("last_24h")), ...charts] : []),
+      ...(list.length ? [h("p", { class: "meta history-note" }, t("history_note"))] : []));
+  }
+
   function render() {
     const main = document.getElementById("cards");
     const status = document.getElementById("status");
@@ -345,15 +492,15 @@
     }
     const doc = lastDoc;
     const extraAge = failing ? (performance.now() - lastOkAt) / 1000 : 0;
-    const page = doc.page || { battery_voltage_min: 11, battery_voltage_max: 15, pv_power_max: 400, consumption_max: 1500 };
+    const page = doc.page;
     const cards = [
       ...doc.devices.map((d, i) => deviceCard(d, i, page, failing, extraAge)),
       ...doc.probes.map((p, i) => probeCard(p, i, page, failing, extraAge)),
     ];
     main.replaceChildren(...(cards.length ? cards : [h("p", { class: "notice" }, t("nothing"))]));
     main.setAttribute("aria-busy", "false");
-    forwarderBox(failing ? null : doc.forwarder, doc.time);
-    if (failing) document.getElementById("forwarder").hidden = true;
+    summarySection(doc, page, failing);
+    forwarderBox(failing ? undefined : doc.forwarder, doc.time);
     announce(failing ? t("offline_never") : t("live"));
     status.dataset.state = failing ? "offline" : "live";
     status.textContent = failing ? t("offline", { age: duration(extraAge) })
