@@ -14,9 +14,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
-from pvmonit_exporter.config import Config, WebConfig, load_config, parse_listen_address
+from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.history import HistoryRecorder, HistoryRing
+from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
 from pvmonit_exporter.state import State
@@ -24,6 +25,7 @@ from pvmonit_exporter.web.server import WebApp, WebServer
 
 if TYPE_CHECKING:
     from pvmonit_exporter.forwarder.loop import Forwarder
+    from pvmonit_exporter.sources.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,20 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config, history: HistoryRing) -> None:
-        """`history`: the 24 hours of the live page's charts, which outlive a reload."""
+    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None) -> None:
+        """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
+        Bluetooth devices' radio, None for the real one (bleak)."""
         self.config = config
         self.state = State(config.devices, config.probes)
+        serial_devices = [d for d in config.devices if d.source == "serial"]
+        ble_devices = [d for d in config.devices if d.source == "ble"]
         claims = PortClaims()
-        for named in [d.port for d in config.devices if d.port != "auto"] + [p.port for p in config.probes if p.port]:
+        for named in [d.port for d in serial_devices if d.port != "auto"] + [p.port for p in config.probes if p.port]:
             claims.reserve(named)
-        wanted = [d.serial_number for d in config.devices if d.serial_number]
+        wanted = [d.serial_number for d in serial_devices if d.serial_number]
         discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
-        self.readers = [SerialReader(device, self.state, discovery) for device in config.devices]
+        self.readers = [SerialReader(device, self.state, discovery) for device in serial_devices]
+        self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = HistoryRecorder(self.state, history)
         self.forwarder = self._forwarder()
@@ -72,6 +78,8 @@ class Pipeline:
     def start(self) -> None:
         for reader in self.readers:
             reader.start()
+        if self.ble is not None:
+            self.ble.start()
         for probe in self.probes:
             probe.start()
         if self.forwarder is not None:
@@ -80,7 +88,10 @@ class Pipeline:
 
     def stop(self, before_waiting: Callable[[], None] = lambda: None) -> None:
         """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
-        sources: list[SerialReader | ProbeRunner | HistoryRecorder] = [*self.readers, *self.probes, self.history]
+        sources: list[SerialReader | ProbeRunner | HistoryRecorder | BleSource] = [*self.readers, *self.probes,
+                                                                                    self.history]
+        if self.ble is not None:
+            sources.append(self.ble)
         for source in sources:
             source.request_stop()
         before_waiting()
@@ -93,9 +104,12 @@ class Pipeline:
 class Exporter:
     """The whole daemon: `start()`, then `reload()` as often as wanted, then `stop()`."""
 
-    def __init__(self, config: Config, listen_address: str | None = None) -> None:
+    def __init__(self, config: Config, listen_address: str | None = None,
+                 ble_scanner: AdvertScanner | None = None) -> None:
+        """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
         self._history = HistoryRing()
-        self.pipeline = Pipeline(config, self._history)
+        self._ble_scanner = ble_scanner
+        self.pipeline = Pipeline(config, self._history, ble_scanner)
         address = listen_address or config.web.listen_address
         self._listen_address = address
         host, port = parse_listen_address(address, UserError)
@@ -126,13 +140,13 @@ class Exporter:
         previous = self.pipeline
         previous.stop()
         try:
-            self.pipeline = Pipeline(config, self._history)
+            self.pipeline = Pipeline(config, self._history, self._ble_scanner)
         except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
-            self.pipeline = Pipeline(previous.config, self._history)
+            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
-            self.web.app = self.pipeline.app
             self.pipeline.start()
+            self.web.app = self.pipeline.app  # once started: its forwarder has read the queue's figures
 
     def stop(self) -> None:
         self.pipeline.stop(before_waiting=self.web.stop)
@@ -220,7 +234,18 @@ def run_demo(listen_address: str | None) -> int:
 
     with Simulator() as simulator:
         devices, probes = simulator.exporter_config()
+        ble_devices, radio = _demo_bluetooth(simulator)
         # The simulated installation is a 24 V bank with a 600 W array: bars sized for it.
         web = WebConfig(battery_voltage_min=22.0, battery_voltage_max=30.0, pv_power_max=600.0, consumption_max=250.0)
-        config = Config(devices=devices, probes=probes, web=web, source="<demo>")
-        return serve(Exporter(config, listen_address), urls_banner=True)
+        config = Config(devices=devices + ble_devices, probes=probes, web=web, source="<demo>")
+        return serve(Exporter(config, listen_address, ble_scanner=radio), urls_banner=True)
+
+
+def _demo_bluetooth(simulator: "Simulator") -> tuple[tuple[DeviceConfig, ...], AdvertScanner | None]:
+    """A SmartShunt heard over simulated Bluetooth, when the [ble] extra is installed (it encrypts the adverts)."""
+    try:
+        from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
+    except ImportError:
+        log.info("demo: no simulated Bluetooth device (the [ble] extra is not installed)")
+        return (), None
+    return (DEMO_SHUNT.config(),), SimulatedRadio(simulator.model, [DEMO_SHUNT])

@@ -14,6 +14,7 @@ from typing import IO
 import yaml
 
 from pvmonit_exporter import __version__, hex_command
+from pvmonit_exporter.ble import cli as ble_cli
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
     effective_config,
@@ -118,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     queue = commands.add_parser("queue", parents=[common, config_file],
                                 help="show the emoncms queue, or --flush it now")
     queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
+
+    ble_cli.register(commands, [common], config_file)
     return parser
 
 
@@ -137,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hex": lambda: hex_command.hex_command(args),
         "check-config": lambda: check_config_command(args.config_file),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
+        "ble": lambda: ble_cli.run(args),
     }
     if args.command is None:
         if not args.config_file:

@@ -32,6 +32,7 @@ class DeviceView:
     """A consistent copy of one device's state at `now`."""
 
     name: str
+    source: str  # "serial" (VE.Direct) or "ble" (Instant Readout adverts)
     port: str | None  # the port in use (resolved from `auto`), None while not found
     connected: bool
     error: str | None  # why the port is not readable, in words
@@ -199,6 +200,7 @@ class State:
         fields_age = timeout + (age or 0.0) if excused else timeout
         return DeviceView(
             name=record.config.name,
+            source=record.config.source,
             port=record.port,
             connected=record.connected,
             error=record.error,

@@ -62,8 +62,9 @@ DEVICE_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("vedirect_up", "gauge", ("device",),
               "1 when a valid block arrived within the device's stale timeout, else 0"),
     MetricDoc("vedirect_device_info", "gauge",
-              ("device", "product_id", "product", "serial_number", "firmware"),
-              "Identity of the device, from its PID, SER# and FW/FWE fields; always 1"),
+              ("device", "product_id", "product", "serial_number", "firmware", "source"),
+              "Identity of the device, from its PID, SER# and FW/FWE fields, and where its readings come from "
+              "(source: serial or ble); always 1"),
     MetricDoc("vedirect_last_block_timestamp_seconds", "gauge", ("device",),
               "Unix time of the last valid block"),
     MetricDoc("vedirect_port_connected", "gauge", ("device",), "1 while the serial port is open"),

@@ -56,7 +56,8 @@ class DeviceCollector(Collector):
         identity = view.identity
         if identity.product_id or identity.serial_number:
             add("vedirect_device_info",
-                [name, identity.product_id, identity.product, identity.serial_number, identity.firmware], 1.0)
+                [name, identity.product_id, identity.product, identity.serial_number, identity.firmware, view.source],
+                1.0)
         if view.last_block_time is not None:
             add("vedirect_last_block_timestamp_seconds", [name], view.last_block_time)
         add("vedirect_port_connected", [name], 1.0 if view.connected else 0.0)

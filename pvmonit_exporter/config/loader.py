@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from pvmonit_exporter.ble.keys import parse_address, parse_key
 from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, type_name, unknown_key
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
@@ -220,9 +221,10 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     top = Reader(file, data, "")
     stale = top.get("stale_timeout", checks.measure("stale_timeout"), DEFAULT_STALE_TIMEOUT)
     web = _web(top.get("web", lambda v, p: Reader(file, v, p), None), checks)
-    devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale)
-    probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
     warnings: list[str] = []
+    devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale,
+                       key_required=key_required, warnings=warnings)
+    probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
     emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file,
                                                        key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
@@ -296,24 +298,39 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
     return web
 
 
-def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tuple[DeviceConfig, ...]:
+def _devices(items: list[object], file: str, checks: Checks, stale: float, *, key_required: bool,
+             warnings: list[str]) -> tuple[DeviceConfig, ...]:
     devices: list[DeviceConfig] = []
     seen: dict[str, str] = {}
+    first_address: dict[str, int] = {}
     for index, item in enumerate(items):
         reader = Reader(file, item, f"devices[{index}]")
+        name = reader.require("name", checks.name)
+        ble_address, ble_key = _bluetooth(reader, checks, file, key_required=key_required, warnings=warnings)
         device = DeviceConfig(
-            name=reader.require("name", checks.name),
-            port=reader.require("port", checks.text),
+            name=name,
+            port="" if ble_address else reader.require("port", checks.text),
             serial_number=reader.get("serial_number", checks.text, None),
             stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
             emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
             emoncms_node=reader.get("emoncms_node", checks.node, None),
+            ble_address=ble_address,
+            ble_key=ble_key,
             history=reader.get("history", checks.boolean, True),
         )
         reader.finish()
         if device.name in seen:
             raise reader.error("name", f"duplicate device name {device.name!r} (also {seen[device.name]})")
         seen[device.name] = reader.path
+        if device.ble_address:
+            if device.ble_address in first_address:
+                raise reader.error("ble_address", f"{device.ble_address} is already used by "
+                                                  f"devices[{first_address[device.ble_address]}]")
+            first_address[device.ble_address] = index
+            if device.serial_number:
+                raise reader.error("serial_number", "is only used with port: auto")
+            devices.append(device)
+            continue
         if device.port != "auto" and not device.port.startswith("/"):
             raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0) or auto")
         if device.serial_number and device.port != "auto":
@@ -326,7 +343,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float) -> tu
                           "already does): they could swap ports; give serial_number or a fixed port")
     first_user: dict[str, int] = {}
     for index, device in enumerate(devices):
-        if device.port == "auto":
+        if device.port == "auto" or device.ble_address:
             continue
         if device.port in first_user:
             other = first_user[device.port]
@@ -421,23 +438,55 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
     return config
 
 
-def _read_key(path: str, reader: Reader, required: bool, warnings: list[str]) -> str:
-    """The key in `path`; "" with a warning when it is absent or unreadable and not `required`."""
+def _read_key(path: str, reader: Reader, required: bool, warnings: list[str], name: str = "apikey_file") -> str:
+    """The key in `path` (the value of key `name`); "" with a warning when it is absent or unreadable and not
+    `required`."""
     credential = _is_credential(path)
     try:
         key = _read_text(path, MAX_KEY_FILE_BYTES, "a key file").strip()
     except _UnreadableError as exc:
         if not required and (exc.absent or exc.denied):
-            warnings.append(str(reader.error("apikey_file", _why_unreadable(path, exc, credential=credential))))
+            warnings.append(str(reader.error(name, _why_unreadable(path, exc, credential=credential))))
             return ""
         hint = ""
         if exc.absent and credential:
             hint = (" (systemd creates it from LoadCredential= only inside the running service: start the service, "
-                    "or point apikey_file at the key file itself)")
-        raise reader.error("apikey_file", f"cannot read {path}: {exc}{hint}") from None
+                    f"or point {name} at the key file itself)")
+        raise reader.error(name, f"cannot read {path}: {exc}{hint}") from None
     if not key:
-        raise reader.error("apikey_file", f"{path} is empty")
+        raise reader.error(name, f"{path} is empty")
     return key
+
+
+def _bluetooth(reader: Reader, checks: Checks, file: str, *, key_required: bool,
+               warnings: list[str]) -> tuple[str | None, bytes | None]:
+    """A device's `ble_address` and its key (`ble_key`, or `ble_key_file` read like emoncms.apikey_file: when
+    not `key_required`, an unreadable file is a warning and the key None)."""
+    address = reader.get("ble_address", checks.text, None)
+    inline = reader.get("ble_key", checks.text, None)
+    key_file = reader.get("ble_key_file", checks.text, None)
+    if address is None:
+        if inline is not None or key_file is not None:
+            raise reader.error("ble_key" if inline is not None else "ble_key_file", "is only used with ble_address")
+        return None, None
+    if "port" in reader.data:
+        raise reader.error("ble_address", "set either port (a VE.Direct cable) or ble_address (Bluetooth), not both")
+    try:
+        address = parse_address(address)
+    except ValueError as exc:
+        raise reader.error("ble_address", str(exc)) from None
+    if (inline is None) == (key_file is None):
+        raise reader.error("ble_key", "set exactly one of ble_key or ble_key_file")
+    where = "ble_key" if inline is not None else "ble_key_file"
+    # Relative to the configuration file, like apikey_file.
+    text = inline if inline is not None else _read_key(str(Path(file).parent / (key_file or "")), reader,
+                                                       key_required, warnings, where)
+    if not text:
+        return address, None
+    try:
+        return address, parse_key(text)
+    except ValueError as exc:
+        raise reader.error(where, str(exc)) from None
 
 
 def _is_credential(path: str) -> bool:

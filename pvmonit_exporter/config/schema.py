@@ -63,12 +63,18 @@ class WebConfig:
 @dataclass(frozen=True)
 class DeviceConfig:
     name: str
-    port: str  # a path, or "auto"
+    port: str  # a path, or "auto"; "" for a Bluetooth device
     serial_number: str | None = None
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
     emoncms_node: str | None = None  # None: the device's name
     history: bool = True  # read the charger's daily history over HEX (read-only, harmless)
+    ble_address: str | None = None  # a Bluetooth device: its address, upper case (E1:2B:3C:4D:5E:6F)
+    ble_key: bytes | None = field(default=None, repr=False)  # its Instant Readout key: a secret
+
+    @property
+    def source(self) -> Literal["serial", "ble"]:
+        return "ble" if self.ble_address else "serial"
 
 
 @dataclass(frozen=True)
@@ -123,11 +129,12 @@ def _keys(cls: type) -> frozenset[str]:
 
 
 # The keys each mapping of a file may hold, by its place (`[]`: any item of a list). A key is a field of the
-# section's dataclass unless it is listed here as read differently (apikey_file) or not a key at all (source, warnings).
+# section's dataclass unless it is listed here as read differently (apikey_file, ble_key_file) or not a key at
+# all (source, warnings).
 SECTION_KEYS: Mapping[str, frozenset[str]] = {
     "": _keys(Config) - {"source", "warnings"},
     "web": _keys(WebConfig),
-    "devices[]": _keys(DeviceConfig),
+    "devices[]": _keys(DeviceConfig) | {"ble_key_file"},
     "probes[]": _keys(ProbeConfig),
     "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
     "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),

@@ -188,6 +188,14 @@ PRODUCTS: Mapping[int, str] = {
 }
 
 
+# Products that have no VE.Direct port, so no row in the reference, but are heard over Bluetooth
+# (names from victron-ble's product table).
+BLUETOOTH_ONLY_PRODUCTS: Mapping[int, str] = {
+    0xA3A4: "Smart Battery Sense",
+    0xA3A5: "Smart Battery Sense (Rev2)",
+}
+
+
 def parse_pid(raw: str) -> int | None:
     """The numeric product id of a `PID` value such as `0xA042`, or None when it is not hexadecimal."""
     text = raw.strip().lower().removeprefix("0x")
@@ -200,4 +208,4 @@ def parse_pid(raw: str) -> int | None:
 def product_name(raw_pid: str) -> str | None:
     """The product name for a raw `PID` value, or None when the PID is unknown or malformed."""
     pid = parse_pid(raw_pid)
-    return None if pid is None else PRODUCTS.get(pid)
+    return None if pid is None else PRODUCTS.get(pid) or BLUETOOTH_ONLY_PRODUCTS.get(pid)

@@ -51,7 +51,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "unknown_key": ("", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
     "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
     "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
-    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: emoncms_fields, emoncms_node, history,"),
+    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: ble_address, ble_key, ble_key_file, "
+                                         "emoncms_fields, emoncms_node, history,"),
     "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
     "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
     "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
@@ -130,6 +131,14 @@ ERRORS: dict[str, tuple[str, str]] = {
     "number_as_yaml11_text": ("devices[0].stale_timeout", "got the text '1e3': YAML reads an exponent without a "
                                                           "dot as text; write 1.0e+03"),
     "device_huge_stale_timeout": ("devices[0].stale_timeout", "must be from 1 to 86,400 s, got 1e+12"),
+    "ble_key_not_hex": ("devices[0].ble_key", "a key is 32 hexadecimal digits"),
+    "ble_key_file_short": ("devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
+    "ble_bad_address": ("devices[0].ble_address", "'E1-2B-3C-4D-5E-6F' is not a Bluetooth address"),
+    "ble_port_and_address": ("devices[0].ble_address", "set either port (a VE.Direct cable) or ble_address"),
+    "ble_no_key": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_both_keys": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_key_without_address": ("devices[0].ble_key", "is only used with ble_address"),
+    "ble_same_address_twice": ("devices[1].ble_address", "E1:2B:3C:4D:5E:6F is already used by devices[0]"),
 }
 VALID = ("valid_minimal", "valid_full")
 # Key files `check-config` cannot read: a warning from check-config (exit 0), an error from `run`.
@@ -429,7 +438,7 @@ def test_example_is_valid(tmp_path: Path, example: tuple[str, dict[str, object]]
     path = tmp_path / "config.yaml"
     path.write_text(example[0], encoding="utf-8")
     config = load_config(path)
-    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur"]
+    assert [d.name for d in config.devices] == ["MpttBleu", "Bmv", "Onduleur", "Shunt"]
     assert {p.type for p in config.probes} == {"command", "serial", "w1", "file"}
     assert config.emoncms is not None
     assert config.emoncms.apikey == "0123456789abcdef0123456789abcdef"

@@ -106,7 +106,8 @@ def test_values_in_base_units(clock: Clock) -> None:
     assert value("vedirect_checksum_errors_total", {"device": "mppt"}) == 2.0
     assert value("vedirect_device_info", {"device": "mppt", "product_id": "0xA04A",
                                           "product": "BlueSolar MPPT 100/30 rev2",
-                                          "serial_number": "HQ1328Y6TF6", "firmware": "1.59"}) == 1.0
+                                          "serial_number": "HQ1328Y6TF6", "firmware": "1.59",
+                                          "source": "serial"}) == 1.0
     assert value("vedirect_state_of_charge_ratio", {"device": "bmv"}) == pytest.approx(0.839)
     assert value("vedirect_time_to_go_seconds", {"device": "bmv"}) == math.inf
     assert value("vedirect_consumed_charge_coulombs", {"device": "bmv"}) == pytest.approx(-65473 * 3.6)

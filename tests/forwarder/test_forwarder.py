@@ -486,6 +486,8 @@ def test_stop_ends_a_flush_in_flight_and_never_reopens_the_queue(
     rig.feed("mppt", mppt(1))
     assert rig.forwarder.snapshot(START) == []  # a stopped forwarder's queue stays closed…
     assert not queue_dir.exists()  # …and is not recreated
+    with pytest.raises(RuntimeError, match="make a new one"):
+        rig.forwarder.start()
 
 
 def test_rows_queued_after_the_queue_directory_was_deleted_survive_a_restart(

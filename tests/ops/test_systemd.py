@@ -135,6 +135,27 @@ def test_unit_hardening() -> None:
     assert _values("ProcSubset") in ([], ["all"])
 
 
+# --- the Bluetooth drop-in ------------------------------------------------------------------------------------
+
+BLUETOOTH_DROP_IN = UNIT.with_suffix(".service.d") / "bluetooth.conf"
+
+
+def test_the_bluetooth_drop_in_only_adds_the_bluetooth_group() -> None:
+    assert _directives(BLUETOOTH_DROP_IN) == [("Service", "SupplementaryGroups", "bluetooth")]
+    # Talking to BlueZ over the system D-Bus needs its socket family from the unit, nothing more.
+    assert "AF_UNIX" in _value("RestrictAddressFamilies").split()
+
+
+def test_the_unit_with_the_bluetooth_drop_in_verifies_and_keeps_its_exposure(verifiable_unit: Path) -> None:
+    # systemd merges a drop-in's lines into the unit's sections: appending them gives the same unit.
+    drop_in = BLUETOOTH_DROP_IN.read_text(encoding="utf-8")
+    verifiable_unit.write_text(verifiable_unit.read_text(encoding="utf-8") + "\n" + drop_in, encoding="utf-8")
+    result = _analyze("verify", verifiable_unit, cwd=verifiable_unit.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+    assert _exposure(verifiable_unit) <= MAX_EXPOSURE
+
+
 # --- the site's agent (Prometheus in agent mode) -------------------------------------------------------------
 
 AGENT_BINARY = "/usr/bin/prometheus"

@@ -121,6 +121,9 @@ def test_a_card_for_every_device_and_probe_with_its_values(demo: Server, browser
     assert re.fullmatch(r"\d+\xa0W", mppt["fields"]["PPV"]["value"])
     assert re.fullmatch(r"\d+\.\d\d\xa0kWh", mppt["fields"]["H20"]["value"])
     assert {"VPV", "LOAD"} <= set(mppt["fields"])
+    (shunt,) = [d for d in state["devices"] if d["source"] == "ble"]  # heard over the demo's simulated radio
+    assert "(simulated Bluetooth)" in card(page, shunt["name"])["product"]
+    assert {"SOC", "I", "CE", "T"} <= set(card(page, shunt["name"])["fields"])
     inverter = card(page, next(d["name"] for d in state["devices"] if d["kind"] == "inverter"))
     assert {"AC_OUT_V", "AC_OUT_I", "AC_OUT_S"} <= set(inverter["fields"])
     assert inverter["badge"] in CHARGE_STATES.values()

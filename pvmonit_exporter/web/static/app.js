@@ -249,7 +249,8 @@
   function deviceCard(d, index, page, offline, extraAge) {
     const id = `device-${index}`;
     const up = d.up && !offline;
-    const subtitle = [d.product || t(`kind_${d.kind}`), d.serial_number && t("serial", { v: d.serial_number })];
+    const subtitle = [d.product || t(`kind_${d.kind}`), d.serial_number && t("serial", { v: d.serial_number }),
+      d.source === "ble" && d.port]; // a Bluetooth device: its address and radio ("… (simulated Bluetooth)")
     const card = h("article", {
       class: up ? "card" : "card stale", "data-name": d.name, "data-kind": d.kind, "data-up": String(up),
       "aria-labelledby": id,

@@ -1,0 +1,1 @@
+"""Victron Bluetooth "Instant Readout" advertisements: decoding (victron-ble), mapping to text-protocol labels."""

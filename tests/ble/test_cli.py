@@ -1,0 +1,166 @@
+"""`pvmonit-exporter ble decode` and `ble scan`: the JSON contract, one-line errors, keys checked against what is
+heard; the real radio path without a system D-Bus, and with a real D-Bus that has no BlueZ on it."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pvmonit_exporter.ble.cli import scan_command
+from pvmonit_exporter.cli import main
+from tests.ble.radio import ScriptedRadio
+from tests.ble.test_advert import KEY, OTHER_KEY, SMARTSHUNT_HEX, advert
+from tests.config import ROOT, assert_one_line_error, run_cli
+from tests.helpers import require_tool, wait_for
+
+SOLAR = advert(0xA042, 0x01, {"charge_state": 4, "charger_error": 0, "battery_voltage": 1342,
+                              "battery_current": 75, "yield_today": 37, "pv_power": 112})
+
+
+def decode(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["ble", "decode", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_decode_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = decode(capsys, "--key", KEY.hex(), SOLAR.hex(), "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "product_id": "0xA042", "product": "BlueSolar MPPT 75/15", "record_type": "solar_charger",
+        "values": {"charge_state": "Absorption", "charger_error_code": "No error", "battery_voltage_volts": 13.42,
+                   "battery_current_amperes": 7.5, "yield_today_joules": 37 * 36_000.0, "panel_power_watts": 112.0},
+    }
+    assert out.count("\n") == 1
+
+
+def test_decode_json_battery_monitor(capsys: pytest.CaptureFixture[str]) -> None:
+    spaced = " ".join(SMARTSHUNT_HEX[i:i + 2] for i in range(0, len(SMARTSHUNT_HEX), 2))  # as tools print it
+    code, out, _ = decode(capsys, "--json", "--key", KEY.hex().upper(), spaced)
+    assert code == 0
+    document = json.loads(out)
+    assert (document["record_type"], document["product"]) == ("battery_monitor", "SmartShunt 500A/50mV")
+    assert document["values"]["state_of_charge_ratio"] == 0.793
+    assert document["values"]["consumed_charge_coulombs"] == pytest.approx(-148320.0)
+
+
+def test_decode_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = decode(capsys, "--key", KEY.hex(), SOLAR.hex())
+    assert code == 0
+    assert out == ("product: 0xA042 BlueSolar MPPT 75/15\nrecord type: solar_charger\n"
+                   "CS: Absorption\nERR: No error\nV: 13.42 V\nI: 7.5 A\nH20: 0.37 kWh\nPPV: 112 W\n")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--key", OTHER_KEY.hex(), SOLAR.hex()], "the key does not match this device: its key-check byte is 0x8F"),
+    (["--key", KEY.hex(), SOLAR.hex()[:-2]], "advertisement cut short: a solar_charger record is 12 bytes"),
+    (["--key", KEY.hex(), "1002" + "42a0" + "06" + SOLAR.hex()[10:]], "record type 0x06 (inverter_rs) is not"),
+    (["--key", KEY.hex(), "e102" + SOLAR.hex()], "not an Instant Readout advertisement"),
+    (["--key", KEY.hex(), "10zz"], "HEX: not hexadecimal bytes"),
+    (["--key", "0123", SOLAR.hex()], "--key: a key is 32 hexadecimal digits"),
+])
+def test_decode_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
+    assert_one_line_error(run_cli("ble", "decode", *args), message)
+
+
+def test_scan_lists_what_it_hears_and_checks_the_configured_keys(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "devices:\n"
+        f'  - name: shunt\n    ble_address: "E1:2B:3C:4D:5E:6F"\n    ble_key: {KEY.hex()}\n'
+        f'  - name: mppt\n    ble_address: "C0:FF:EE:00:00:01"\n    ble_key: {OTHER_KEY.hex()}\n'
+        f'  - name: charger\n    ble_address: "C0:FF:EE:00:00:02"\n    ble_key: {KEY.hex()}\n',
+        encoding="utf-8")
+    radio = ScriptedRadio()
+    radio.send("E1:2B:3C:4D:5E:6F", bytes.fromhex(SMARTSHUNT_HEX), rssi=-71)
+    radio.send("E1:2B:3C:4D:5E:6F", bytes.fromhex(SMARTSHUNT_HEX), rssi=-69)
+    radio.send("C0:FF:EE:00:00:01", SOLAR, rssi=-80)
+    radio.send("AA:BB:CC:DD:EE:FF", advert(0xA3A4, 0x02, {"alarm_reason": 0}), rssi=None)
+    radio.send("AA:BB:CC:DD:EE:FE", b"\x11\x22")  # another kind of Victron advert: not listed
+    out, err = io.StringIO(), io.StringIO()
+    assert scan_command(0.5, str(config), out=out, err=err, scanner=radio) == 0
+    assert err.getvalue() == "listening for 0.5 s…\n"
+    lines = out.getvalue().splitlines()
+    assert [line.split() for line in lines[:4]] == [
+        ["ADDRESS", "PRODUCT", "RECORD", "TYPE", "RSSI", "ADVERTS", "DEVICE", "KEY"],
+        ["AA:BB:CC:DD:EE:FF", "Smart", "Battery", "Sense", "smart_battery_sense", "1", "-", "-"],
+        ["C0:FF:EE:00:00:01", "BlueSolar", "MPPT", "75/15", "solar_charger", "-80", "dBm", "1", "mppt", "does", "NOT",
+         "match", "(the", "device's", "key-check", "byte", "is", "0x8F)"],
+        ["E1:2B:3C:4D:5E:6F", "SmartShunt", "500A/50mV", "battery_monitor", "-69", "dBm", "2", "shunt", "matches"],
+    ]
+    assert lines[4].startswith("not heard: charger (C0:FF:EE:00:00:02)")
+    assert len(lines) == 5
+    assert KEY.hex() not in out.getvalue()
+
+
+def test_scan_without_a_system_dbus_is_one_line_exit_2() -> None:
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/pvmonit-test/bus"}
+    result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "ble", "scan", "--seconds", "1"], cwd=ROOT,
+                            capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert_one_line_error(result, "Bluetooth: cannot reach the system D-Bus")
+
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>custom</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">{policy}</policy>
+</busconfig>
+"""
+
+
+def start_bus(tmp_path: Path, policy: str) -> Iterator[str]:
+    daemon = require_tool("dbus-daemon")
+    socket = tmp_path / "bus.sock"
+    (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=socket, policy=policy), encoding="utf-8")
+    process = subprocess.Popen([daemon, f"--config-file={tmp_path / 'bus.conf'}", "--nofork"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(socket.exists)
+        yield f"unix:path={socket}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def bus_without_bluez(tmp_path: Path) -> Iterator[str]:
+    """A real D-Bus daemon on which nothing provides org.bluez: a machine where bluetoothd is not running."""
+    yield from start_bus(tmp_path, '<allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/>')
+
+
+@pytest.fixture
+def bus_dropping_replies(tmp_path: Path) -> Iterator[str]:
+    """A real D-Bus daemon whose policy lets requests out but no answer back: a D-Bus that refuses the service."""
+    yield from start_bus(tmp_path, '<allow send_destination="*"/><allow own="*"/>')
+
+
+@pytest.mark.slow
+def test_scan_with_bluez_not_running_is_one_line_exit_2(bus_without_bluez: str) -> None:
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus_without_bluez}
+    result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "ble", "scan", "--seconds", "1"], cwd=ROOT,
+                            capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert_one_line_error(result, "Bluetooth: BlueZ is not running (sudo systemctl start bluetooth)")
+
+
+@pytest.mark.slow
+def test_a_dbus_that_never_answers_is_an_error_not_a_hang(bus_dropping_replies: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pvmonit_exporter.sources.ble import BleakAdvertScanner, describe_scanner_error
+
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_dropping_replies)
+    scanner = BleakAdvertScanner()
+    scanner.start_timeout = 1.0
+    with pytest.raises(TimeoutError) as failure:
+        scanner.scan(lambda advert: None, threading.Event(), lambda: None)
+    assert describe_scanner_error(failure.value) == (
+        "no answer from BlueZ over D-Bus within 1 s (is D-Bus refusing the service? see README: Bluetooth devices)")
