@@ -145,8 +145,8 @@ class Exporter:
             self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
-            self.web.app = self.pipeline.app
             self.pipeline.start()
+            self.web.app = self.pipeline.app  # once started: its forwarder has read the queue's figures
 
     def stop(self) -> None:
         self.pipeline.stop(before_waiting=self.web.stop)

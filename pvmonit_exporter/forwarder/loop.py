@@ -102,6 +102,8 @@ class Forwarder:
     # --- life cycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._stop.is_set():
+            raise RuntimeError("a stopped forwarder does not start again (its queue is closed): make a new one")
         if self._threads:
             return
         self._refresh_stats()

@@ -284,7 +284,10 @@ class WebServer:
 
     def _run(self) -> None:
         while not self._stopping:
-            connection_loop(timeout=1.0, use_poll=True, map=self._map, count=1)
+            try:
+                connection_loop(timeout=1.0, use_poll=True, map=self._map, count=1)
+            except Exception as exc:  # noqa: BLE001 - the server must outlive a bug: one line, and serve on
+                log.error("HTTP server: unexpected error, serving on: %s", escape_control(repr(exc)))  # noqa: TRY400
         self._server.task_dispatcher.shutdown(timeout=5)
         for dispatcher in list(self._map.values()):
             dispatcher.close()
