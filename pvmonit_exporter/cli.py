@@ -58,7 +58,8 @@ def demo_command(listen_address: str | None) -> int:
 def queue_command(config_file: str, *, flush: bool) -> int:
     from pvmonit_exporter.forwarder.cli import queue_command as run
 
-    config = load_config(config_file)
+    # Showing the queue never needs the key (absent while a LoadCredential= service is stopped); sending does.
+    config = load_config(config_file, key_required=flush)
     return run(config, flush=flush)
 
 

@@ -1,12 +1,14 @@
 """The 24-hour ring behind the live page's charts: 5-minute means on the wall clock, 288 points, in memory."""
 
+import json
 import threading
 
-from pvmonit_exporter.config import DeviceConfig, ProbeConfig
+from pvmonit_exporter.config import DeviceConfig, ProbeConfig, WebConfig
 from pvmonit_exporter.history import SERIES, HistoryRecorder, HistoryRing, Point
 from pvmonit_exporter.state import State
 from pvmonit_exporter.summary import Summary
 from pvmonit_exporter.vedirect.framing import DecoderStats
+from pvmonit_exporter.web.api import state_document
 from tests.helpers import wait_for
 from tests.vedirect_samples import MPPT
 
@@ -68,3 +70,18 @@ def test_the_recorder_samples_the_state_on_its_own_thread() -> None:
     assert point.time == DAY_START
     assert [None if v is None else round(v, 6) for v in point.values] == [None, 26.18, 112.0, 420.0]
     assert not any(t.name == "history" and t.is_alive() for t in threading.enumerate())
+
+
+def test_api_state_sends_the_points_compactly_rounded() -> None:
+    state = State([DeviceConfig("mppt", "/dev/x")], clock=lambda: DAY_START + 301)
+    ring = HistoryRing()
+    ring.add(DAY_START + 1, Summary(0.83949, 26.1849, "bmv", 112.49, 1, None, 20.0))
+    ring.add(DAY_START + 300, summary(pv=0.4))
+    document = state_document(state, WebConfig(), history=HistoryRecorder(state, ring))["history"]
+    assert document == {
+        "interval_seconds": 300.0,
+        "columns": ["time", "battery_soc", "battery_voltage", "pv_power", "consumption"],
+        "points": [[int(DAY_START), 0.839, 26.18, 112, None], [int(DAY_START) + 300, None, None, 0, None]],
+    }
+    assert json.dumps(document["points"]) == (
+        f"[[{int(DAY_START)}, 0.839, 26.18, 112, null], [{int(DAY_START) + 300}, null, null, 0, null]]")

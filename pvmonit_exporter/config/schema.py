@@ -189,7 +189,7 @@ BOUNDS: Mapping[str, Bounds] = {
     "web.temperature_warning_high": _TEMPERATURE,
     "web.temperature_alarm_low": _TEMPERATURE,
     "web.temperature_alarm_high": _TEMPERATURE,
-    "probes[].interval": Bounds(1, _SECONDS_A_DAY, "s"),
+    "probes[].interval": Bounds(0.1, _SECONDS_A_DAY, "s"),
     "probes[].timeout": Bounds(0.1, 3600, "s"),
     "probes[].baud": Bounds(50, 4_000_000, whole=True),
     "probes[].scale": _CALIBRATION,

@@ -1,19 +1,22 @@
 """`pvmonit-exporter queue`: what waits in the emoncms queue, and `--flush` to send it all now.
 
-It opens the queue directory itself, so it works whether the daemon runs or not. Beside a running daemon,
-both may send the same rows (emoncms overwrites the same timestamp, so the data stays right, but each counts
-them as sent) and a row emoncms refuses may get two dead letters; neither can remove a row it did not send:
-a row leaves the queue only while its key still holds the text that was sent (see `DiskQueue.remove`).
+It reads the queue directory itself, so it works whether the daemon runs or not; showing writes nothing
+(`queue_view`). Beside a running daemon, `--flush` and the daemon may send the same rows (emoncms overwrites
+the same timestamp, so the data stays right, but each counts them as sent) and a row emoncms refuses may get two
+dead letters; neither can remove a row it did not send: a row leaves the queue only while its key still holds
+the text that was sent (see `DiskQueue.remove`).
 """
 
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 from pvmonit_exporter.config import Config
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.forwarder.loop import Forwarder
-from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueueError
+from pvmonit_exporter.forwarder.queue import DEAD_DIR, QueueError, QueueStats
+from pvmonit_exporter.forwarder.queue_view import QueueAccessError, read_queue_stats
 from pvmonit_exporter.state import State
 
 # `--flush` keeps retrying failures (with backoff) this long before giving up with exit status 1.
@@ -30,12 +33,19 @@ def _when(timestamp: float | None) -> str:
 def queue_command(config: Config, *, flush: bool) -> int:
     """Print the queue's summary (after sending everything with `flush`); 0 unless `flush` left rows behind.
 
-    Raises `UserError` when the configuration has no `emoncms:` section (the CLI prints it, exit status 2)."""
+    Showing reads the queue without writing anything and without the key. Raises `UserError` when the
+    configuration has no `emoncms:` section, or the queue cannot be read (the CLI prints it, exit status 2)."""
     emoncms = config.emoncms
     if emoncms is None:
         raise UserError(f"{config.source}: no emoncms section: the forwarder is off")
     status = 0
     if flush:
+        waiting = _stats(config, emoncms.queue_dir)
+        if waiting is None or waiting.rows == 0:
+            # Sending nothing proves nothing about the URL or the key: never let this look like a check.
+            print(f"queue: {emoncms.queue_dir} is empty: nothing was sent. To check the URL and the key: "
+                  f"pvmonit-exporter check-config --emoncms --config.file {config.source}")
+            return 0
         forwarder = Forwarder(emoncms, State(config.devices, config.probes), config.devices, config.probes)
         try:
             emptied = forwarder.flush_all(time.monotonic() + FLUSH_DEADLINE_SECONDS)
@@ -46,11 +56,10 @@ def queue_command(config: Config, *, flush: bool) -> int:
         if not emptied:
             print(f"flush incomplete: {figures.last_error or 'rows remain'}", file=sys.stderr)
             status = 1
-    try:
-        with DiskQueue(emoncms.queue_dir, emoncms.max_queue_rows, inspect=True) as queue:  # never moves it aside
-            stats = queue.stats()
-    except QueueError as exc:
-        raise UserError(f"{emoncms.queue_dir}: cannot read the queue: {exc}") from None
+    stats = _stats(config, emoncms.queue_dir)
+    if stats is None:
+        print(f"queue: {emoncms.queue_dir} does not exist yet (the forwarder creates it when it first runs)")
+        return status
     print(f"queue: {emoncms.queue_dir}")
     print(f"rows queued: {stats.rows}")
     print(f"oldest row: {_when(stats.oldest)}")
@@ -59,3 +68,13 @@ def queue_command(config: Config, *, flush: bool) -> int:
     if flush and stats.rows:
         status = 1
     return status
+
+
+def _stats(config: Config, queue_dir: Path) -> QueueStats | None:
+    try:
+        return read_queue_stats(queue_dir)
+    except QueueAccessError as exc:
+        raise UserError(f"{exc}: the queue belongs to the service's user; try: sudo pvmonit-exporter queue "
+                        f"--config.file {config.source}") from None
+    except QueueError as exc:
+        raise UserError(f"cannot read the queue: {exc}") from None

@@ -30,9 +30,8 @@ Disk full: a row emoncms accepted but that cannot be deleted (SQLITE_FULL) is re
 `remove` (or `retry_removals`) deletes it again; once that succeeds, the WAL is checkpointed to give the space
 back. A restart forgets that memory: those rows are then sent again (emoncms overwrites the same timestamps).
 
-`inspect=True` opens the queue for looking only (the `queue` command): a damaged or truncated database is
-reported as a `QueueError`, never moved aside. `close()` is final: a closed queue refuses every operation
-rather than reopening its files.
+The `queue` command does not open a DiskQueue: it reads without writing (`queue_view`). `close()` is final: a
+closed queue refuses every operation rather than reopening its files.
 """
 
 import itertools
@@ -168,14 +167,13 @@ def _identity(path: Path) -> tuple[int, int]:
 
 class _Store:
     """One diskcache directory: opened on first use, re-opened when its directory or database file was deleted
-    or replaced, re-created after a damaged database is moved aside (unless `inspect`)."""
+    or replaced, re-created after a damaged database is moved aside."""
 
-    def __init__(self, directory: Path, what: str, timeout: float, *, inspect: bool = False) -> None:
+    def __init__(self, directory: Path, what: str, timeout: float) -> None:
         self.directory = directory
         self.database = directory / _DB_FILES[0]
         self.what = what
         self.timeout = timeout
-        self.inspect = inspect
         self.recoveries = 0
         self.reopenings = 0  # times the directory or database was found deleted or replaced
         self._cache: Any = None
@@ -208,8 +206,6 @@ class _Store:
             logger.error("%s: %s while in use; opening the queue now at %s (creating it if needed) — rows only in "
                          "the old one are not sent", self.what, change, self.directory)
         if (cut := truncation(self.database)) is not None:
-            if self.inspect:
-                raise QueueError(f"{self.what} {self.database} is damaged ({cut}); left as it is")
             self._move_aside(cut)
         self._cache = diskcache.Cache(str(self.directory), timeout=self.timeout, **_SETTINGS)
         try:
@@ -229,8 +225,6 @@ class _Store:
         return None
 
     def _move_aside(self, reason: str) -> None:
-        if self.inspect:
-            raise QueueError(f"{self.what} {self.database} looks damaged ({reason}); left as it is")
         self._close_cache()
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.directory / f"corrupt-{stamp}"
@@ -293,13 +287,13 @@ class DiskQueue:
     """
 
     def __init__(self, directory: Path, max_rows: int, *, max_dead_rows: int | None = None,
-                 timeout: float = 10.0, inspect: bool = False) -> None:
+                 timeout: float = 10.0) -> None:
         self.directory = directory
         self.max_rows = max_rows
         self.max_dead_rows = max_rows if max_dead_rows is None else max_dead_rows
         self._lock = threading.Lock()
-        self._queue = _Store(directory, "emoncms queue", timeout, inspect=inspect)
-        self._dead = _Store(directory / DEAD_DIR, "emoncms dead-letter store", timeout, inspect=inspect)
+        self._queue = _Store(directory, "emoncms queue", timeout)
+        self._dead = _Store(directory / DEAD_DIR, "emoncms dead-letter store", timeout)
         # Rows emoncms accepted whose delete failed (disk full), by key: sent, still to delete (module docstring).
         self._unremoved: dict[int, str] = {}
         self._reopenings = 0  # `_queue.reopenings` when `_unremoved` was last known to match its database

@@ -94,6 +94,16 @@ def summary_document(summary: Summary) -> dict[str, Any]:
     return {f.name: getattr(summary, f.name) for f in fields(summary)}
 
 
+# Decimals kept per series (SOC ratio, volts, watts, watts): finer than a 64-pixel chart can show.
+_HISTORY_DIGITS = (3, 2, 0, 0)
+
+
+def _rounded(value: float | None, digits: int) -> float | int | None:
+    if value is None:
+        return None
+    return round(value, digits) if digits else round(value)
+
+
 def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
     """Compact, since the page reads it every 2 s: one row per 5-minute point, values rounded to what a small
     chart can show."""
@@ -101,7 +111,9 @@ def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
     return {
         "interval_seconds": SLOT_SECONDS if history is None else history.slot_seconds,
         "columns": ["time", *SERIES],
-        "points": [[point.time, *(None if v is None else round(v, 3) for v in point.values)] for point in points],
+        "points": [[int(point.time), *(_rounded(v, digits) for v, digits in zip(point.values, _HISTORY_DIGITS,
+                                                                                strict=True))]
+                   for point in points],
     }
 
 

@@ -123,7 +123,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_huge_batch_size": ("emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1000000000"),
     "emoncms_huge_interval": ("emoncms.interval", "must be from 1 to 86,400 s, got 1e+300"),
     "emoncms_tiny_queue": ("emoncms.max_queue_rows", "must be a whole number from 100 to 10,000,000 rows, got 10"),
-    "probe_huge_interval": ("probes[0].interval", "must be from 1 to 86,400 s, got 1e+20"),
+    "probe_huge_interval": ("probes[0].interval", "must be from 0.1 to 86,400 s, got 1e+20"),
     "probe_tiny_timeout": ("probes[0].timeout", "must be from 0.1 to 3,600 s, got 0.001"),
     "probe_huge_baud": ("probes[0].baud", "must be a whole number from 50 to 4,000,000, got 1000000000"),
     "probe_huge_scale": ("probes[0].scale", "must be from -1,000,000,000 to 1,000,000,000, got 1e+300"),

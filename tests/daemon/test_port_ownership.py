@@ -10,7 +10,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +79,27 @@ def held_by_another(path: str) -> bool:
         os.close(fd)
 
 
+def send_until(port: FakeDevicePort, frame: bytes, condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Send `frame` about 5 times a second, as a device does on its own, until `condition()` holds."""
+    def sent_then(check: Callable[[], bool]) -> bool:
+        port.write(frame)
+        time.sleep(0.2)
+        return check()
+
+    wait_for(lambda: sent_then(condition), timeout=timeout)
+
+
+def voltages_while_sending(port: FakeDevicePort, frame: bytes, state: State, seconds: float = 4) -> set[str]:
+    """Send `frame` 10 times a second for `seconds`, collecting every V the device's state showed meanwhile."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        port.write(frame)
+        seen.add(state.devices()[0].fields.get("V", ""))
+        time.sleep(0.1)
+    return seen
+
+
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
@@ -145,34 +166,22 @@ def test_another_serial_number_on_the_port_takes_the_device_down(
                                                    identify_seconds=1.5, wanted_serials=["HQ1111AAAAA"]))
     ours = encode_block(dict(MPPT, **{"SER#": "HQ1111AAAAA", "V": "11111"}))
     theirs = encode_block(dict(MPPT, **{"SER#": "HQ9999ZZZZZ", "V": "99999"}))
-    seen: set[str] = set()
     second = None
     reader.start()
     try:
-        def up_with(volts: str, link: FakeDevicePort) -> bool:
-            link.write(ours)
-            time.sleep(0.2)
-            view = state.devices()[0]
-            return view.up and view.fields.get("V") == volts
-
-        wait_for(lambda: up_with("11111", first), timeout=20)
+        send_until(first, ours, lambda: state.devices()[0].fields.get("V") == "11111")
         # The cable now leads to another MPPT: for several seconds only its blocks arrive.
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
-            first.write(theirs)
-            view = state.devices()[0]
-            seen.add(view.fields.get("V", ""))
-            time.sleep(0.1)
+        assert "99999" not in voltages_while_sending(first, theirs, state)
         view = state.devices()[0]
         assert not view.up
         assert view.fields == {}
-        assert "99999" not in seen
         lines = messages(caplog, "now answers with")
         assert lines == [f"device Mppt: {first.path} now answers with serial number HQ9999ZZZZZ, not HQ1111AAAAA; "
                          "looking for it again"]
         # Ours turns up on another cable: found there.
         second = FakeDevicePort(tmp_path / "usb-VictronEnergy_B")
-        wait_for(lambda: up_with("11111", second) and state.devices()[0].port == second.path, timeout=40)
+        send_until(second, ours, lambda: state.devices()[0].fields.get("V") == "11111"
+                   and state.devices()[0].port == second.path, timeout=40)
         assert len(messages(caplog, "now answers with")) == 1
         assert not messages(caplog, "no port answers")  # the one line stood while it was looked for
     finally:
@@ -275,19 +284,8 @@ def test_a_device_without_serial_number_never_publishes_one_another_entry_asks_f
     inverter = encode_block({"PID": "0xA202", "SER#": "HQ1328Y6TF6", "V": "25000", "MODE": "2"})
     reader.start()
     try:
-        def bmv_up() -> bool:
-            cable.write(bmv)
-            time.sleep(0.2)
-            return state.devices()[0].fields.get("SOC") == "800"
-
-        wait_for(bmv_up, timeout=20)
-        seen: set[str] = set()
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
-            cable.write(inverter)
-            seen.add(state.devices()[0].fields.get("V", ""))
-            time.sleep(0.1)
-        assert "25000" not in seen
+        send_until(cable, bmv, lambda: state.devices()[0].fields.get("SOC") == "800")
+        assert "25000" not in voltages_while_sending(cable, inverter, state)
         assert not state.devices()[0].up
         assert messages(caplog, "now answers with") == [
             f"device Bmv: {cable.path} now answers with serial number HQ1328Y6TF6, which another device is "

@@ -21,6 +21,7 @@ from pvmonit_exporter.collector.forwarder import ForwarderCollector
 from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, STOP_WAIT_SECONDS, next_tick
 from pvmonit_exporter.forwarder.queue import DiskQueue
+from pvmonit_exporter.forwarder.queue_view import read_queue_stats
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.config import run_cli
 from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig, emoncms_config, fill_up
@@ -31,6 +32,13 @@ from tests.helpers import wait_for
 MakeRig = Callable[..., Rig]
 TWO_DEVICES = (DeviceConfig("mppt", "/dev/ttyUSB0"), DeviceConfig("bmv", "/dev/ttyUSB1"))
 
+
+
+def read_rows(queue_dir: Path) -> int:
+    """Rows in the queue, read without opening it for writing."""
+    stats = read_queue_stats(queue_dir)
+    assert stats is not None
+    return stats.rows
 
 def mppt(step: int) -> dict[str, str]:
     return {**MPPT_BLOCK, "V": str(26000 + step)}
@@ -473,12 +481,13 @@ def test_stop_ends_a_flush_in_flight_and_never_reopens_the_queue(
     assert stopping < STOP_WAIT_SECONDS  # it did not wait for the answer
     assert not [t for t in threading.enumerate() if t.name.startswith("emoncms-")]
     assert rig.forwarder.status().rows_sent_total == 0
-    with DiskQueue(queue_dir, 100, inspect=True) as queue:
-        assert queue.stats().rows == 3  # still queued: sent again next time
+    assert read_rows(queue_dir) == 3  # still queued: sent again next time
     shutil.rmtree(queue_dir)
     rig.feed("mppt", mppt(1))
     assert rig.forwarder.snapshot(START) == []  # a stopped forwarder's queue stays closed…
     assert not queue_dir.exists()  # …and is not recreated
+    with pytest.raises(RuntimeError, match="make a new one"):
+        rig.forwarder.start()
 
 
 def test_rows_queued_after_the_queue_directory_was_deleted_survive_a_restart(
@@ -525,8 +534,7 @@ def test_a_full_disk_never_sends_accepted_rows_twice_and_drains_once_space_retur
     filler.unlink()  # space returns: the next pass deletes the rows sent, and gives the WAL's space back
     assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)
     assert (queue_dir / "cache.db-wal").stat().st_size == 0
-    with DiskQueue(queue_dir, 100, inspect=True) as queue:
-        assert queue.stats().rows == 0
+    assert read_rows(queue_dir) == 0
     rig.feed("mppt", mppt(7))
     assert rig.forwarder.snapshot(START) != []
     assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)

@@ -290,25 +290,6 @@ def test_a_healthy_database_is_not_moved_aside_for_an_error_that_only_looks_like
         assert queue.stats().rows == 3
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_inspecting_never_moves_a_damaged_database_aside(tmp_path: Path, damage: str) -> None:
-    with DiskQueue(tmp_path, 100_000) as queue:
-        queue.append(rows(0, 3000))
-    database = tmp_path / "cache.db"
-    if damage == "garbage":
-        database.write_bytes(b"this is not an sqlite database" * 200)
-    else:
-        with database.open("r+b") as file:
-            file.truncate(database.stat().st_size // 2)
-    before = database.read_bytes()
-
-    with DiskQueue(tmp_path, 100_000, inspect=True) as queue, pytest.raises(QueueError, match="left as it is"):
-        queue.stats()
-
-    assert not list(tmp_path.glob("corrupt-*"))
-    assert database.read_bytes() == before
-
-
 def test_a_closed_queue_is_never_reopened(tmp_path: Path) -> None:
     queue = DiskQueue(tmp_path / "queue", 100)
     queue.append(rows(0, 1))
