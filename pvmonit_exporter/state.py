@@ -6,6 +6,7 @@ once, so that every reader agrees: a device with no valid block within its stale
 no values.
 """
 
+import datetime
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from pvmonit_exporter.vedirect.device import DeviceReadings, Identity
 from pvmonit_exporter.vedirect.framing import Block, DecoderStats
 from pvmonit_exporter.vedirect.hex import RegisterReply
 from pvmonit_exporter.vedirect.hex_session import Outcome, Result
-from pvmonit_exporter.vedirect.history import HistoryDay
+from pvmonit_exporter.vedirect.history import DayAnchor, HistoryDay, anchor_today
 
 Clock = Callable[[], float]
 
@@ -46,6 +47,7 @@ class DeviceView:
     registers: Mapping[int, bytes] = field(default_factory=dict)  # current HEX register values
     hex_requests: Mapping[str, int] = field(default_factory=dict)  # HEX requests by result
     history: tuple[HistoryDay, ...] = ()  # the charger's days, newest first
+    history_dates: tuple[datetime.date | None, ...] = ()  # the calendar date of each (None: no sequence number)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class _Device:
     hex_requests: dict[str, int] = field(default_factory=lambda: {result.value: 0 for result in Result})
     last_hex_reply: float | None = None  # ticker
     history: tuple[HistoryDay, ...] = ()
+    day_anchor: DayAnchor | None = None  # a day sequence number and its calendar date
 
 
 @dataclass
@@ -144,6 +147,11 @@ class State:
                     record.readings.update_register(message.register, message.data, tick)
             if history is not None:
                 record.history = tuple(history)
+                today = history[0].day_sequence if history and history[0].days_ago == 0 else None
+                if today is not None:
+                    local_now = datetime.datetime.fromtimestamp(self._clock())
+                    charger_off = record.readings.values.get("CS") == "0"
+                    record.day_anchor = anchor_today(today, local_now, charger_off, record.day_anchor)
 
     def withdraw_readings(self, device: str) -> None:
         """Forget a device's values at once (another device answered on its port): it is down until its own
@@ -214,6 +222,11 @@ class State:
             registers=record.readings.current_registers(tick, REGISTER_MAX_AGE),
             hex_requests=dict(record.hex_requests),
             history=record.history,
+            history_dates=tuple(
+                None if record.day_anchor is None or day.day_sequence is None
+                else record.day_anchor.date_of(day.day_sequence)
+                for day in record.history
+            ),
         )
 
     @staticmethod

@@ -233,16 +233,25 @@ class Reading:
     block: Block
 
 
+@dataclass(frozen=True)
+class _Parser:
+    """What decoding a device's adverts needs, found once per (product id, record type)."""
+
+    library: Device
+    kind: RecordKind
+    product: str
+
+
 class AdvertDecoder:
     """Decodes one device's advertisements with its key.
 
     A device repeats the same advertisement until its values change: a repeat is answered from the last one,
-    at the cost of a comparison instead of a decryption.
+    at the cost of a comparison instead of a decryption. The parser and the product name are looked up once.
     """
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        self._parsers: dict[type[Device], Device] = {}
+        self._parsers: dict[tuple[int, int], _Parser] = {}
         self._last: tuple[bytes, Reading] | None = None
 
     def decode(self, data: bytes) -> Reading:
@@ -253,25 +262,32 @@ class AdvertDecoder:
         self._last = (bytes(data), reading)
         return reading
 
-    def _decode(self, data: bytes) -> Reading:
-        container = parse_container(data)
-        if not key_matches(container, self.key):
-            raise KeyMismatchError(f"the key does not match this device: its key-check byte is "
-                              f"0x{container.key_check:02X}, the key starts with 0x{self.key[0]:02X} "
-                              f"(copy the key again from VictronConnect)")
+    def _parser(self, container: Container, data: bytes) -> _Parser:
+        found = self._parsers.get((container.product_id, container.record_type))
+        if found is not None:
+            return found
         parser_class = detect_device_type(data)
         kind = KINDS.get(parser_class) if parser_class is not None else None
         if parser_class is None or kind is None:
             raise UnknownRecordTypeError(f"record type 0x{container.record_type:02X} "
-                                    f"({container.record_type_name}) is not supported")
+                                         f"({container.record_type_name}) is not supported")
+        found = _Parser(parser_class(self.key.hex()), kind, product_label(container.product_id))
+        self._parsers[(container.product_id, container.record_type)] = found
+        return found
+
+    def _decode(self, data: bytes) -> Reading:
+        container = parse_container(data)
+        if not key_matches(container, self.key):
+            raise KeyMismatchError(f"the key does not match this device: its key-check byte is "
+                                   f"0x{container.key_check:02X}, the key starts with 0x{self.key[0]:02X} "
+                                   f"(copy the key again from VictronConnect)")
+        parser = self._parser(container, data)
+        kind = parser.kind
         if len(container.record) < kind.record_bytes:
-            raise TruncatedAdvertError(f"advertisement cut short: a {kind.name} record is {kind.record_bytes} bytes, "
-                                  f"this one {len(container.record)}")
-        parser = self._parsers.get(parser_class)
-        if parser is None:
-            parser = self._parsers[parser_class] = parser_class(self.key.hex())
+            raise TruncatedAdvertError(f"advertisement cut short: a {kind.name} record is {kind.record_bytes} "
+                                       f"bytes, this one {len(container.record)}")
         try:
-            values: Mapping[str, Any] = parser.parse_decrypted(parser.decrypt(data))
+            values: Mapping[str, Any] = parser.library.parse_decrypted(parser.library.decrypt(data))
         except (ValueError, KeyError, IndexError, struct.error) as exc:
             # victron-ble builds enums from codes: a code it does not know (or several alarm bits at once) fails.
             raise UndecodableRecordError(f"{kind.name} record not decodable by victron-ble: {exc}") from None
@@ -281,8 +297,7 @@ class AdvertDecoder:
             raw = None if value is None else convert(value)
             if raw is not None:  # not available: absent, never 0
                 block[label] = raw
-        return Reading(container.product_id, product_label(container.product_id), kind.name, container.nonce,
-                       block)
+        return Reading(container.product_id, parser.product, kind.name, container.nonce, block)
 
 
 def metric_values(block: Block) -> dict[str, float | str | list[str]]:

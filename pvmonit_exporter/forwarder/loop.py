@@ -26,6 +26,7 @@ from typing import Any
 
 from pvmonit_exporter import BUILD_YEAR
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
+from pvmonit_exporter.forwarder.daily import DailyRows
 from pvmonit_exporter.forwarder.emoncms import ContentError, EmoncmsClient
 from pvmonit_exporter.forwarder.policy import Action, Pace, backoff_delay, decide
 from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, QueueError
@@ -84,6 +85,7 @@ class Forwarder:
         self._state = state
         self._clock = clock
         self._builder = SnapshotBuilder(config, devices, probes)
+        self._daily = DailyRows(config.queue_dir, devices)  # chargers' closed days (forwarder/daily.py)
         self._queue = DiskQueue(config.queue_dir, config.max_queue_rows)
         self._client = EmoncmsClient(config.url, config.apikey, config.timeout)
         self._backoff_initial = backoff_initial
@@ -169,8 +171,12 @@ class Forwarder:
             self._clock_wrong = False
             logger.info("emoncms forwarder: the system clock looks right again (%s); queueing snapshots",
                         _when(self._clock()))
-        rows = self._builder.rows(int(tick), self._state.devices(), self._state.probes())
-        queued = self._queue_rows(rows) if rows else []
+        views = self._state.devices()
+        rows = self._builder.rows(int(tick), views, self._state.probes())
+        daily = self._daily.rows(views)
+        queued = self._queue_rows(rows + daily) if rows or daily else []
+        if daily and queued:
+            self._daily.queued(daily, self._clock())
         self._stats.snapshot_taken()  # counted once its rows are queued and in the figures
         return queued
 

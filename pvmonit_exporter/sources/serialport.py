@@ -127,18 +127,20 @@ def candidate_ports(patterns: Sequence[str]) -> list[str]:
 
 
 @contextmanager
-def _settings_restored(path: str) -> Iterator[None]:
-    """Put the port's line settings (speed above all) back as they were once the block is done.
+def _borrowed(path: str, opener: SerialFactory) -> Iterator[serial.Serial]:
+    """`opener(path)`, with the port's line settings (speed above all) put back as they were afterwards.
 
     Discovery opens ports that may belong to something else (a meter at 9600 baud): it must leave them as
-    it found them. The settings are read through a descriptor of our own before pyserial changes them."""
+    it found them. The settings are read through a descriptor of our own before pyserial changes them, and
+    written back only when our open succeeded: a port another program holds is not touched at all."""
     fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     try:
         saved = termios.tcgetattr(fd)
-        try:
-            yield
-        finally:
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
+        with opener(path) as port:
+            try:
+                yield port
+            finally:
+                termios.tcsetattr(fd, termios.TCSANOW, saved)
     finally:
         os.close(fd)
 
@@ -149,7 +151,7 @@ def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.E
     decoder = Decoder()
     deadline = time.monotonic() + seconds
     try:
-        with _settings_restored(path), opener(path) as port:
+        with _borrowed(path, opener) as port:
             while time.monotonic() < deadline and not stop.is_set():
                 for block in decoder.feed(port.read(READ_SIZE)):
                     if not _IDENTITY_LABELS.isdisjoint(block):

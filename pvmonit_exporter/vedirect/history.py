@@ -5,6 +5,7 @@ decodes to None, never 0. `HistoryDay.as_json` is the contract form of `hex PORT
 `/api/state` and of the daily emoncms inputs.
 """
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -161,3 +162,39 @@ def encode_total(user_yield_kwh: float, system_yield_kwh: float, max_pv_voltage_
         round(max_battery_voltage_v * 100).to_bytes(2, "little"),
         bytes([days_available]),
     ))
+
+
+# A charger's day starts at dawn, never after noon: a reading before noon while the charger is still off (no
+# light yet) belongs to the day that began at the previous dawn, i.e. yesterday's date.
+_DAWN_BEFORE_HOUR = 12
+
+
+@dataclass(frozen=True)
+class DayAnchor:
+    """One day sequence number and the calendar date of that charger day; every other day's date follows."""
+
+    sequence: int
+    date: datetime.date
+
+    def date_of(self, sequence: int) -> datetime.date:
+        offset = (sequence - self.sequence + 32768) % 65536 - 32768  # the nearest way round a wrapped counter
+        return self.date + datetime.timedelta(days=offset)
+
+
+def anchor_today(today_sequence: int, local_now: datetime.datetime, charger_off: bool,
+                 previous: DayAnchor | None) -> DayAnchor:
+    """The anchor after a read whose day 0 has `today_sequence`, at local time `local_now`.
+
+    A known anchor is kept while it can be right (dates must not move once given): day 0 is today, or
+    yesterday before noon (between midnight and dawn the charger's day 0 is still the previous calendar day).
+    Otherwise — no anchor yet, a rollover that proves it wrong, days the charger did not count — day 0 is
+    today's date, unless it is before noon and the charger is still off: then it is yesterday's."""
+    today = local_now.date()
+    before_noon = local_now.hour < _DAWN_BEFORE_HOUR
+    if previous is not None:
+        known = previous.date_of(today_sequence)
+        if known == today or (before_noon and known == today - datetime.timedelta(days=1)):
+            return previous
+    if charger_off and before_noon:
+        today -= datetime.timedelta(days=1)
+    return DayAnchor(today_sequence, today)
