@@ -1,4 +1,4 @@
-"""Command line: `run` (the daemon), `demo`, `read`, `hex`, `check-config`, `queue`.
+"""Command line: `run` (the daemon), `demo`, `read`, `hex`, `ble`, `check-config`, `queue`.
 
 Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
 is one line on stderr and exit status 2 — never a traceback.
