@@ -4,11 +4,9 @@ heard; the real radio path without a system D-Bus, and with a real D-Bus that ha
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,6 @@ from pvmonit_exporter.cli import main
 from tests.ble.radio import ScriptedRadio
 from tests.ble.test_advert import KEY, OTHER_KEY, SMARTSHUNT_HEX, advert
 from tests.config import ROOT, assert_one_line_error, run_cli
-from tests.helpers import require_tool, wait_for
 
 SOLAR = advert(0xA042, 0x01, {"charge_state": 4, "charger_error": 0, "battery_voltage": 1342,
                               "battery_current": 75, "yield_today": 37, "pv_power": 112})
@@ -105,43 +102,6 @@ def test_scan_without_a_system_dbus_is_one_line_exit_2() -> None:
     result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "ble", "scan", "--seconds", "1"], cwd=ROOT,
                             capture_output=True, text=True, env=env, timeout=30, check=False)
     assert_one_line_error(result, "Bluetooth: cannot reach the system D-Bus")
-
-
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>custom</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">{policy}</policy>
-</busconfig>
-"""
-
-
-def start_bus(tmp_path: Path, policy: str) -> Iterator[str]:
-    daemon = require_tool("dbus-daemon")
-    socket = tmp_path / "bus.sock"
-    (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=socket, policy=policy), encoding="utf-8")
-    process = subprocess.Popen([daemon, f"--config-file={tmp_path / 'bus.conf'}", "--nofork"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(socket.exists)
-        yield f"unix:path={socket}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def bus_without_bluez(tmp_path: Path) -> Iterator[str]:
-    """A real D-Bus daemon on which nothing provides org.bluez: a machine where bluetoothd is not running."""
-    yield from start_bus(tmp_path, '<allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/>')
-
-
-@pytest.fixture
-def bus_dropping_replies(tmp_path: Path) -> Iterator[str]:
-    """A real D-Bus daemon whose policy lets requests out but no answer back: a D-Bus that refuses the service."""
-    yield from start_bus(tmp_path, '<allow send_destination="*"/><allow own="*"/>')
 
 
 @pytest.mark.slow
