@@ -343,7 +343,9 @@ class SerialReader:
             with port:
                 while not self._stop.is_set():
                     data = port.read(READ_SIZE)
+                    hex_before = self.decoder.stats.hex_valid
                     blocks = self.decoder.feed(data) if data else []
+                    answers = self.decoder.stats.hex_valid - hex_before
                     if checked and blocks:
                         blocks, verified, other = self._own_blocks(blocks, verified)
                         if other is not None:
@@ -356,7 +358,7 @@ class SerialReader:
                         if "PID" in block or "BMV" in block:
                             kind = device_kind(parse_pid(block.get("PID", "")), block)
                     self._talk_hex(port, conversation, kind, got_block)
-                    report = watch.observe(time.monotonic(), len(data), len(blocks))
+                    report = watch.observe(time.monotonic(), len(data), len(blocks) + answers)
                     if isinstance(report, NoValidBlock):
                         self._set_status(path, connected=True, level=logging.WARNING,
                                          error=f"{path}: {report.describe()}")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -502,3 +503,47 @@ def test_the_forwarder_corner_shows_a_growing_backlog_while_emoncms_is_unreachab
     finally:
         status = server.stop()
     assert status == 0, server.output()
+
+
+READ_DAYS = """
+const card = document.querySelector(`#cards article.card[data-name="${arguments[0]}"]`);
+if (!card) return null;
+const bars = [...card.querySelectorAll(".day-bar")];
+const figures = card.querySelector(".day-figures");
+return {
+  bars: bars.map((bar) => ({days_ago: Number(bar.dataset.daysAgo), pressed: bar.getAttribute("aria-pressed"),
+                            label: bar.getAttribute("aria-label"), height: bar.firstChild.style.height})),
+  title: card.querySelector(".day-title") && card.querySelector(".day-title").textContent,
+  shown: figures ? Number(figures.dataset.daysAgo) : null,
+  figures: figures ? Object.fromEntries([...figures.querySelectorAll(".day-row")].map(
+    (row) => [row.dataset.field, row.querySelector("dd").textContent])) : {},
+};
+"""
+
+
+def test_a_charger_shows_30_days_of_yield_and_a_tapped_day_s_figures(demo: Server, browser: Browser) -> None:
+    """The demo's MPPT answers HEX: its month of history becomes a bar chart; a tap shows that day."""
+    driver = browser()
+    open_live_page(driver, demo.url)
+    name = next(d["name"] for d in demo.api_state()["devices"] if d["kind"] == "mppt")
+    days = wait_for(lambda: (driver.execute_script(READ_DAYS, name) or {}).get("bars") and
+                    driver.execute_script(READ_DAYS, name), timeout=DEADLINE)
+    assert [bar["days_ago"] for bar in days["bars"]] == list(range(30, -1, -1))  # oldest on the left
+    assert days["shown"] == 1
+    assert days["title"] == "Yesterday"
+    history = next(d for d in demo.api_state()["devices"] if d["name"] == name)["history"]
+    assert days["figures"]["yield_kwh"] == f"{history[1]['yield_kwh']:.2f}\xa0kWh"
+    tallest = max(history, key=lambda day: day["yield_kwh"] or 0)["days_ago"]
+    assert next(bar["height"] for bar in days["bars"] if bar["days_ago"] == tallest) == "100%"
+
+    driver.execute_script(
+        f'document.querySelector(`[data-name="{name}"] .day-bar[data-days-ago="3"]`).click();')
+    chosen = wait_for(lambda: (days := driver.execute_script(READ_DAYS, name)) and days["shown"] == 3 and days,
+                      timeout=DEADLINE)
+    assert chosen["title"] == "3 days ago"
+    assert chosen["figures"]["yield_kwh"] == f"{history[3]['yield_kwh']:.2f}\xa0kWh"
+    assert chosen["figures"]["bulk_min"] == f"{history[3]['bulk_min']}\xa0min"
+    assert [bar["days_ago"] for bar in chosen["bars"] if bar["pressed"] == "true"] == [3]
+    assert driver.execute_script("return document.activeElement.dataset.daysAgo;") == "3"  # focus kept
+    time.sleep(2.5)  # a refresh redraws the card: the chosen day stays
+    assert driver.execute_script(READ_DAYS, name)["shown"] == 3

@@ -37,6 +37,11 @@
       now: "now", hours_ago: "−24 h", chart_range: "{title}, last 24 hours: from {min} to {max}, now {last}",
       chart_empty: "{title}: no point yet",
       history_note: "The charts fill in every 5 minutes; they start empty when the exporter restarts.",
+      yield_30d: "Daily yield, last 30 days", today: "Today", yesterday: "Yesterday", days_ago: "{n} days ago",
+      yield_kwh: "Yield", consumed_kwh: "Load output", max_power_w: "Max. power",
+      battery_voltage_max_v: "Battery max.", battery_voltage_min_v: "Battery min.",
+      max_battery_current_a: "Max. battery current", max_pv_voltage_v: "Max. panel voltage", bulk_min: "Bulk",
+      absorption_min: "Absorption", float_min: "Float", day_errors: "Errors",
     },
     fr: {
       title: "PvMonit — en direct", loading: "Chargement…", language: "Langue", forwarder: "Envoi vers emoncms",
@@ -73,6 +78,11 @@
       hours_ago: "−24 h", chart_range: "{title}, dernières 24 heures : de {min} à {max}, maintenant {last}",
       chart_empty: "{title} : pas encore de point",
       history_note: "Les courbes se remplissent toutes les 5 minutes ; elles repartent de zéro au redémarrage de l'exportateur.",
+      yield_30d: "Production par jour, 30 derniers jours", today: "Aujourd'hui", yesterday: "Hier",
+      days_ago: "Il y a {n} jours", yield_kwh: "Production", consumed_kwh: "Sortie charge",
+      max_power_w: "Puissance max.", battery_voltage_max_v: "Batterie max.", battery_voltage_min_v: "Batterie min.",
+      max_battery_current_a: "Courant batterie max.", max_pv_voltage_v: "Tension panneaux max.", bulk_min: "Bulk",
+      absorption_min: "Absorption", float_min: "Floating", day_errors: "Erreurs",
     },
   };
 
@@ -283,9 +293,56 @@
       list.append(row(label, t(label), text, bar));
     }
     card.append(list);
+    if (d.history && d.history.length) card.append(daysChart(d));
     const meta = [t("last_block", { age: duration(d.age_seconds) }), d.firmware && t("firmware", { v: d.firmware })];
     card.append(h("p", { class: "meta" }, meta.filter(Boolean).join(" · ")));
     return card;
+  }
+
+  // A solar charger's own daily history (read over HEX): one bar per day, oldest on the left; a tap on a bar
+  // shows that day's figures. The choice survives the refreshes.
+  const chosenDay = {}; // device name → days_ago shown
+  const minutes = (v) => withUnit(v, 0, "min");
+  const DAY_ROWS = [
+    ["yield_kwh", (v) => withUnit(v, 2, "kWh")], ["consumed_kwh", (v) => withUnit(v, 2, "kWh")],
+    ["max_power_w", watts], ["battery_voltage_max_v", (v) => volts(v, 2)], ["battery_voltage_min_v", (v) => volts(v, 2)],
+    ["max_battery_current_a", (v) => amps(v, 1)], ["max_pv_voltage_v", (v) => volts(v, 1)],
+    ["bulk_min", minutes], ["absorption_min", minutes], ["float_min", minutes],
+  ];
+  const dayName = (n) => (n === 0 ? t("today") : n === 1 ? t("yesterday") : t("days_ago", { n }));
+
+  function daysChart(d) {
+    const known = (n) => d.history.some((day) => day.days_ago === n);
+    const chosen = known(chosenDay[d.name]) ? chosenDay[d.name] : known(1) ? 1 : d.history[0].days_ago;
+    const top = Math.max(0.01, ...d.history.map((day) => day.yield_kwh || 0));
+    const bars = [...d.history].reverse().map((day) => {
+      const amount = day.yield_kwh === null ? t("unavailable") : withUnit(day.yield_kwh, 2, "kWh");
+      const fill = h("span", { class: "day-fill" });
+      fill.style.height = `${((day.yield_kwh || 0) / top) * 100}%`;
+      const bar = h("button", {
+        type: "button", class: day.days_ago === chosen ? "day-bar chosen" : "day-bar", "data-days-ago": day.days_ago,
+        "aria-pressed": String(day.days_ago === chosen), "aria-label": `${dayName(day.days_ago)}: ${amount}`, title: amount,
+      }, fill);
+      bar.addEventListener("click", () => {
+        chosenDay[d.name] = day.days_ago;
+        render();
+        const again = document.querySelector(`[data-name="${CSS.escape(d.name)}"] .day-bar[data-days-ago="${day.days_ago}"]`);
+        if (again) again.focus(); // the card was redrawn: keep the keyboard where it was
+      });
+      return bar;
+    });
+    const day = d.history.find((x) => x.days_ago === chosen);
+    const rows = DAY_ROWS.filter(([key]) => day[key] !== null)
+      .map(([key, format]) => h("div", { class: "day-row", "data-field": key }, h("dt", null, t(key)), h("dd", null, format(day[key]))));
+    if (day.errors.some((code) => code)) {
+      rows.push(h("div", { class: "day-row", "data-field": "errors" }, h("dt", null, t("day_errors")),
+        h("dd", null, day.errors.filter((code) => code).join(", "))));
+    }
+    return h("section", { class: "days", "aria-label": t("yield_30d") },
+      h("h3", null, t("yield_30d")),
+      h("div", { class: "day-bars", role: "group", "aria-label": t("yield_30d") }, bars),
+      h("p", { class: "day-title" }, dayName(chosen)),
+      h("dl", { class: "day-figures", "data-days-ago": chosen }, rows));
   }
 
   function probeCard(p, index, page, offline, extraAge) {
