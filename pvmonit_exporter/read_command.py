@@ -127,12 +127,14 @@ def _read_port(source: str, style: str, decoder: Decoder, out: IO[str], err: IO[
         with port:
             while True:
                 data = port.read(READ_SIZE)
+                hex_before = decoder.stats.hex_valid
                 blocks = decoder.feed(data) if data else []
                 for block in blocks:
                     _emit(block, style, out)
                 if blocks:
                     out.flush()
-                report = watch.observe(time.monotonic(), len(data), len(blocks))
+                answers = decoder.stats.hex_valid - hex_before
+                report = watch.observe(time.monotonic(), len(data), len(blocks) + answers)
                 if report is not None:
                     err.write(f"read: {source}: {report.describe()}\n")
                     err.flush()

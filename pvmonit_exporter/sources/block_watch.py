@@ -2,6 +2,8 @@
 
 Pure (the caller passes the clock and what it read), shared by the daemon's readers and `read`, so that both
 tell a silent port from a port sending something that is not VE.Direct at 19200 baud in the same words.
+A valid HEX message counts as much as a valid block: the device is there, at the right speed (it pauses its
+text while it answers requests).
 """
 
 from dataclasses import dataclass
@@ -49,9 +51,10 @@ class BlockWatch:
         self._reported_at: float | None = None
         self._reported_bytes = False
 
-    def observe(self, now: float, bytes_received: int, valid_blocks: int) -> Report | None:
-        """What one read brought (`bytes_received`, `valid_blocks`) at `now`; a report when one is due."""
-        if valid_blocks:
+    def observe(self, now: float, bytes_received: int, valid_frames: int) -> Report | None:
+        """What one read brought (`bytes_received`; `valid_frames`, blocks and HEX messages) at `now`; a report
+        when one is due."""
+        if valid_frames:
             was_reported = self._reported_at is not None
             self._since, self._bytes, self._reported_at = now, 0, None
             return ReceivingAgain() if was_reported else None

@@ -361,7 +361,9 @@ class SerialReader:
             with port:
                 while not self._stop.is_set():
                     data = port.read(READ_SIZE)
+                    hex_before = self.decoder.stats.hex_valid
                     blocks = self.decoder.feed(data) if data else []
+                    answers = self.decoder.stats.hex_valid - hex_before
                     if checked and blocks:
                         blocks, verified, other = self._own_blocks(blocks, verified)
                         if other is not None:
@@ -381,7 +383,7 @@ class SerialReader:
                         self._set_status(None, connected=False, level=logging.WARNING,
                                          error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
                         break
-                    report = watch.observe(now, len(data), len(blocks))
+                    report = watch.observe(now, len(data), len(blocks) + answers)
                     if isinstance(report, NoValidBlock):
                         self._set_status(path, connected=True, level=logging.WARNING,
                                          error=f"{path}: {report.describe()}")

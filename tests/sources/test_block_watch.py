@@ -23,6 +23,9 @@ SCENARIOS: dict[str, list[Step]] = {
         (40.0, 300, 0, None),
         (41.0, 600, 1, ReceivingAgain()), (42.0, 600, 1, None),
     ],
+    "HEX answers while the text pauses count as much as blocks": [
+        (1.0, 600, 1, None), (3.0, 40, 1, None), (6.0, 40, 1, None), (9.0, 40, 1, None), (10.0, 600, 1, None),
+    ],
     "a partial block before the silence never makes the return look wrong": [
         (1.0, 600, 1, None), (1.1, 80, 0, None), (6.2, 0, 0, NoValidBlock(5, 80)), (70.0, 520, 1, ReceivingAgain()),
     ],
