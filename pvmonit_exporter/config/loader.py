@@ -28,6 +28,8 @@ from pvmonit_exporter.config.schema import (
     EmoncmsConfig,
     ProbeConfig,
     WebConfig,
+    is_remote,
+    remote_port_problem,
 )
 from pvmonit_exporter.display import mask_url_credentials
 from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
@@ -376,8 +378,13 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
                 raise reader.error("serial_number", "is only used with port: auto")
             devices.append(device)
             continue
-        if device.port != "auto" and not device.port.startswith("/"):
-            raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0) or auto")
+        if is_remote(device.port):
+            problem = remote_port_problem(device.port)
+            if problem:
+                raise reader.error("port", problem)
+        elif device.port != "auto" and not device.port.startswith("/"):
+            raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0), auto, or a "
+                                       "socket://HOST:PORT or rfc2217://HOST:PORT URL")
         if device.serial_number and device.port != "auto":
             raise reader.error("serial_number", "is only used with port: auto")
         devices.append(device)
