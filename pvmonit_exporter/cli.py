@@ -32,14 +32,29 @@ log = logging.getLogger("pvmonit_exporter")
 # --- commands that read a configuration ---------------------------------------------------------------
 
 
-def check_config_command(config_file: str, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+def check_config_command(config_file: str, *, ask_emoncms: bool = False, out: IO[str] = sys.stdout,
+                         err: IO[str] = sys.stderr) -> int:
     # The key is not needed to check the file: with LoadCredential= it exists only inside the running service.
     config = load_config(config_file, key_required=False)
     for warning in config.warnings:
         err.write(f"pvmonit-exporter: WARNING: {warning}\n")
     out.write(f"# {config_file}: valid\n")
     out.write(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True))
-    return 0
+    if not ask_emoncms:
+        return 0
+    from pvmonit_exporter.forwarder.check import check_emoncms
+
+    if config.emoncms is None:
+        raise UserError(f"{config_file}: --emoncms: no emoncms section to check")
+    if not config.emoncms.apikey:
+        raise UserError(f"{config_file}: --emoncms: cannot ask emoncms without the key (see the warning above)")
+    findings = check_emoncms(config.emoncms)
+    for finding in findings:
+        if finding.ok:
+            out.write(f"# emoncms: {finding.text}\n")
+        else:
+            err.write(f"pvmonit-exporter: emoncms: {finding.text}\n")
+    return 0 if all(finding.ok for finding in findings) else EXIT_USAGE
 
 
 def run_command(config_file: str, listen_address: str | None) -> int:
@@ -104,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
 
     read = commands.add_parser("read", parents=[common],
                                help="decode a serial port or a recording and print its blocks")
-    read.add_argument("source", metavar="SOURCE", help="serial port (/dev/ttyUSB0) or a recorded file")
+    read.add_argument("source", metavar="SOURCE",
+                      help="serial port (/dev/ttyUSB0), socket://HOST:PORT, rfc2217://HOST:PORT or a recorded file")
     style = read.add_mutually_exclusive_group()
     style.add_argument("--json", dest="style", action="store_const", const="json",
                        help="one JSON object per valid block, raw values as sent")
@@ -113,8 +129,10 @@ def _parser() -> argparse.ArgumentParser:
 
     hex_command.add_parser(commands, [common])
 
-    commands.add_parser("check-config", parents=[common, config_file],
-                        help="validate a configuration and print it with defaults")
+    check_config = commands.add_parser("check-config", parents=[common, config_file],
+                                       help="validate a configuration and print it with defaults")
+    check_config.add_argument("--emoncms", action="store_true",
+                              help="also ask emoncms, writing nothing, whether the URL answers and the key may write")
 
     queue = commands.add_parser("queue", parents=[common, config_file],
                                 help="show the emoncms queue, or --flush it now")
@@ -138,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": lambda: demo_command(args.listen_address),
         "read": lambda: read_command(args.source, args.style or "plain"),
         "hex": lambda: hex_command.hex_command(args),
-        "check-config": lambda: check_config_command(args.config_file),
+        "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
         "ble": lambda: ble_cli.run(args),
     }

@@ -137,6 +137,7 @@ class EmoncmsClient:
 
     def __init__(self, url: str, apikey: str, timeout: float) -> None:
         self.endpoint = url.rstrip("/") + "/input/bulk.json"
+        self.post_endpoint = url.rstrip("/") + "/input/post.json"
         self.timeout = timeout
         self._session = deadline_session()
         self._lock = threading.Lock()  # guards the two fields below
@@ -154,7 +155,16 @@ class EmoncmsClient:
 
     def send(self, rows: Sequence[Row], sentat: int) -> Outcome:
         """POST `rows`; `sentat` is our clock now, so emoncms corrects row times for our clock's skew."""
-        outcome = self._post(encode_rows(rows), sentat)
+        outcome = self._post(self.endpoint, {"sentat": str(sentat)}, {"data": encode_rows(rows)})
+        if isinstance(outcome, Ok):
+            return outcome
+        return replace(outcome, message=self.scrub(outcome.message))
+
+    def check_write_access(self) -> Outcome:
+        """POST `input/post` without data, which stores nothing: emoncms answers a write key with ContentError
+        `Request contains no data via csv, json or data tag`, a read key (or none) with an empty 200 and a wrong
+        key with a 401, both AuthError."""
+        outcome = self._post(self.post_endpoint, {}, {})
         if isinstance(outcome, Ok):
             return outcome
         return replace(outcome, message=self.scrub(outcome.message))
@@ -166,27 +176,27 @@ class EmoncmsClient:
             if self._deadline is not None:
                 self._deadline.expire()
 
-    def _post(self, data: str, sentat: int) -> Outcome:
+    def _post(self, endpoint: str, params: dict[str, str], form: dict[str, str]) -> Outcome:
         deadline = Deadline(self.timeout)
         with self._lock:
             if self._aborted:
                 return TransientError("connection", "not sent: the forwarder is stopping")
             self._deadline = deadline
         try:
-            return self._exchange(data, sentat, deadline)
+            return self._exchange(endpoint, params, form, deadline)
         finally:
             with self._lock:
                 self._deadline = None
 
-    def _exchange(self, data: str, sentat: int, deadline: Deadline) -> Outcome:
-        late = TransientError("timeout", f"no complete answer from {self.endpoint} within {self.timeout:g} s")
+    def _exchange(self, endpoint: str, params: dict[str, str], form: dict[str, str], deadline: Deadline) -> Outcome:
+        late = TransientError("timeout", f"no complete answer from {endpoint} within {self.timeout:g} s")
         if self._aborted:
-            late = TransientError("timeout", f"no answer from {self.endpoint}: the forwarder is stopping")
+            late = TransientError("timeout", f"no answer from {endpoint}: the forwarder is stopping")
         try:
             with deadline, self._session.post(
-                self.endpoint,
-                params={"sentat": str(sentat)},
-                data={"data": data},
+                endpoint,
+                params=params,
+                data=form,
                 headers=self._headers,
                 timeout=self.timeout,
                 allow_redirects=False,  # see the module docstring: a 3xx is a failure
@@ -198,7 +208,7 @@ class EmoncmsClient:
         except requests.ConnectionError as exc:
             if deadline.expired:
                 return late
-            return TransientError("connection", f"cannot reach {self.endpoint}: {_reason(exc)}")
+            return TransientError("connection", f"cannot reach {endpoint}: {_reason(exc)}")
         except requests.exceptions.InvalidHeader as exc:
             # Our only variable header is the key's: its text quotes the header, key and all.
             return AuthError(f"the API key cannot be sent ({type(exc).__name__}): it contains a character an "
@@ -208,7 +218,7 @@ class EmoncmsClient:
                 return late
             # InvalidURL, a header http.client cannot encode (UnicodeEncodeError), an unreadable answer…: their
             # text may quote the request, key included — only the type is told.
-            return TransientError("http", f"cannot send to {self.endpoint} or read its answer "
+            return TransientError("http", f"cannot send to {endpoint} or read its answer "
                                           f"({type(exc).__name__})")
         if deadline.expired:  # an answer cut short by the deadline is no answer
             return late
@@ -216,7 +226,7 @@ class EmoncmsClient:
             return TransientError("http", f"HTTP {response.status_code}: an answer over {MAX_ANSWER_BYTES // 1024} "
                                           "KiB, not emoncms's (a proxy or a captive portal?); not read")
         location = response.headers.get("Location")
-        return classify(response.status_code, body, location and urljoin(self.endpoint, location))
+        return classify(response.status_code, body, location and urljoin(endpoint, location))
 
     def close(self) -> None:
         self._session.close()

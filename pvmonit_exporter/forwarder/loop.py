@@ -319,24 +319,30 @@ class Forwarder:
         return _Pass.RETRY
 
     def _remove(self, batch: Sequence[QueuedRow]) -> _Pass | None:
-        """emoncms stored `batch`: count it sent, then delete it. A delete that fails (disk full) leaves the rows
-        remembered by the queue as sent, never sent again (see `DiskQueue`)."""
+        """emoncms stored `batch`: delete it, then count it sent (so that whoever sees it counted sees the queue
+        without it). A delete that fails (disk full) leaves the rows remembered by the queue as sent, never sent
+        again (see `DiskQueue`): they are counted all the same."""
+        try:
+            removed = self._queue.remove(batch)
+        except QueueError as exc:
+            self._disk_error(f"cannot remove {len(batch)} sent rows from the queue (they will not be sent again)",
+                             exc)
+            refused: QueueError | None = exc
+        else:
+            refused = None
+            if removed < len(batch):
+                logger.debug("emoncms: %d of the %d rows sent had already left the queue (sent by another "
+                             "process); rows queued since under the same keys stay", len(batch) - removed, len(batch))
+        self._refresh_stats()
         failures = self._stats.sent(len(batch), self._clock())
         if self._key_refused:
             self._key_refused = False
             logger.info("emoncms accepts the API key again: sending again after %d failed attempts", failures)
         elif failures:
             logger.info("emoncms: sending again after %d failed attempts", failures)
-        try:
-            removed = self._queue.remove(batch)
-        except QueueError as exc:
-            self._disk_error(f"cannot remove {len(batch)} sent rows from the queue (they will not be sent again)",
-                             exc)
-            self._back_off(str(exc))
+        if refused is not None:
+            self._back_off(str(refused))
             return _Pass.RETRY
-        if removed < len(batch):
-            logger.debug("emoncms: %d of the %d rows sent had already left the queue (sent by another process); "
-                         "rows queued since under the same keys stay", len(batch) - removed, len(batch))
         return None
 
     def _bury(self, items: Sequence[QueuedRow], error: str, node_limit: bool = False) -> bool:

@@ -188,9 +188,13 @@ class _Store:
                 self._open()
                 return operation(self._cache)
             except sqlite3.DatabaseError as exc:
-                if attempt == 1 and _is_corrupt(exc) and (damage := confirmed_damage(self.database)):
-                    self._move_aside(f"{exc}; integrity check: {damage}")
-                    continue
+                if attempt == 1 and _is_corrupt(exc):
+                    if damage := confirmed_damage(self.database):
+                        self._move_aside(f"{exc}; integrity check: {damage}")
+                        continue
+                    # The file is whole: a read failed. The connection may keep the page it misread in its
+                    # cache, so the next operation starts from a fresh one.
+                    self._close_cache()
                 raise QueueError(f"{self.what} {self.directory}: {exc}") from exc
             except (OSError, diskcache.Timeout) as exc:
                 detail = str(exc) or "the database stayed locked or read-only"
@@ -207,7 +211,11 @@ class _Store:
                          "the old one are not sent", self.what, change, self.directory)
         if (cut := truncation(self.database)) is not None:
             self._move_aside(cut)
-        self._cache = diskcache.Cache(str(self.directory), timeout=self.timeout, **_SETTINGS)
+        try:
+            self._cache = diskcache.Cache(str(self.directory), timeout=self.timeout, **_SETTINGS)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # diskcache reading a settings table that came back damaged (a misread page, a corrupt file)
+            raise sqlite3.DatabaseError(f"its settings are unreadable ({type(exc).__name__}: {exc})") from exc
         try:
             self._opened = (_identity(self.directory), _identity(self.database))
         except OSError:

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 BACKOFF_START = 2.0
 BACKOFF_MAX = 60.0
 START_TIMEOUT = 20.0  # seconds for BlueZ to start scanning
+# Victron devices advertise about once a second, day and night. Hearing none for this long means the scan
+# itself is gone (bluetoothd restarted, the adapter reset): scan again rather than listen to nothing forever.
+SILENCE_TIMEOUT = 120.0
 MISSING_EXTRA = "Bluetooth needs the [ble] extra: pip install 'pvmonit-exporter[ble]'"
 
 
@@ -64,6 +67,8 @@ def describe_scanner_error(exc: BaseException) -> str:
     """Why the radio cannot be used, in words a user can act on (README: Bluetooth devices)."""
     if isinstance(exc, ImportError):
         return MISSING_EXTRA
+    if isinstance(exc, RadioSilenceError):
+        return str(exc)
     reason = getattr(getattr(exc, "reason", None), "name", None)  # bleak's BleakBluetoothNotAvailableError
     reasons = {
         "NO_BLUETOOTH": "no Bluetooth adapter found",
@@ -221,12 +226,17 @@ class BleSource:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
 
+class RadioSilenceError(Exception):
+    """No Victron advert at all for SILENCE_TIMEOUT: the scan is restarted."""
+
+
 class BleakAdvertScanner:
     """The real radio: bleak on BlueZ, one asyncio loop in the calling thread.
 
     Passive scanning (no scan requests sent: Victron devices put everything in the advert) needs BlueZ's
     advertisement monitor; where BlueZ lacks it (older bluetoothd without --experimental), active scanning is
-    used instead, which hears the same adverts.
+    used instead, which hears the same adverts. A scan that hears no Victron advert for `silence_timeout` ends
+    with RadioSilenceError, and is started again.
     """
 
     description = "Bluetooth"
@@ -236,6 +246,7 @@ class BleakAdvertScanner:
 
         self._passive = True
         self.start_timeout = START_TIMEOUT
+        self.silence_timeout = SILENCE_TIMEOUT
 
     def scan(self, sink: AdvertSink, stop: threading.Event, listening: Callable[[], None]) -> None:
         asyncio.run(self._scan(sink, stop, listening))
@@ -246,9 +257,13 @@ class BleakAdvertScanner:
 
         from pvmonit_exporter.ble.advert import COMPANY_ID
 
+        last_heard = time.monotonic()
+
         def heard(device: Any, advertisement: Any) -> None:
+            nonlocal last_heard
             data = advertisement.manufacturer_data.get(COMPANY_ID)
             if data:
+                last_heard = time.monotonic()
                 sink(Advert(normalise_address(device.address), bytes(data), advertisement.rssi, time.time()))
 
         scanner = self._scanner(BleakScanner, heard)
@@ -264,11 +279,17 @@ class BleakAdvertScanner:
         if not started:
             return
         listening()
+        last_heard = time.monotonic()
         try:
             while not stop.is_set():
                 await asyncio.sleep(0.2)
+                if time.monotonic() - last_heard > self.silence_timeout:
+                    raise RadioSilenceError(f"no Victron advert heard for {self.silence_timeout:g} s; scanning again")
         finally:
-            await scanner.stop()
+            try:
+                await scanner.stop()
+            except (BleakError, OSError, EOFError) as exc:  # bluetoothd gone: nothing left to stop
+                log.debug("Bluetooth: stopping the scan: %s", exc)
 
     async def _start(self, scanner: Any, stop: threading.Event) -> bool:
         """Start `scanner`; False when asked to stop first. A D-Bus that never answers (a policy dropping the

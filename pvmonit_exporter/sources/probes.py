@@ -395,7 +395,11 @@ class ProbeRunner:
         try:
             while not self._stop.is_set():
                 started = time.monotonic()
-                self.poll()
+                try:
+                    self.poll()
+                except Exception as exc:  # noqa: BLE001 - recording or logging failed: the loop must go on
+                    logger.error("probe %s: unexpected error, reading again at the next interval: %s",  # noqa: TRY400
+                                 self.config.name, escape_control(repr(exc)))
                 self._stop.wait(max(0.0, started + self.config.interval - time.monotonic()))
         finally:
             if self._meter is not None:

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 # Worker threads: handlers only read memory, so a few serve a Pi's Prometheus, browsers and scripts.
 WORKER_THREADS = 4
-# Connections held open at most, whatever the file descriptor limit allows...
-MAX_CONNECTIONS = 4096
+# Connections held open at most, whatever the file descriptor limit allows: Prometheus, a few browsers and
+# scripts need tens. The connection loop polls every open connection at each turn, so thousands of idle
+# ones would slow every answer; beyond this the idlest is closed (see _Server).
+MAX_CONNECTIONS = 256
 # ...and descriptors always left for serial ports, probe commands, the queue database and emoncms.
 RESERVED_FDS = 256
 # An idle keep-alive connection is closed after this long (checked every CLEANUP_SECONDS).
@@ -153,17 +155,9 @@ def connection_limit(fd_limit: int) -> int:
     return max(16, min(MAX_CONNECTIONS, fd_limit - RESERVED_FDS))
 
 
-def raise_fd_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard one (as Go programs such as Prometheus do) and return the
-    soft limit in force. A seccomp filter (systemd's ~@resources) may forbid it: then the limit stays."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (OSError, ValueError) as exc:
-            log.debug("cannot raise the file descriptor limit above %d: %s", soft, exc)
-        else:
-            soft = hard
+def fd_limit() -> int:
+    """The soft RLIMIT_NOFILE: what the process may open in all."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return soft if soft != resource.RLIM_INFINITY else MAX_CONNECTIONS + RESERVED_FDS
 
 
@@ -249,7 +243,7 @@ class WebServer:
 
     def __init__(self, host: str, port: int, app: WebApp) -> None:
         self.app = app
-        limit = connection_limit(raise_fd_limit())
+        limit = connection_limit(fd_limit())
         sock = listen_socket(host, port)
         self._map: dict[int, Any] = {}
         try:

@@ -92,3 +92,44 @@ def test_adapter_powered_off(bluez_powered_off: FakeBlueZ) -> None:
     with pytest.raises(Exception) as failure:  # noqa: PT011 - bleak's own exception: described below
         BleakAdvertScanner().scan(lambda advert: None, threading.Event(), lambda: None)
     assert describe_scanner_error(failure.value).startswith("the Bluetooth adapter is powered off")
+
+
+@pytest.mark.slow
+def test_a_scan_that_goes_silent_is_started_again(bus_without_bluez: str, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """bluetoothd restarts under a running scan (an upgrade, a crash): the scan hears nothing any more, so it
+    ends after `silence_timeout` and starts again on the new bluetoothd."""
+    caplog.set_level(logging.INFO, logger="pvmonit_exporter")
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_without_bluez)
+    bluetoothd = [FakeBlueZ(bus_without_bluez)]
+    bluetoothd[0].start()
+    stop = threading.Event()
+
+    def advertise() -> None:
+        while not stop.wait(0.2):
+            current = bluetoothd[-1]
+            if current.discovering.is_set():
+                current.advertise(ADDRESS, {COMPANY_ID: bytes.fromhex(SMARTSHUNT_HEX)}, rssi=-64)
+
+    sender = threading.Thread(target=advertise, daemon=True)
+    sender.start()
+    state = State([SHUNT])
+    scanner = BleakAdvertScanner()
+    scanner.silence_timeout = 1.5
+    source = BleSource([SHUNT], state, scanner)
+    source.backoff_start = 0.1
+    source.start()
+    try:
+        wait_for(lambda: state.devices()[0].up, timeout=30)
+        bluetoothd[0].stop()  # bluetoothd goes away...
+        restarted = FakeBlueZ(bus_without_bluez)  # ...and comes back, knowing nothing of the old scan
+        restarted.start()
+        bluetoothd.append(restarted)
+        wait_for(restarted.discovering.is_set, timeout=30)
+        wait_for(lambda: state.devices()[0].up and state.devices()[0].error is None, timeout=30)
+    finally:
+        source.stop()
+        stop.set()
+        sender.join()
+        bluetoothd[-1].stop()
+    assert caplog.text.count("no Victron advert heard for 1.5 s; scanning again") == 1

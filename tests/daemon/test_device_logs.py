@@ -2,7 +2,10 @@
 comes back, each said once. `pvmonit-exporter run` in a subprocess, the device on a real pseudo-terminal."""
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,27 @@ from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialRea
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import encode_block
 from pvmonit_exporter.vedirect.hex import Response, encode_register
-from tests.daemon.test_exporter import Daemon, write_config
+from tests.daemon.test_exporter import Daemon, is_up, write_config
 from tests.helpers import FakeDevicePort, wait_for
 from tests.vedirect_samples import MPPT
+
+
+@contextmanager
+def sending(port: FakeDevicePort, frame: bytes) -> Iterator[None]:
+    """A device sending `frame` 5 times a second, for as long as the block lasts."""
+    done = threading.Event()
+
+    def send() -> None:
+        while not done.wait(0.2):
+            port.write(frame)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sender.join()
 
 
 @pytest.mark.slow
@@ -22,22 +43,23 @@ def test_silence_and_return_are_logged_once_each(tmp_path: Path) -> None:
     port = FakeDevicePort(tmp_path / "cable-mppt")
     daemon = Daemon(write_config(tmp_path, f"devices:\n  - name: mppt\n    port: {port.path}\n"
                                            "    stale_timeout: 2\n"), tmp_path)
+    log = daemon.stderr_path.read_text
     try:
-        log = daemon.stderr_path.read_text
-        wait_for(lambda: "device mppt: reading" in log())
-        for _ in range(10):  # a device sending every 0.2 s: nothing to say
-            port.write(encode_block(MPPT))
-            time.sleep(0.2)
-        assert "no valid block" not in log()
-        wait_for(lambda: "no valid block" in log(), timeout=10)
+        wait_for(lambda: "device mppt: reading" in log(), timeout=30)
+        with sending(port, encode_block(MPPT)):
+            wait_for(lambda: is_up(daemon.base, "mppt"), timeout=30)
+            time.sleep(3)  # longer than the stale timeout, with a block every 0.2 s: nothing to say
+            assert "no valid block" not in log()
+        wait_for(lambda: "no valid block" in log(), timeout=30)
         time.sleep(3)  # well past the timeout again: still said once
-        for _ in range(10):
-            port.write(encode_block(MPPT))
-            time.sleep(0.2)
-        wait_for(lambda: "receiving again" in log())
-        time.sleep(1)
+        with sending(port, encode_block(MPPT)):
+            wait_for(lambda: "receiving again" in log(), timeout=30)
+            time.sleep(1)
+            assert daemon.stop() == 0  # still sending: no second silence in the log
     finally:
-        assert daemon.stop() == 0
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
         port.close()
     lines = log().splitlines()
     silent = [line for line in lines if "no valid block" in line]
@@ -48,6 +70,7 @@ def test_silence_and_return_are_logged_once_each(tmp_path: Path) -> None:
     assert not [line for line in lines if "wrong device" in line]
 
 
+@pytest.mark.slow
 def test_hex_answers_while_the_text_pauses_are_no_silence(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A device answering HEX requests pauses its text: its valid HEX messages keep the reader from calling the
     port silent or at the wrong speed."""

@@ -186,7 +186,7 @@ def test_bind_address(host: str, expected: tuple[socket.AddressFamily, str, bool
     assert bind_address(host) == expected
 
 
-@pytest.mark.parametrize(("fd_limit", "expected"), [(1024, 768), (20000, 4096), (100, 16)])
+@pytest.mark.parametrize(("fd_limit", "expected"), [(1024, 256), (20000, 256), (400, 144), (100, 16)])
 def test_connection_limit_leaves_descriptors_for_ports_and_probes(fd_limit: int, expected: int) -> None:
     assert connection_limit(fd_limit) == expected
 

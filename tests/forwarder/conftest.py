@@ -1,8 +1,11 @@
 """Fixtures for the forwarder tests: a fake emoncms, a manual clock, sample VE.Direct blocks, a forwarder factory."""
 
+import ctypes.util
 import errno
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -143,3 +146,47 @@ def fill_up(disk: Path) -> Path:
     finally:
         os.close(descriptor)
     return filler
+
+
+def _skip_outside_ci(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def flaky_disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A directory mounted through a real FUSE file system (tests/forwarder/flaky_fs.py): yields the mount point
+    and the fault file; creating the fault file makes the next read of a `cache.db` there come back short.
+
+    Needs root, /dev/fuse and libfuse2: elsewhere the test is skipped with the reason, and fails in CI."""
+    if os.geteuid() != 0:
+        _skip_outside_ci("mounting a FUSE file system needs root")
+    if not Path("/dev/fuse").exists():
+        _skip_outside_ci("no /dev/fuse on this machine")
+    if ctypes.util.find_library("fuse") is None:
+        _skip_outside_ci("libfuse2 is not installed (apt-get install libfuse2)")
+    backing, mount, fault = tmp_path / "backing", tmp_path / "flaky", tmp_path / "fault"
+    backing.mkdir()
+    mount.mkdir()
+    server = subprocess.Popen([sys.executable, "-m", "tests.forwarder.flaky_fs", str(backing), str(mount),
+                               str(fault)], cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(mount):
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                _skip_outside_ci(f"cannot mount the FUSE file system: {server.communicate()[1].strip()}")
+            time.sleep(0.05)
+        yield mount, fault
+    finally:
+        # A file still open there (a connection a failed open left for the garbage collector) makes a plain
+        # umount fail: detach it lazily then, so that no dead mount is left behind.
+        if subprocess.run(["umount", str(mount)], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+            server.kill()  # detached: it would serve that last open file until it is closed
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

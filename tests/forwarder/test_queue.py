@@ -290,6 +290,48 @@ def test_a_healthy_database_is_not_moved_aside_for_an_error_that_only_looks_like
         assert queue.stats().rows == 3
 
 
+@pytest.mark.slow
+def test_a_read_that_fails_once_does_not_move_a_healthy_database_aside(
+        flaky_disk: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    """A real I/O fault: one read of the database comes back short (a failing SD card), which SQLite reports as
+    "database disk image is malformed" although the file is whole. The queue must not move it aside."""
+    mount, fault = flaky_disk
+    queue_dir = mount / "queue"
+    with DiskQueue(queue_dir, 100_000) as queue:
+        queue.append(rows(0, 3000))
+
+    with DiskQueue(queue_dir, 100_000) as queue:
+        assert queue.stats().rows == 3000  # opened before the fault: diskcache has read its settings
+        fault.touch()
+        with pytest.raises(QueueError, match="malformed"):
+            queue.peek(5000)
+        assert not fault.exists()  # the fault did happen, once
+        assert [item.row for item in queue.peek(5000)] == rows(0, 3000)  # the next read is fine: nothing lost
+        assert queue.stats().recoveries == 0
+
+    assert not list(queue_dir.glob("corrupt-*"))
+    assert errors(caplog) == []
+
+
+@pytest.mark.slow
+def test_a_read_that_fails_once_while_opening_is_one_queue_error(flaky_disk: tuple[Path, Path]) -> None:
+    """The misread page is diskcache's settings table, read when the queue opens: diskcache then fails with an
+    AttributeError, which must become a QueueError like any unreadable database (one log line, no traceback)."""
+    mount, fault = flaky_disk
+    queue_dir = mount / "queue"
+    with DiskQueue(queue_dir, 100_000) as queue:
+        queue.append(rows(0, 3000))
+    fault.touch()
+
+    with DiskQueue(queue_dir, 100_000) as queue:
+        with pytest.raises(QueueError, match="settings are unreadable"):
+            queue.peek(1)
+        assert not fault.exists()
+        assert [item.row for item in queue.peek(2)] == rows(0, 2)
+
+    assert not list(queue_dir.glob("corrupt-*"))
+
+
 def test_a_closed_queue_is_never_reopened(tmp_path: Path) -> None:
     queue = DiskQueue(tmp_path / "queue", 100)
     queue.append(rows(0, 1))

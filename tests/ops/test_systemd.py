@@ -256,3 +256,8 @@ def test_udev_rule_names_victron_cables() -> None:
     # Only USB serial ports (what the unit's DeviceAllow=char-ttyUSB opens), left to group dialout.
     assert {value for rule in rules for key, _, _, value in rule if key == "KERNEL"} == {"ttyUSB[0-9]*"}
     assert ("GROUP", None, "=", "dialout") in rule
+
+
+def test_reload_sends_sighup() -> None:
+    """`systemctl reload` re-reads config.yaml (the daemon handles SIGHUP; tests/daemon/test_lifecycle.py)."""
+    assert _value("ExecReload") == "/bin/kill -HUP $MAINPID"

@@ -608,3 +608,36 @@ def test_a_current_whose_power_overflows_is_rejected_and_api_state_stays_valid(t
     assert (probe.value, probe.power_watts) == (None, None)
     assert probe.errors_total == {"out_of_range": 1}
     json.loads(encode_json(state_document(state, WebConfig())))
+
+
+class _StateFailingOnce(State):
+    """The real state, whose first recording fails: an error outside the reading that poll() guards."""
+
+    def __init__(self, probes: list[ProbeConfig]) -> None:
+        super().__init__([], probes)
+        self.failures = [RuntimeError("a bug in the state")]
+
+    def record_probe(self, probe: str, value: float | None, error_kind: str | None = None,
+                     error: str | None = None) -> None:
+        if self.failures:
+            raise self.failures.pop()
+        super().record_probe(probe, value, error_kind, error)
+
+
+def test_the_probe_loop_outlives_an_error_outside_the_reading(tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    file = tmp_path / "value"
+    file.write_text("21.5\n")
+    config = make_probe(path=str(file), interval=0.05)
+    state = _StateFailingOnce([config])
+    runner = ProbeRunner(config, state)
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    runner.start()
+    try:
+        assert eventually(lambda: view(state, "probe").readings_total >= 2)
+        assert runner.running
+    finally:
+        runner.stop()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "a bug in the state" in errors[0].getMessage()
