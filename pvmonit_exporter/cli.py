@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
 
     read = commands.add_parser("read", parents=[common],
                                help="decode a serial port or a recording and print its blocks")
-    read.add_argument("source", metavar="SOURCE", help="serial port (/dev/ttyUSB0) or a recorded file")
+    read.add_argument("source", metavar="SOURCE",
+                      help="serial port (/dev/ttyUSB0), socket://HOST:PORT, rfc2217://HOST:PORT or a recorded file")
     style = read.add_mutually_exclusive_group()
     style.add_argument("--json", dest="style", action="store_const", const="json",
                        help="one JSON object per valid block, raw values as sent")

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import serial
 
+from pvmonit_exporter.config.schema import is_remote, remote_port_problem
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.sources.hexlink import HexLink
 from pvmonit_exporter.sources.serialport import PORT_ERRORS, describe_error, open_port
@@ -28,7 +29,8 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
                parents: Sequence[argparse.ArgumentParser]) -> None:
     hex_parser = commands.add_parser("hex", parents=list(parents),
                                      help="read a device over the VE.Direct HEX protocol (read-only)")
-    hex_parser.add_argument("port", metavar="PORT", help="serial port of the device")
+    hex_parser.add_argument("port", metavar="PORT",
+                            help="serial port of the device, or socket://HOST:PORT or rfc2217://HOST:PORT")
     actions = hex_parser.add_subparsers(dest="hex_action", metavar="ACTION", required=True)
     actions.add_parser("ping", help="print the device's firmware version")
     get_parser = actions.add_parser("get", help="print registers, by hex id (0xEDF0) or name")
@@ -41,6 +43,8 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
 def hex_command(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
     action: str = args.hex_action
     registers = [_register(text) for text in args.registers] if action == "get" else []
+    if is_remote(args.port) and (problem := remote_port_problem(args.port)):
+        raise UserError(problem)
     try:
         port = open_port(args.port)
     except PORT_ERRORS as exc:

@@ -13,6 +13,7 @@ from typing import IO
 
 import serial
 
+from pvmonit_exporter.config.schema import is_remote, remote_port_problem
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.sources.block_watch import BlockWatch
 from pvmonit_exporter.sources.serialport import PORT_ERRORS, READ_SIZE, describe_error, open_port
@@ -71,15 +72,10 @@ def _read_chunk(recording: IO[bytes], source: str) -> bytes:
 
 
 def read_command(source: str, style: str, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
-    try:
-        mode = os.stat(source).st_mode
-    except OSError as exc:
-        raise UserError(describe_error(source, exc)) from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{source}: is a directory, not a serial port or a recording")
+    mode = _local_mode(source)
     decoder = Decoder()
     try:
-        if stat.S_ISREG(mode):
+        if mode is not None and stat.S_ISREG(mode):
             _read_recording(source, style, decoder, out)
         else:
             _read_port(source, style, decoder, out, err)
@@ -90,6 +86,22 @@ def read_command(source: str, style: str, out: IO[str] = sys.stdout, err: IO[str
     out.flush()
     err.write(_summary(decoder) + "\n")
     return 0
+
+
+def _local_mode(source: str) -> int | None:
+    """The file mode of a local source; None for a remote port (`socket://`, `rfc2217://`)."""
+    if is_remote(source):
+        problem = remote_port_problem(source)
+        if problem:
+            raise UserError(problem)
+        return None
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as exc:
+        raise UserError(describe_error(source, exc)) from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{source}: is a directory, not a serial port or a recording")
+    return mode
 
 
 def _read_recording(source: str, style: str, decoder: Decoder, out: IO[str]) -> None:

@@ -28,8 +28,11 @@ from pvmonit_exporter.config.schema import (
     EmoncmsConfig,
     ProbeConfig,
     WebConfig,
+    is_remote,
+    remote_port_problem,
 )
 from pvmonit_exporter.display import mask_url_credentials
+from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
 
 # A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
 MAX_FILE_BYTES = 1 << 20
@@ -231,8 +234,10 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
+    _check_shared_ports(file, devices, probes)
     if emoncms is not None:
         _check_emoncms_org_nodes(file, emoncms, devices)
+        _check_emoncms_destinations(file, emoncms, devices, probes)
     return Config(devices, probes, emoncms, web, stale, patterns, file, tuple(warnings))
 
 
@@ -250,6 +255,48 @@ def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[D
         if len(node) > EMONCMS_ORG_NODE_MAX:
             raise ConfigError(file, key_path, f"{node!r} is longer than the {EMONCMS_ORG_NODE_MAX} characters "
                                               "emoncms.org allows in a node name (set a shorter emoncms_node)")
+
+
+def _check_shared_ports(file: str, devices: tuple[DeviceConfig, ...], probes: tuple[ProbeConfig, ...]) -> None:
+    """Refuse a serial probe on a port a device or another probe reads: each reader would get part of the bytes.
+    Paths are compared resolved, so a /dev/serial/by-id/ link and its /dev/ttyUSB name are the same port."""
+    readers: dict[str, str] = {}
+    ports = [(f"devices[{i}].port", d.port) for i, d in enumerate(devices) if d.port != "auto"]
+    ports += [(f"probes[{i}].port", p.port) for i, p in enumerate(probes) if p.type == "serial"]
+    for key_path, port in ports:
+        other = readers.setdefault(os.path.realpath(port), key_path)
+        if other != key_path and key_path.startswith("probes"):
+            raise ConfigError(file, key_path, f"{port} is also {other}: two readers on one port would each get "
+                                              "part of its bytes")
+
+
+def _check_emoncms_destinations(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...],
+                                probes: tuple[ProbeConfig, ...]) -> None:
+    """Refuse two values that would land on the same emoncms node and input: one would overwrite the other.
+    Names come from the forwarder's own mapping (`forwarder.names`); a device without emoncms_fields may send
+    the list of any kind, since its kind is known only once it answers."""
+    senders: dict[tuple[str, str], str] = {}
+
+    def claim(node: str, name: str, key_path: str) -> None:
+        other = senders.setdefault((node, name), key_path)
+        if other != key_path:
+            raise ConfigError(file, key_path, f"input {name!r} of emoncms node {node!r} would also come from "
+                                              f"{other}: one would overwrite the other")
+
+    for index, device in enumerate(devices):
+        node = device_node(device.name, device.emoncms_node)
+        key_path = f"devices[{index}].{'emoncms_node' if device.emoncms_node is not None else 'name'}"
+        labels = device.emoncms_fields
+        if labels is None:
+            labels = tuple(label for kind_labels in emoncms.fields.values() for label in kind_labels)
+        for label in labels:
+            if (name := label_input(label, emoncms.payload)) is not None:
+                claim(node, name, key_path)
+    probe_node = emoncms_name(emoncms.probe_node)
+    for index, probe in enumerate(probes):
+        key_path = f"probes[{index}].{'emoncms_input' if probe.emoncms_input is not None else 'name'}"
+        for name in probe_inputs(probe.name, probe.emoncms_input, probe.power_voltage, emoncms.payload):
+            claim(probe_node, name, key_path)
 
 
 def _list_of_mappings(checks: Checks) -> Callable[[object, str], list[object]]:
@@ -331,8 +378,13 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
                 raise reader.error("serial_number", "is only used with port: auto")
             devices.append(device)
             continue
-        if device.port != "auto" and not device.port.startswith("/"):
-            raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0) or auto")
+        if is_remote(device.port):
+            problem = remote_port_problem(device.port)
+            if problem:
+                raise reader.error("port", problem)
+        elif device.port != "auto" and not device.port.startswith("/"):
+            raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0), auto, or a "
+                                       "socket://HOST:PORT or rfc2217://HOST:PORT URL")
         if device.serial_number and device.port != "auto":
             raise reader.error("serial_number", "is only used with port: auto")
         devices.append(device)

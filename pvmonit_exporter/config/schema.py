@@ -205,3 +205,20 @@ BOUNDS: Mapping[str, Bounds] = {
     # 10 million rows of 188 bytes: about 2 GB of disk, 30 years of 3 devices every 5 minutes.
     "emoncms.max_queue_rows": Bounds(100, 10_000_000, "rows", whole=True),
 }
+
+
+# A port may be a URL pyserial understands: a TCP serial bridge (ser2net, an ESP32) or an RFC 2217 server.
+REMOTE_SCHEMES = ("socket://", "rfc2217://")
+
+
+def is_remote(port: str) -> bool:
+    return port.startswith(REMOTE_SCHEMES)
+
+
+def remote_port_problem(url: str) -> str | None:
+    """Why `url` is not a usable `socket://HOST:PORT` or `rfc2217://HOST:PORT`; None when it is."""
+    scheme, _, rest = url.partition("://")
+    host, colon, number = rest.rpartition(":")
+    if not colon or not host or "/" in rest or "?" in rest or not number.isdigit() or not 0 < int(number) < 65536:
+        return f"{url!r} must be {scheme}://HOST:PORT (a host name or address, a port from 1 to 65535)"
+    return None

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.forwarder.snapshot import Row, emoncms_name, encode_row
+from pvmonit_exporter.forwarder.names import device_node
+from pvmonit_exporter.forwarder.snapshot import Row, encode_row
 from pvmonit_exporter.state import DeviceView
 from pvmonit_exporter.vedirect.history import DAILY_INPUTS
 
@@ -65,7 +66,7 @@ class DailyRows:
 
     def __init__(self, queue_dir: Path, devices: Sequence[DeviceConfig]) -> None:
         self._path = queue_dir / SENT_FILE
-        self._nodes = {d.name: emoncms_name(d.emoncms_node or d.name) for d in devices if d.history}
+        self._nodes = {d.name: device_node(d.name, d.emoncms_node) for d in devices if d.history}
         self._sent: dict[str, str] = self._load()
 
     def rows(self, views: Sequence[DeviceView]) -> list[Row]:

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
+from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
 from pvmonit_exporter.state import DeviceView, ProbeView
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, parse_int
 
@@ -56,13 +57,6 @@ def decode_row(text: str) -> Row:
                for k, v in values.items()):
         raise ValueError("row values must be numbers")
     return Row(int(data[0]), data[1], values)
-
-
-def emoncms_name(text: str) -> str:
-    """A node or input name as emoncms keeps it: letters, digits, `_`, space, `-` and `.` (it drops the rest
-    silently, `SER#` → `SER`). Sanitising here makes the queued row say what emoncms will store, and leaves
-    nothing in the JSON that would need a backslash escape."""
-    return "".join(c for c in text if c.isalnum() or c in "_-. ")
 
 
 def _integer(raw: str) -> int | None:
@@ -110,7 +104,7 @@ class SnapshotBuilder:
         self._payload = config.payload
         self._kind_fields = config.fields
         self._device_fields = {d.name: d.emoncms_fields for d in devices}
-        self._device_nodes = {d.name: emoncms_name(d.emoncms_node or d.name) for d in devices}
+        self._device_nodes = {d.name: device_node(d.name, d.emoncms_node) for d in devices}
         self._probes = {p.name: p for p in probes}
         self._probe_node = emoncms_name(config.probe_node)
 
@@ -125,16 +119,17 @@ class SnapshotBuilder:
         values: dict[str, Value] = {}
         for label in self.labels_for(view):
             raw = view.fields.get(label)
-            if raw is None:
+            name = label_input(label, self._payload)
+            if raw is None or name is None:
                 continue
             if self._payload == "si":
                 named = si_value(label, raw)
                 if named is not None:
-                    values[emoncms_name(named[0])] = named[1]
+                    values[name] = named[1]
             else:
                 number = raw_value(label, raw)
                 if number is not None:
-                    values[emoncms_name(label)] = number
+                    values[name] = number
         return values
 
     def probe_values(self, views: Sequence[ProbeView]) -> dict[str, Value]:
@@ -146,20 +141,20 @@ class SnapshotBuilder:
             config = self._probes.get(view.name)
             if config is None or view.value is None or not math.isfinite(view.value):
                 continue
-            name = emoncms_name(config.emoncms_input or config.name)
+            inputs = probe_inputs(config.name, config.emoncms_input, config.power_voltage, self._payload)
             if view.power_watts is None:
-                values[name] = view.value
+                values[inputs[0]] = view.value
                 continue
             if not math.isfinite(view.power_watts):
                 continue
-            values[name] = view.power_watts
-            if self._payload == "si":
-                values[f"{name}_current"] = view.value
+            values[inputs[0]] = view.power_watts
+            if len(inputs) > 1:
+                values[inputs[1]] = view.value
         return values
 
     def node_of(self, view: DeviceView) -> str:
         """The device's emoncms node: its `emoncms_node` (PvMonit's name for it, `712 Smart`), else its name."""
-        return self._device_nodes.get(view.name) or emoncms_name(view.name)
+        return self._device_nodes.get(view.name) or device_node(view.name, None)
 
     def rows(self, time: int, devices: Sequence[DeviceView], probes: Sequence[ProbeView]) -> list[Row]:
         """One row per device with fresh values, then one for the probes; empty rows are left out."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import serial
 
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
+from pvmonit_exporter.config.schema import is_remote
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
@@ -35,6 +36,9 @@ READ_TIMEOUT = 0.1
 READ_SIZE = 4096
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
+# A remote port (a TCP bridge) that sends nothing this long is reconnected: a bridge that lost power or its
+# network leaves a half-open connection that would otherwise stay silent for ever.
+REMOTE_SILENCE_RECONNECT = 15.0
 # How long discovery listens to a candidate port: devices send a block every second.
 IDENTIFY_SECONDS = 3.0
 # A candidate port that gave discovery nothing it wanted is left alone this long, doubling up to the maximum:
@@ -54,7 +58,12 @@ def open_port(path: str) -> serial.Serial:
 
     Exclusively (pyserial's flock, taken before any setting changes): two readers of one port would each get
     part of the blocks, and another program holding the port makes this fail instead of stealing its bytes.
+    A remote port (`socket://`, `rfc2217://`) is a TCP connection: a bridge serves one client at a time itself.
     """
+    if is_remote(path):
+        port: serial.Serial = serial.serial_for_url(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1,
+                                                    timeout=READ_TIMEOUT)
+        return port
     return serial.Serial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT,
                          exclusive=True)
 
@@ -64,6 +73,9 @@ _IN_USE = (errno.EAGAIN, errno.EBUSY)  # flock held by another opener; TIOCEXCL 
 
 def describe_error(path: str, exc: BaseException) -> str:
     """The reason a port cannot be used, in words a user can act on."""
+    if is_remote(path):  # pyserial says "Could not open port <url>: [Errno 111] Connection refused"
+        reason = str(exc).removeprefix(f"Could not open port {path}: ")
+        return f"{path}: cannot connect ({reason})"
     cause = exc.__context__ if isinstance(exc.__context__, termios.error) else exc
     code = cause.args[0] if isinstance(cause, termios.error) else getattr(exc, "errno", None)
     if code in _IN_USE:
@@ -95,7 +107,7 @@ class PortClaims:
             self._reserved.add(path)
 
     def claim(self, path: str, owner: str) -> bool:
-        real = os.path.realpath(path)
+        real = _real(path)
         with self._lock:
             if self._owners.get(real, owner) != owner:
                 return False
@@ -108,9 +120,14 @@ class PortClaims:
                 del self._owners[real]
 
     def is_taken(self, path: str) -> bool:
-        real = os.path.realpath(path)
+        real = _real(path)
         with self._lock:
-            return real in self._owners or any(os.path.realpath(r) == real for r in self._reserved)
+            return real in self._owners or any(_real(r) == real for r in self._reserved)
+
+
+def _real(path: str) -> str:
+    """What identifies a port: the device node behind its links, or a remote port's URL as written."""
+    return path if is_remote(path) else os.path.realpath(path)
 
 
 def candidate_ports(patterns: Sequence[str]) -> list[str]:
@@ -338,6 +355,7 @@ class SerialReader:
         watch = BlockWatch(self.device.stale_timeout, time.monotonic())
         conversation = Conversation(self.device.history)
         kind = "unknown"
+        remote, last_data = is_remote(path), time.monotonic()
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
@@ -358,7 +376,14 @@ class SerialReader:
                         if "PID" in block or "BMV" in block:
                             kind = device_kind(parse_pid(block.get("PID", "")), block)
                     self._talk_hex(port, conversation, kind, got_block)
-                    report = watch.observe(time.monotonic(), len(data), len(blocks) + answers)
+                    now = time.monotonic()
+                    if data:
+                        last_data = now
+                    elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
+                        self._set_status(None, connected=False, level=logging.WARNING,
+                                         error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
+                        break
+                    report = watch.observe(now, len(data), len(blocks) + answers)
                     if isinstance(report, NoValidBlock):
                         self._set_status(path, connected=True, level=logging.WARNING,
                                          error=f"{path}: {report.describe()}")

@@ -119,6 +119,14 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1.5"),
     "emoncms_unknown_fields_kind": ("emoncms.fields", "unknown key 'solar' (allowed here: bmv, charger, inverter,"),
     "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
+    "probe_on_device_port": ("probes[0].port", "/dev/ttyUSB1 is also devices[1].port: two readers on one port"),
+    "two_probes_one_port": ("probes[1].port", "/dev/ttyUSB3 is also probes[0].port"),
+    "emoncms_same_node_and_input": ("devices[1].emoncms_node", "input 'CS' of emoncms node 'mppt' would also come "
+                                                               "from devices[0].name: one would overwrite the other"),
+    "emoncms_two_probes_one_input": ("probes[1].emoncms_input", "input 'temp' of emoncms node '1' would also come "
+                                                                "from probes[0].emoncms_input"),
+    "emoncms_probe_input_on_device_node": ("probes[0].emoncms_input", "input 'V' of emoncms node 'solar' would "
+                                                                      "also come from devices[0].name"),
     "emoncms_huge_timeout": ("emoncms.timeout", "must be from 1 to 600 s, got 1e+308"),
     "emoncms_huge_batch_size": ("emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1000000000"),
     "emoncms_huge_interval": ("emoncms.interval", "must be from 1 to 86,400 s, got 1e+300"),
@@ -598,3 +606,27 @@ def test_a_self_hosted_emoncms_takes_long_node_names(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(text.replace("https://emoncms.org", "http://pi.local/emoncms"), encoding="utf-8")
     assert load_config(path).devices[0].emoncms_node == "Batterie du chalet"
+
+
+def test_destinations_follow_the_payload(tmp_path: Path) -> None:
+    """The clash check uses the forwarder's names: with `si` the device's V goes to battery_voltage_volts, so a
+    probe input named V on its node no longer clashes."""
+    text = (FIXTURES / "emoncms_probe_input_on_device_node.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(text + "  payload: si\n", encoding="utf-8")
+    assert load_config(path).emoncms is not None
+
+
+def test_a_port_and_its_by_id_link_are_one_port(tmp_path: Path) -> None:
+    port = tmp_path / "ttyUSB1"
+    port.touch()
+    link = tmp_path / "usb-VictronEnergy_BV_VE_Direct_cable_XYZ-if00-port0"
+    link.symlink_to(port)
+    path = tmp_path / "config.yaml"
+    path.write_text(f"devices:\n  - name: bmv\n    port: {link}\n"
+                    f"probes:\n  - name: clamp\n    type: serial\n    port: {port}\n    quantity: current\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key_path == "probes[0].port"
+    assert caught.value.message.startswith(f"{port} is also devices[0].port")

@@ -1,6 +1,8 @@
 """The daemon speaking HEX to the simulator's devices over real pseudo-terminals: history in /api/state, the
 HEX metrics, one failed probe for a device without HEX, and no staleness while the text pauses."""
 
+import datetime
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ import pytest
 
 from pvmonit_exporter.sources.simulator import Simulator
 from tests.daemon.test_exporter import Daemon, get, is_up, sample
+from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -102,3 +105,40 @@ def test_text_pause_after_hex_never_marks_the_device_stale(running: tuple[Simula
     assert (counters["checksum_errors"], counters["malformed_blocks"]) == (0, 0)
     blocks = counters["blocks"]
     wait_for(lambda: device(base, "mppt")["counters"]["blocks"] > blocks, timeout=10)
+
+
+def test_closed_days_reach_emoncms_stamped_at_local_noon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon reads the simulated MPPT's month over a real PTY and sends every closed day once to the
+    stand-in emoncms, node `mppt_daily`, at 12:00 local time of consecutive dates ending yesterday or the day
+    before (before dawn the charger's day 0 is still yesterday)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # the daemon must reach the stand-in on 127.0.0.1 directly
+    with FakeEmoncms() as emoncms, Simulator(period=0.25, text_pause=0.5) as simulator:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"devices:\n  - name: mppt\n    port: {simulator.ports['mppt']}\n"
+            f"emoncms:\n  url: {emoncms.url}\n  apikey: {WRITE_KEY}\n  queue_dir: {tmp_path / 'queue'}\n"
+            "  interval: 1\n", encoding="utf-8")
+        daemon = Daemon(config, tmp_path)
+        try:
+            history: list[dict[str, Any]] = wait_for(lambda: device(daemon.base, "mppt").get("history"), timeout=30)
+
+            def thirty_days() -> list[int] | None:
+                found = sorted({p.time for p in emoncms.stored() if p.node == "mppt_daily"})
+                return found if len(found) == 30 else None
+
+            times = wait_for(thirty_days, timeout=30)
+            time.sleep(3)  # three more snapshots: nothing is sent twice
+            daily = [p for p in emoncms.stored() if p.node == "mppt_daily"]
+        finally:
+            assert daemon.stop() == 0
+    dates = [datetime.datetime.fromtimestamp(stamp) for stamp in times]
+    assert {(d.hour, d.minute) for d in dates} == {(12, 0)}
+    assert [(b.date() - a.date()).days for a, b in itertools.pairwise(dates)] == [1] * 29
+    today = datetime.date.today()
+    assert dates[-1].date() in (today - datetime.timedelta(days=1), today - datetime.timedelta(days=2))
+    yesterday = {p.input: p.value for p in daily if p.time == times[-1]}
+    assert yesterday["yield_kwh"] == history[1]["yield_kwh"]
+    assert yesterday["bulk_min"] == history[1]["bulk_min"]
+    assert "max_pv_voltage_v" in yesterday
+    assert len(daily) == 30 * 10  # ten inputs a day, each sent once

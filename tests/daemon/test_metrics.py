@@ -12,6 +12,8 @@ from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import DeviceConfig, ProbeConfig
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import Decoder, DecoderStats
+from pvmonit_exporter.vedirect.hex import RegisterReply, Response
+from pvmonit_exporter.vedirect.hex_session import Outcome, Result, get
 from tests.helpers import require_tool
 from tests.vedirect_samples import BMV_HISTORY, BMV_MAIN, INVERTER, MPPT
 
@@ -49,6 +51,22 @@ def _state(clock: Clock) -> State:
     state.record_probe("clamp", None, "out_of_range", "7.5 A is above max 6.5")
     state.record_probe("clamp", 0.5)
     return state
+
+
+def _state_with_hex(clock: Clock) -> State:
+    """`_state` after settings were read over HEX (the MPPT's and the BMV's) and the inverter gave no answer."""
+    state = _state(clock)
+    hex_values = {"mppt": {0xEDDB: b"\xcd\x0a", 0xEDF7: b"\x40\x0b", 0xEDF6: b"\xc8\x0a", 0xEDF0: b"\x2c\x01",
+                           0xEDDD: b"\x10\x27\x00\x00"},
+                  "bmv": {0x1000: b"\xc8\x00", 0xEDDB: b"\x00\x01"}}  # 0xEDDB is not a BMV's: not exposed
+    for name, registers in hex_values.items():
+        state.record_hex(name, [_answer(register, data) for register, data in registers.items()], [])
+    state.record_hex("inverter", [Outcome(get(0x0140), Result.TIMEOUT, None, 3)], [])
+    return state
+
+
+def _answer(register: int, data: bytes) -> Outcome:
+    return Outcome(get(register), Result.OK, RegisterReply(Response.GET, register, 0, data))
 
 
 def test_a_device_never_seen_exposes_exactly_this(clock: Clock) -> None:
@@ -176,7 +194,7 @@ def test_stale_values_disappear_but_up_and_counters_stay(clock: Clock) -> None:
 
 def test_promtool_finds_nothing(clock: Clock) -> None:
     promtool = require_tool("promtool")
-    exposition = generate_latest(_registry(_state(clock)))
+    exposition = generate_latest(_registry(_state_with_hex(clock)))
     result = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == b""
@@ -195,3 +213,29 @@ def test_recordings_decode_into_metrics(clock: Clock) -> None:
     assert value("vedirect_blocks_total", {"device": "bmv"}) == 906.0
     assert value("vedirect_battery_voltage_volts", {"device": "bmv"}) == pytest.approx(int(blocks[-2]["V"]) / 1000)
     assert value("vedirect_charge_cycles", {"device": "bmv"}) == float(blocks[-1]["H4"])
+
+
+def test_hex_register_metrics_in_si_units(clock: Clock) -> None:
+    value = _registry(_state_with_hex(clock)).get_sample_value
+    assert value("vedirect_charger_temperature_celsius", {"device": "mppt"}) == pytest.approx(27.65)
+    assert value("vedirect_battery_absorption_voltage_volts", {"device": "mppt"}) == pytest.approx(28.8)
+    assert value("vedirect_battery_float_voltage_volts", {"device": "mppt"}) == pytest.approx(27.6)
+    assert value("vedirect_battery_max_charge_current_amperes", {"device": "mppt"}) == pytest.approx(30.0)
+    assert value("vedirect_system_yield_joules", {"device": "mppt"}) == pytest.approx(100 * 3.6e6)
+    assert value("vedirect_battery_capacity_coulombs", {"device": "bmv"}) == pytest.approx(200 * 3600)
+    assert value("vedirect_charger_temperature_celsius", {"device": "bmv"}) is None
+    assert value("vedirect_hex_requests_total", {"device": "mppt", "result": "ok"}) == 5
+    assert value("vedirect_hex_requests_total", {"device": "inverter", "result": "timeout"}) == 1
+
+
+def test_hex_register_not_available_gives_no_sample(clock: Clock) -> None:
+    state = State([DeviceConfig("mppt", "/dev/a")], clock=clock)
+    state.record_blocks("mppt", [MPPT], DecoderStats(blocks_valid=1))
+    state.record_hex("mppt", [_answer(0xEDDB, b"\xff\xff")], [])
+    assert _registry(state).get_sample_value("vedirect_charger_temperature_celsius", {"device": "mppt"}) is None
+
+
+def test_hex_register_values_go_with_the_device(clock: Clock) -> None:
+    state = _state_with_hex(clock)
+    clock.now += 60  # every device stale, the text pause after HEX long over
+    assert _registry(state).get_sample_value("vedirect_battery_float_voltage_volts", {"device": "mppt"}) is None

@@ -5,11 +5,11 @@ import math
 import pytest
 
 from pvmonit_exporter.config import DEFAULT_EMONCMS_FIELDS, DeviceConfig, EmoncmsConfig, ProbeConfig
+from pvmonit_exporter.forwarder.names import emoncms_name
 from pvmonit_exporter.forwarder.snapshot import (
     Row,
     SnapshotBuilder,
     decode_row,
-    emoncms_name,
     encode_row,
     raw_value,
     si_value,
