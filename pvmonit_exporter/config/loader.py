@@ -259,12 +259,13 @@ def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[D
 
 def _check_shared_ports(file: str, devices: tuple[DeviceConfig, ...], probes: tuple[ProbeConfig, ...]) -> None:
     """Refuse a serial probe on a port a device or another probe reads: each reader would get part of the bytes.
-    Paths are compared resolved, so a /dev/serial/by-id/ link and its /dev/ttyUSB name are the same port."""
+    Paths are compared resolved, so a /dev/serial/by-id/ link and its /dev/ttyUSB name are the same port; a
+    socket:// or rfc2217:// URL as written."""
     readers: dict[str, str] = {}
     ports = [(f"devices[{i}].port", d.port) for i, d in enumerate(devices) if d.port != "auto"]
     ports += [(f"probes[{i}].port", p.port) for i, p in enumerate(probes) if p.type == "serial"]
     for key_path, port in ports:
-        other = readers.setdefault(os.path.realpath(port), key_path)
+        other = readers.setdefault(port if is_remote(port) else os.path.realpath(port), key_path)
         if other != key_path and key_path.startswith("probes"):
             raise ConfigError(file, key_path, f"{port} is also {other}: two readers on one port would each get "
                                               "part of its bytes")

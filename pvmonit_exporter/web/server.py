@@ -282,16 +282,14 @@ class WebServer:
                 connection_loop(timeout=1.0, use_poll=True, map=self._map, count=1)
             except Exception as exc:  # noqa: BLE001 - the server must outlive a bug: one line, and serve on
                 log.error("HTTP server: unexpected error, serving on: %s", escape_control(repr(exc)))  # noqa: TRY400
-        self._server.task_dispatcher.shutdown(timeout=5)
-        for dispatcher in list(self._map.values()):
-            dispatcher.close()
 
     def stop(self) -> None:
+        # Only stop() closes the sockets, after the pull: were the serving thread to close them as it left its
+        # loop, one that noticed `_stopping` first would close the trigger before stop() wrote to it (EBADF).
         self._stopping = True
         if self._thread.is_alive():
             self._server.pull_trigger()
             self._thread.join(10)
-        else:
-            self._server.task_dispatcher.shutdown(timeout=1)
-            for dispatcher in list(self._map.values()):
-                dispatcher.close()
+        self._server.task_dispatcher.shutdown(timeout=5)
+        for dispatcher in list(self._map.values()):
+            dispatcher.close()

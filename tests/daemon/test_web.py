@@ -206,3 +206,24 @@ def test_at_the_connection_limit_the_idlest_connection_makes_room(monkeypatch: p
         for client in idle:
             client.close()
         running.stop()
+
+
+def test_stop_after_the_serving_thread_left_its_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race a loaded machine hit: the serving thread saw the stop flag (its poll woke up) before stop()
+    pulled the trigger. Here the pull always comes after the thread is gone; it closed the trigger itself once,
+    so the pull failed with EBADF."""
+    running = start()
+    port = running.port
+    pull = running._server.pull_trigger
+
+    def pull_once_the_thread_is_gone() -> None:
+        running._thread.join(30)  # the poll wakes up within its 1 s timeout and sees the flag
+        assert not running._thread.is_alive()
+        pull()
+
+    monkeypatch.setattr(running._server, "pull_trigger", pull_once_the_thread_is_gone)
+    running.stop()
+    assert not running._thread.is_alive()
+    assert running._map == {}  # the listening socket, the trigger and the connections are all closed
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=10).close()

@@ -50,8 +50,8 @@ def test_values_follow_the_forwarder(tmp_path: Path, make_rig, fake: FakeEmoncms
     with DiskQueue(tmp_path / "queue", 100) as queue:
         queue.append([Row(int(START) - 300, "mppt", {"V": 1})])
     rig = make_rig()
-    rig.forwarder.start()
-    with fake.down():
+    with fake.down():  # down before the start: a quick forwarder would otherwise send the row first
+        rig.forwarder.start()
         wait_for(lambda: rig.forwarder.status().errors_total["connection"] >= 1)
         waiting = samples(rig)
     rig.tick({"mppt": MPPT_BLOCK}, wait_for)

@@ -30,8 +30,9 @@ from pvmonit_exporter.state import ProbeView, State
 
 PYTHON = sys.executable
 LOGGER = "pvmonit_exporter.sources.probes"
-# Writes its pid to argv[1], then hangs: a probe command that never answers.
-HANG = "import os, sys, time\nopen(sys.argv[1], 'w').write(str(os.getpid()))\ntime.sleep(60)"
+# Appends its pid to argv[1] as one line, then hangs: a probe command that never answers. Appending (never
+# truncating) means a command killed while starting cannot leave the file empty after an earlier one wrote it.
+HANG = "import os, sys, time\nopen(sys.argv[1], 'a').write(f'{os.getpid()}\\n')\ntime.sleep(60)"
 W1_GOOD = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
 
 
@@ -109,10 +110,11 @@ def test_command_reads_the_first_number_of_its_output() -> None:
 def test_hanging_command_is_killed_at_its_timeout(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     started = time.monotonic()
-    error = probe_error(lambda: read_command([PYTHON, "-c", HANG, str(pid_file)], timeout=0.5))
+    # 2 s, not less: the command must have started and written its pid before it is killed, on a loaded machine
+    error = probe_error(lambda: read_command([PYTHON, "-c", HANG, str(pid_file)], timeout=2.0))
     elapsed = time.monotonic() - started
     assert error.kind == "timeout"
-    assert 0.4 <= elapsed < 5.0
+    assert 2.0 <= elapsed < 30.0  # killed at its timeout, not after its 60 s sleep
     (pid,) = read_pids(pid_file)
     assert not alive(pid)
 
@@ -435,22 +437,36 @@ def test_a_clamp_reading_above_power_max_is_dropped_and_counted(make_pty: Callab
 
 
 def test_a_hanging_probe_does_not_stop_the_others(tmp_path: Path) -> None:
-    pid_file, value_file = tmp_path / "pid", tmp_path / "value"
+    """One command hangs for good, another times out again and again: the file probe reads on regardless.
+
+    Its ten readings are counted while the hung command is still alive, so they cannot have been taken between
+    the hangs, however slowly a loaded machine runs the threads.
+    """
+    hang_pids, timing_out_pids, value_file = tmp_path / "hang", tmp_path / "timing-out", tmp_path / "value"
     value_file.write_text("21.5\n")
     hang = make_probe(
-        name="hang", type="command", command=(PYTHON, "-c", HANG, str(pid_file)), interval=0.1, timeout=0.5
+        name="hang", type="command", command=(PYTHON, "-c", HANG, str(hang_pids)), interval=0.1, timeout=600.0
+    )
+    timing_out = make_probe(
+        name="timing_out", type="command", command=(PYTHON, "-c", HANG, str(timing_out_pids)), interval=0.1,
+        timeout=0.5,
     )
     steady = make_probe(name="steady", path=str(value_file), interval=0.05)
-    state = State([], [hang, steady])
-    runners = [ProbeRunner(hang, state), ProbeRunner(steady, state)]
+    state = State([], [hang, timing_out, steady])
+    runners = [ProbeRunner(hang, state), ProbeRunner(timing_out, state), ProbeRunner(steady, state)]
     for runner in runners:
         runner.start()
     try:
-        assert eventually(lambda: view(state, "hang").errors_total.get("timeout", 0) >= 2)
-        steady_view = view(state, "steady")
-        assert steady_view.readings_total >= 10  # kept reading through two hung half-seconds
-        assert steady_view.value == pytest.approx(21.5)
-        assert view(state, "hang").value is None
+        (hung_pid,) = read_pids(hang_pids)
+        readings_before = view(state, "steady").readings_total
+        assert eventually(lambda: view(state, "steady").readings_total >= readings_before + 10, timeout=60.0)
+        assert alive(hung_pid)  # the ten readings above were all taken while it hung
+        assert view(state, "steady").value == pytest.approx(21.5)
+        assert eventually(lambda: view(state, "timing_out").errors_total.get("timeout", 0) >= 2, timeout=60.0)
+        assert view(state, "steady").value == pytest.approx(21.5)
+        hang_view = view(state, "hang")
+        assert (hang_view.value, hang_view.readings_total, hang_view.errors_total) == (None, 0, {})
+        assert view(state, "timing_out").value is None
     finally:
         started = time.monotonic()
         for runner in runners:
@@ -458,7 +474,8 @@ def test_a_hanging_probe_does_not_stop_the_others(tmp_path: Path) -> None:
         stop_seconds = time.monotonic() - started
     assert stop_seconds < 3.0
     assert not any(runner.running for runner in runners)
-    assert eventually(lambda: not alive(read_pids(pid_file)[0]), timeout=5.0)
+    commands = read_pids(hang_pids) + read_pids(timing_out_pids)
+    assert eventually(lambda: not any(alive(pid) for pid in commands), timeout=5.0)
 
 
 def test_stop_is_prompt_and_kills_a_running_command(tmp_path: Path) -> None:
