@@ -13,6 +13,7 @@ Three layers, the first two pure (no I/O, no clock, no threads) so that a seed g
   a current clamp on its own pseudo-terminal for a `serial` probe (PvMonit's thermometer and clamp).
 """
 
+import errno
 import fcntl
 import itertools
 import logging
@@ -1015,8 +1016,13 @@ class Simulator:
             if remaining <= 0:
                 return False
             ports = [port for port in self._ports.values() if port.plugged]
-            # A short timeout: stop() and a port unplugged meanwhile are noticed quickly.
-            readable, _, _ = select.select(ports, [], [], min(remaining, 0.05))
+            try:
+                # A short timeout: stop() and a port unplugged meanwhile are noticed quickly.
+                readable, _, _ = select.select(ports, [], [], min(remaining, 0.05))
+            except (OSError, ValueError) as exc:
+                if isinstance(exc, OSError) and exc.errno != errno.EBADF:
+                    raise
+                continue  # a port was unplugged after it was listed (closed: EBADF, or its fileno is -1)
             for device in self.devices:
                 if self._ports[device.name] in readable:
                     self._answer(device, self._ports[device.name].read())

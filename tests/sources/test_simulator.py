@@ -3,15 +3,19 @@
 import itertools
 import os
 import re
+import select
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import serial
 
+from pvmonit_exporter.sources import simulator
 from pvmonit_exporter.sources.simulator import (
     BlueSolarMppt,
     SimulatedPort,
@@ -338,3 +342,30 @@ def test_the_writer_outlives_a_failed_write_and_says_so_once(tmp_path: Path,
     assert len(errors) == 1
     assert "cannot write" in errors[0]
     assert ("INFO", "simulator: writing again") in messages
+
+
+@pytest.mark.parametrize("when", ["after select took the descriptor", "before select took the descriptor"])
+def test_a_port_unplugged_while_the_thread_lists_the_ports_does_not_end_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """The thread lists the plugged ports, then select()s on them; an unplug between the two (another thread,
+    as the replug test does) once ended the thread with EBADF or ValueError, and no frame came again."""
+    with Simulator(period=FAST, link_dir=tmp_path / "by-id") as sim:
+        link, port = sim.ports["mppt"], sim.port("mppt")
+        unplugged = threading.Event()
+
+        def unplug_in_between(ports: list[SimulatedPort], *rest: Any) -> Any:
+            if unplugged.is_set():
+                return select.select(ports, *rest)
+            descriptors = [p.fileno() for p in ports] if when.startswith("after") else ports
+            port.unplug()
+            try:
+                return select.select(descriptors, *rest)
+            finally:
+                unplugged.set()  # only now: a replug could reuse the closed descriptor's number
+
+        monkeypatch.setattr(simulator, "select", SimpleNamespace(select=unplug_in_between))
+        assert unplugged.wait(TIMEOUT)
+        port.replug()
+        blocks, stats = read_blocks(link, at_least(3))
+    assert stats.checksum_errors == 0
+    assert all(block["PID"] == "0xA04A" for block in blocks)

@@ -199,6 +199,8 @@ probes:
 
 
 LONG_PATH = "/emoncms/" + "a-very-long-path-segment-without-any-space" * 8
+# A probe's last error names its command or its port: a path with underscores, no hyphen, is one long word.
+LONG_COMMAND = "/opt/temperv14/" + "a_thermometer_program_that_is_not_installed" * 4
 
 
 def test_a_360_px_phone_never_scrolls_sideways_and_a_lost_exporter_is_unknown_in_two_languages(
@@ -209,6 +211,8 @@ def test_a_360_px_phone_never_scrolls_sideways_and_a_lost_exporter_is_unknown_in
     config.write_text(f"""
 devices:
   - {{name: battery, port: {device.port.path}}}
+probes:
+  - {{name: shed, type: command, command: [{LONG_COMMAND}, -c], quantity: temperature, interval: 1}}
 emoncms:
   url: http://127.0.0.1:{free_port()}{LONG_PATH}
   apikey: 0123456789abcdef0123456789abcdef
@@ -221,8 +225,14 @@ emoncms:
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 360, "height": 780, "deviceScaleFactor": 2, "mobile": True})
         open_live_page(driver, server.url)
-        shown = wait_summary(driver, lambda s: LONG_PATH in (s["forwarder"] or "") and all_values(s))
-        assert set(shown["tiles"]) == {"soc", "voltage"}
+        def long_errors_shown(summary: dict[str, Any]) -> bool:
+            alerts = [alert for c in summary["cards"] or [] if c["name"] == "shed" for alert in c["alerts"]]
+            return LONG_PATH in (summary["forwarder"] or "") and any(LONG_COMMAND in a for a in alerts) and all(
+                summary["tiles"][tile]["tone"] != "none" for tile in ("soc", "voltage"))
+
+        shown = wait_summary(driver, long_errors_shown, with_cards=True)
+        assert set(shown["tiles"]) == {"soc", "voltage", "temperature"}
+        assert shown["tiles"]["temperature"]["value"] == "Unavailable"
         widths = driver.execute_script("""
             const corner = document.getElementById('forwarder').getBoundingClientRect();
             const rights = [...document.querySelectorAll('body *')].map((n) => n.getBoundingClientRect().right);
