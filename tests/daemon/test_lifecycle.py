@@ -47,9 +47,12 @@ class Daemon:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def state(self) -> dict[str, Any]:
-        status, _, body = get(self.base + "/api/state")
-        assert status == 200, self.log()
-        document: dict[str, Any] = json.loads(body)
+        """/api/state, asked again while a loaded machine makes a request time out."""
+        def body() -> bytes | None:
+            status, _, content = get(self.base + "/api/state")
+            return content if status == 200 else None
+
+        document: dict[str, Any] = json.loads(wait_for(body, timeout=60))
         return document
 
     def other_threads(self) -> list[int]:
@@ -197,7 +200,7 @@ def test_a_url_password_is_masked_in_api_state_and_the_log(tmp_path: Path, daemo
     config = write(tmp_path / "config.yaml", emoncms_config(tmp_path, file_probe("shed", temperature)))
     daemon = Daemon(config, tmp_path)
     daemons.append(daemon)
-    wait_for(lambda: daemon.state()["forwarder"]["last_error"], timeout=30)
+    wait_for(lambda: daemon.state()["forwarder"]["last_error"], timeout=60)
     body = get(daemon.base + "/api/state")[2].decode()
     assert "pvmonit:****@127.0.0.1" in body
     assert daemon.stop() == 0
@@ -219,7 +222,7 @@ def test_a_long_static_path_gets_404_and_no_traceback(tmp_path: Path, daemons: l
             assert client.recv(4096).startswith(b"HTTP/1.1 404")
     assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()
-    assert len(daemon.log().splitlines()) < 10
+    assert "a" * 256 not in daemon.log()  # no line about the requests at all at the default level
 
 
 IDLE_AND_SLOW_CLIENTS = 2000
