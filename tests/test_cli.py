@@ -6,6 +6,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -208,10 +209,17 @@ def pty_reader(*flags: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     master, slave = os.openpty()
     try:
         tty.setraw(slave)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pvmonit_exporter", "read", *flags, os.ttyname(slave)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        # Ctrl-C as a terminal's foreground job gets it. A test run started in the background (`&`, some CI
+        # runners) ignores SIGINT; a child would inherit that and Python would then install no Ctrl-C handler.
+        # A handled signal is reset to its default by exec, so the child starts with SIG_DFL.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pvmonit_exporter", "read", *flags, os.ttyname(slave)],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         try:
             yield master, process
         finally:
