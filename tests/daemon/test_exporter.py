@@ -26,8 +26,10 @@ def free_port() -> int:
 
 
 def get(url: str) -> tuple[int, str, bytes]:
+    """(status, content type, body); status 0 when there is no answer or it is not a 200."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        # 30 s: a loaded machine, or a server working through 2,000 pending connections, answers late, not never
+        with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.headers.get("Content-Type", ""), response.read()
     except OSError:
         return 0, "", b""
