@@ -14,7 +14,6 @@ import io
 import json
 import os
 import resource
-import signal
 import socket
 import subprocess
 import sys
@@ -27,18 +26,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from tests.ops.processes import free_port, stop
+
 REPO = Path(__file__).resolve().parent.parent
 BEFORE_REF = "0dad99a"  # main when issue 10's work began: the standard library's http.server
 SLOW_CONNECTIONS = 2000
 CLIENTS = 20
 SERVICE_SOFT_FD_LIMIT = 1024  # systemd's default soft RLIMIT_NOFILE for a service
 FLOOD_MB = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -78,15 +73,6 @@ def start(code: Path, args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     stop(process)
     raise RuntimeError(f"the daemon in {code} did not start")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -13,8 +13,6 @@ the central store's samples/s and memory, and the projection to 1,000 sites. Ass
 import argparse
 import functools
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pvmonit_exporter.sources.simulator import PROBE_INTERVAL, PROBE_NAME, Simulator, demo_devices
+from tests.ops.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parents[1]
 AGENT_CONFIG = REPO / "prometheus" / "agent.yml"
@@ -37,13 +36,6 @@ PROJECTED_SITES = 1000
 # VictoriaMetrics' documentation: the single node up to about a million samples a second; the cluster beyond.
 SINGLE_NODE_SAMPLES_PER_SECOND = 1_000_000
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get(url: str) -> str:
@@ -101,13 +93,7 @@ class Run:
 
     def stop_all(self) -> None:
         for process in reversed(self.processes.values()):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
 
 
 def store(run: Run, name: str) -> str:

@@ -59,6 +59,7 @@ class ProbeView:
     up: bool
     value: float | None
     power_watts: float | None
+    gives_watts: bool  # a power probe, or a current probe with power_voltage: fresh or not, it is a consumption
     last_reading_time: float | None
     age_seconds: float | None
     error: str | None
@@ -245,6 +246,7 @@ class State:
             up=fresh,
             value=value,
             power_watts=power,
+            gives_watts=config.quantity == "power" or config.power_voltage is not None,
             last_reading_time=record.last_reading_time,
             age_seconds=age,
             error=record.error,

@@ -25,6 +25,7 @@ class Summary:
     pv_power: float | None  # W, the sum over every solar charger that is up
     chargers: int  # solar chargers known (up or not): the PV gauge's end is pv_power_max × this
     consumption: float | None  # W, from the first power probe or current probe with power_voltage
+    consumption_probes: int  # probes giving watts (fresh or not): the page shows a consumption gauge when any
     temperature: float | None  # °C, from the first temperature probe
 
 
@@ -62,5 +63,6 @@ def summarise(devices: Sequence[DeviceView], probes: Sequence[ProbeView]) -> Sum
         pv_power=sum(powers) if powers else None,
         chargers=len(chargers),
         consumption=consumption,
+        consumption_probes=sum(probe.gives_watts for probe in probes),
         temperature=temperature,
     )

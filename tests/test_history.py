@@ -17,7 +17,7 @@ DAY_START = 1_780_012_800.0  # a multiple of 300 s
 
 def summary(pv: float | None = None, consumption: float | None = None, soc: float | None = None) -> Summary:
     return Summary(battery_soc=soc, battery_voltage=None, battery_device=None, pv_power=pv, chargers=1,
-                   consumption=consumption, temperature=None)
+                   consumption=consumption, consumption_probes=1, temperature=None)
 
 
 def test_samples_of_one_slot_are_averaged_series_by_series() -> None:
@@ -75,7 +75,7 @@ def test_the_recorder_samples_the_state_on_its_own_thread() -> None:
 def test_api_state_sends_the_points_compactly_rounded() -> None:
     state = State([DeviceConfig("mppt", "/dev/x")], clock=lambda: DAY_START + 301)
     ring = HistoryRing()
-    ring.add(DAY_START + 1, Summary(0.83949, 26.1849, "bmv", 112.49, 1, None, 20.0))
+    ring.add(DAY_START + 1, Summary(0.83949, 26.1849, "bmv", 112.49, 1, None, 0, 20.0))
     ring.add(DAY_START + 300, summary(pv=0.4))
     document = state_document(state, WebConfig(), history=HistoryRecorder(state, ring))["history"]
     assert document == {

@@ -58,10 +58,26 @@ def test_a_stale_device_counts_for_nothing_but_its_charger_is_still_known() -> N
 
 def test_nothing_known_gives_nothing_rather_than_zero() -> None:
     assert summary_of({}, {"shed": (TEMPERATURE, None), "clamp": (CLAMP, None)}) == Summary(
-        None, None, None, None, 0, None, None)
+        None, None, None, None, 0, None, 1, None)
 
 
 def test_a_power_probe_is_consumption_as_is_and_a_clamp_without_voltage_is_not() -> None:
     amps_only = ProbeConfig("amps", "serial", "current", port="/dev/a")
     assert summary_of({}, {"amps": (amps_only, 3.0), "meter": (WATTMETER, 640.0)}).consumption == 640.0
     assert summary_of({}, {"amps": (amps_only, 3.0)}).consumption is None
+
+
+AMMETER = ProbeConfig("amps", "serial", "current", port="/dev/a")
+
+
+@pytest.mark.parametrize(("probes", "consumption_probes"), [
+    ({}, 0),
+    ({"amps": (AMMETER, 3.0)}, 0),  # amperes alone are no consumption: no gauge that could never fill
+    ({"shed": (TEMPERATURE, 20.0), "amps": (AMMETER, 3.0)}, 0),
+    ({"clamp": (CLAMP, None)}, 1),  # silent, still the consumption: its gauge says "unavailable"
+    ({"meter": (WATTMETER, 640.0)}, 1),
+    ({"amps": (AMMETER, 3.0), "clamp": (CLAMP, 0.5), "meter": (WATTMETER, None)}, 2),
+])
+def test_only_probes_giving_watts_count_as_consumption(
+        probes: dict[str, tuple[ProbeConfig, float | None]], consumption_probes: int) -> None:
+    assert summary_of({}, probes).consumption_probes == consumption_probes

@@ -451,10 +451,28 @@ def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig
     return tuple(probes)
 
 
+# Paths of emoncms's input API (PvMonit's $EMONCMS_URL_INPUT_JSON_POST): pasted as emoncms.url, they would be
+# accepted and every post would then go to `…/input/post.json/input/bulk.json`.
+_INPUT_API_PATH_RE = re.compile(r"/input/(?:post|bulk)(?:\.json)?$", re.IGNORECASE)
+
+
+def _input_api(url: str) -> tuple[str, str] | None:
+    """(the endpoint, the emoncms base URL) when `url` is one of emoncms's input API endpoints, else None."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if (match := _INPUT_API_PATH_RE.search(path)) is None:
+        return None
+    return match.group(), f"{parts.scheme}://{parts.netloc}{path[:match.start()]}/"
+
+
 def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> EmoncmsConfig:
     url = reader.require("url", checks.text).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
         raise reader.error("url", f"{mask_url_credentials(url)!r} must start with http:// or https://")
+    if (api := _input_api(url)) is not None:  # the query is not shown: it may hold the key
+        endpoint, base = api
+        raise reader.error("url", f"ends in {endpoint!r}, an input API address; the exporter wants emoncms's "
+                                  f"own address and adds the API itself: did you mean {mask_url_credentials(base)!r}?")
     inline = reader.get("apikey", checks.text, None)
     key_file = reader.get("apikey_file", checks.text, None)
     if (inline is None) == (key_file is None):

@@ -152,17 +152,7 @@ class Conversation:
         self._fresh_days: list[HistoryDay] = []
 
     def step(self, now: float, messages: Sequence[bytes], kind: str, text_seen: bool) -> Step:
-        outcomes: list[Outcome] = []
-        async_replies: list[vehex.RegisterReply] = []
-        for body in messages:
-            reply = vehex.parse_message(body)
-            if reply is None:
-                continue
-            outcome = self.session.receive(reply)
-            if outcome is not None:
-                outcomes.append(outcome)
-            elif isinstance(reply, vehex.RegisterReply) and reply.command is vehex.Response.ASYNC:
-                async_replies.append(reply)
+        outcomes, async_replies = self.session.receive_messages(messages)
         write, ended = self.session.due(now)
         outcomes += ended
         for outcome in outcomes:

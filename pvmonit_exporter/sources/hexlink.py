@@ -52,15 +52,9 @@ class HexLink:
             if not data:
                 continue
             self.blocks += self.decoder.feed(data)
-            for body in self.decoder.take_hex_messages():
-                reply = vehex.parse_message(body)
-                if reply is None:
-                    continue
-                outcome = self.session.receive(reply)
-                if outcome is not None:
-                    outcomes.append(outcome)
-                elif isinstance(reply, vehex.RegisterReply) and reply.command is vehex.Response.ASYNC:
-                    self.async_replies.append(reply)
+            answered, async_replies = self.session.receive_messages(self.decoder.take_hex_messages())
+            outcomes += answered
+            self.async_replies += async_replies
         return outcomes
 
     def history(self) -> tuple[Outcome, HistoryTotal | None, list[HistoryDay]]:

@@ -9,6 +9,7 @@ that is a timeout after the retries, and the caller decides what it means.
 
 import enum
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pvmonit_exporter.vedirect import hex as vehex
@@ -153,3 +154,19 @@ class HexSession:
         if not (isinstance(reply, vehex.RegisterReply) and reply.command is vehex.Response.ASYNC):
             self.stale_replies += 1
         return None
+
+    def receive_messages(self, bodies: Iterable[bytes]) -> tuple[list[Outcome], list[vehex.RegisterReply]]:
+        """The HEX message bodies the decoder cut out, in order: the outcomes they end, and the async register
+        messages among them (for the caller to apply). A body that does not parse is skipped."""
+        outcomes: list[Outcome] = []
+        async_replies: list[vehex.RegisterReply] = []
+        for body in bodies:
+            reply = vehex.parse_message(body)
+            if reply is None:
+                continue
+            outcome = self.receive(reply)
+            if outcome is not None:
+                outcomes.append(outcome)
+            elif isinstance(reply, vehex.RegisterReply) and reply.command is vehex.Response.ASYNC:
+                async_replies.append(reply)
+        return outcomes, async_replies

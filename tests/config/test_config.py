@@ -113,6 +113,15 @@ ERRORS: dict[str, tuple[str, str]] = {
     "emoncms_no_key": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
     "emoncms_apikey_file_empty": ("emoncms.apikey_file", "keys/blank.key is empty"),
     "emoncms_bad_url": ("emoncms.url", "'emoncms.org' must start with http:// or https://"),
+    # PvMonit's $EMONCMS_URL_INPUT_JSON_POST pasted as is: the base URL is suggested, the query (a key?) not shown.
+    "emoncms_url_input_post_json": ("emoncms.url", "ends in '/input/post.json', an input API address; the "
+                                                   "exporter wants emoncms's own address and adds the API itself: "
+                                                   "did you mean 'http://emoncms.org/'?"),
+    "emoncms_url_input_post": ("emoncms.url", "ends in '/input/post', an input API address; "),
+    "emoncms_url_input_bulk": ("emoncms.url", "did you mean 'http://192.168.1.20/emoncms/'?"),
+    "emoncms_url_input_bulk_json": ("emoncms.url", "ends in '/input/bulk.json', an input API address; the exporter "
+                                                   "wants emoncms's own address and adds the API itself: did you "
+                                                   "mean 'https://emoncms.org/'?"),
     "emoncms_missing_queue_dir": ("emoncms.queue_dir", "missing required key"),
     "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
     "emoncms_interval_below_one": ("emoncms.interval", "must be from 1 to 86,400 s, got 0.5"),

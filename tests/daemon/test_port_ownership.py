@@ -100,6 +100,15 @@ def voltages_while_sending(port: FakeDevicePort, frame: bytes, state: State, sec
     return seen
 
 
+def auto_reader(tmp_path: Path, device: DeviceConfig, wanted_serial: str) -> tuple[SerialReader, State]:
+    """A reader for `device` (port `auto`) scanning tmp_path's usb-VictronEnergy* links, in a configuration
+    where some entry asks for `wanted_serial`; and the state it feeds."""
+    state = State([device])
+    discovery = Discovery(PortClaims(), (str(tmp_path / "usb-VictronEnergy*"),), identify_seconds=1.5,
+                          wanted_serials=[wanted_serial])
+    return SerialReader(device, state, discovery), state
+
+
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
@@ -160,10 +169,7 @@ def test_another_serial_number_on_the_port_takes_the_device_down(
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
     first = FakeDevicePort(tmp_path / "usb-VictronEnergy_A")
-    device = DeviceConfig("Mppt", "auto", serial_number="HQ1111AAAAA")
-    state = State([device])
-    reader = SerialReader(device, state, Discovery(PortClaims(), (str(tmp_path / "usb-VictronEnergy*"),),
-                                                   identify_seconds=1.5, wanted_serials=["HQ1111AAAAA"]))
+    reader, state = auto_reader(tmp_path, DeviceConfig("Mppt", "auto", serial_number="HQ1111AAAAA"), "HQ1111AAAAA")
     ours = encode_block(dict(MPPT, **{"SER#": "HQ1111AAAAA", "V": "11111"}))
     theirs = encode_block(dict(MPPT, **{"SER#": "HQ9999ZZZZZ", "V": "99999"}))
     second = None
@@ -276,10 +282,7 @@ def test_a_device_without_serial_number_never_publishes_one_another_entry_asks_f
     """Cables swapped: the `auto` BMV's port now carries the inverter that `Onduleur` is configured with."""
     caplog.set_level(logging.INFO, logger=LOGGER)
     cable = FakeDevicePort(tmp_path / "usb-VictronEnergy_A")
-    device = DeviceConfig("Bmv", "auto")
-    state = State([device])
-    reader = SerialReader(device, state, Discovery(PortClaims(), (str(tmp_path / "usb-VictronEnergy*"),),
-                                                   identify_seconds=1.5, wanted_serials=["HQ1328Y6TF6"]))
+    reader, state = auto_reader(tmp_path, DeviceConfig("Bmv", "auto"), "HQ1328Y6TF6")
     bmv = encode_block({"PID": "0x204", "V": "12500", "SOC": "800"})
     inverter = encode_block({"PID": "0xA202", "SER#": "HQ1328Y6TF6", "V": "25000", "MODE": "2"})
     reader.start()

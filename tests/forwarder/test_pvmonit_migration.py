@@ -20,7 +20,6 @@ and posted it an empty `json={}`, so no existing feed depends on it).
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ import pytest
 from pvmonit_exporter.vedirect.framing import encode_block
 from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms
 from tests.helpers import FakeDevicePort, wait_for
+from tests.ops.processes import stop
 from tests.vedirect_samples import INVERTER
 
 pytestmark = pytest.mark.slow
@@ -267,12 +267,7 @@ emoncms:
             assert without_conso["1"] == pytest.approx(pvmonit_probe_json(IMPOSSIBLE_CLAMP_LINE))
         finally:
             feeder.stop()
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop(daemon)
             if daemon.stderr:
                 daemon.stderr.close()
     # Every request went through the bulk API with the key in the header only.

@@ -71,6 +71,18 @@ def test_async_messages_are_not_results_nor_stale() -> None:
     assert session.stale_replies == 0
 
 
+def test_receive_messages_splits_outcomes_from_async_and_skips_what_does_not_parse() -> None:
+    session = HexSession()
+    session.submit(get(0xEDF0))
+    session.due(0.0)
+    answer = vehex.encode_register(vehex.Response.GET, 0xEDF0, 0, b"\x96\x00")
+    bodies = [b"A0102000345", b"not hex", answer[1:-1], answer[1:-1]]
+    outcomes, async_replies = session.receive_messages(bodies)
+    assert [(o.request, o.result) for o in outcomes] == [(get(0xEDF0), Result.OK)]
+    assert async_replies == [ASYNC]
+    assert session.stale_replies == 1  # the repeated answer
+
+
 def test_flags_are_distinct_results_with_their_words() -> None:
     session = HexSession()
     results = []

@@ -198,6 +198,30 @@ probes:
     assert page["temperature_warning_low"] == 20
 
 
+def test_an_ammeter_without_power_voltage_gives_no_consumption_gauge(tmp_path: Path, browser: Browser) -> None:
+    (tmp_path / "amps").write_text("3.5\n")
+    (tmp_path / "celsius").write_text("19\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""
+probes:
+  - {{name: amps, type: file, path: {tmp_path / "amps"}, quantity: current, interval: 1}}
+  - {{name: room, type: file, path: {tmp_path / "celsius"}, quantity: temperature, interval: 1}}
+""", encoding="utf-8")
+    server = start_exporter(["run", "--config.file", str(config)], tmp_path / "run.log")
+    try:
+        driver = browser()
+        open_live_page(driver, server.url)
+        shown = wait_summary(driver, lambda s: s["tiles"].get("temperature", {}).get("tone", "none") != "none",
+                             with_cards=True)
+        summary = server.api_state()["summary"]
+    finally:
+        assert server.stop() == 0, server.output()
+    # Amperes alone are no watts: a consumption tile would say "unavailable" for ever.
+    assert shown["order"] == ["temperature"]
+    assert [c["name"] for c in shown["cards"]] == ["amps", "room"]
+    assert (summary["consumption"], summary["consumption_probes"]) == (None, 0)
+
+
 LONG_PATH = "/emoncms/" + "a-very-long-path-segment-without-any-space" * 8
 # A probe's last error names its command or its port: a path with underscores, no hyphen, is one long word.
 LONG_COMMAND = "/opt/temperv14/" + "a_thermometer_program_that_is_not_installed" * 4

@@ -439,7 +439,7 @@
       list.push(["pv", chargers > 1 ? t("pv_total_of", { n: chargers }) : t("pv_total"), s.pv_power, watts, 0,
         page.pv_power_max * chargers, () => "sun"]);
     }
-    if (quantities.has("power") || quantities.has("current")) {
+    if (s.consumption_probes > 0) { // only probes giving watts: a bare ammeter would leave it empty for ever
       list.push(["consumption", t("consumption"), s.consumption, watts, 0, page.consumption_max,
         (v) => consumptionTone(v, page)]);
     }
