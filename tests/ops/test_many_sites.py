@@ -203,9 +203,14 @@ def _series(result: list[dict[str, Any]]) -> Series:
     return {frozenset(item["metric"].items()): item["value"][1] for item in result}
 
 
+# Served only while rows wait to be sent ("absent when the queue is empty"): a scrape may never catch it, and
+# on a loaded machine the exporter is more often read in such a moment, so the centre was waited for in vain.
+ONLY_WHILE_ROWS_WAIT = {"pvmonit_emoncms_queue_oldest_row_timestamp_seconds"}
+
+
 def test_every_family_of_each_exporter_arrives_with_its_site(centre: Centre) -> None:
     for site in centre.sites.values():
-        served = site.families()
+        served = site.families() - ONLY_WHILE_ROWS_WAIT
         assert len(served) >= 30, sorted(served)
 
         def arrived(site: Site = site, served: set[str] = served) -> bool:
