@@ -251,14 +251,24 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
+def run_hex(*args: str) -> subprocess.CompletedProcess[str]:
+    """`hex ARGS`, run again (up to 5 times in all) only while it fails with a timeout: a device answers within
+    0.5 s, three tries; the bridge thread on a loaded machine sometimes does not. Any other failure is final."""
+    for _ in range(4):
+        result = run_cli("hex", *args)
+        if "no answer to HEX requests" not in result.stderr:
+            return result
+    return run_cli("hex", *args)
+
+
 @pytest.mark.parametrize("scheme", ["socket", "rfc2217"])
 def test_hex_over_a_remote_port(simulator: Simulator, scheme: str) -> None:
     bridge = Bridge(simulator.ports["mppt"], rfc2217=scheme == "rfc2217")
     try:
         url = f"{scheme}://127.0.0.1:{bridge.port}"
-        ping = run_cli("hex", url, "ping")
+        ping = run_hex(url, "ping")
         assert (ping.returncode, ping.stdout, ping.stderr) == (0, "1.59\n", "")
-        history = run_cli("hex", url, "history", "--json")
+        history = run_hex(url, "history", "--json")
         assert history.returncode == 0, history.stderr
         assert len(history.stdout.splitlines()) == 31
     finally:
