@@ -11,7 +11,6 @@ Bluetooth devices are down with the reason as their error, every other source ke
 is retried.
 """
 
-import asyncio
 import logging
 import threading
 import time
@@ -249,9 +248,13 @@ class BleakAdvertScanner:
         self.silence_timeout = SILENCE_TIMEOUT
 
     def scan(self, sink: AdvertSink, stop: threading.Event, listening: Callable[[], None]) -> None:
+        import asyncio  # here, not at the top: a daemon without Bluetooth devices never loads asyncio (~2 MB)
+
         asyncio.run(self._scan(sink, stop, listening))
 
     async def _scan(self, sink: AdvertSink, stop: threading.Event, listening: Callable[[], None]) -> None:
+        import asyncio
+
         from bleak import BleakScanner
         from bleak.exc import BleakError
 
@@ -294,6 +297,8 @@ class BleakAdvertScanner:
     async def _start(self, scanner: Any, stop: threading.Event) -> bool:
         """Start `scanner`; False when asked to stop first. A D-Bus that never answers (a policy dropping the
         replies) would otherwise hang here forever: it is an error after `start_timeout`."""
+        import asyncio
+
         starting = asyncio.ensure_future(scanner.start())
         deadline = time.monotonic() + self.start_timeout
         while not starting.done():
