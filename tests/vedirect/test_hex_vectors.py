@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from pvmonit_exporter.hex_command import register_json
-from pvmonit_exporter.sources.simulator import SimulatedDevice, Simulator, SystemModel
+from pvmonit_exporter.sources.simulator import BlueSolarMppt, SimulatedDevice, Simulator, SystemModel
 from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.framing import Block, Decoder
 from pvmonit_exporter.vedirect.hex_session import HexSession, get
+from pvmonit_exporter.vedirect.history import HISTORY_DAYS, encode_total
 from pvmonit_exporter.vedirect.registers import REGISTERS, lookup, not_available_raw, raw_number
 from tests.config import run_cli
 
@@ -186,3 +187,35 @@ def test_the_issues_product_id_line(recorded: Simulator) -> None:
     result = run_cli("hex", recorded.ports[NAMES[case]], "get", "product_id", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"register": "0x0100", "name": "product_id", "value": "0xA056", "unit": ""}
+
+
+class ChargerClaimingTooManyDays(BlueSolarMppt):
+    """A charger whose totals record says more days than a charger holds (0x1050 … 0x106E), and which
+    answers 0x106F as ve_regs.h defines it (history cycle count, un8): it remembers what it was asked."""
+
+    def __init__(self, name: str, days_available: int) -> None:
+        super().__init__(name, serial="HQ1328Y6TF6", pv_peak_watts=600.0)
+        self.days_available = days_available
+        self.asked: list[int] = []
+
+    def registers(self, model: SystemModel) -> Mapping[int, bytes]:
+        return {**super().registers(model), 0x104F: encode_total(2415.37, 2415.37, 72.0, 28.9, self.days_available),
+                0x106F: b"\x07"}
+
+    def answer(self, body: bytes, model: SystemModel) -> bytes | None:
+        frame = vehex.parse_frame(body)
+        if frame is not None and frame[0] == vehex.Command.GET:
+            self.asked.append(int.from_bytes(frame[1][:2], "little"))
+        return super().answer(body, model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("days_available", [31, 200])
+def test_history_never_asks_beyond_0x106e(days_available: int) -> None:
+    charger = ChargerClaimingTooManyDays("mppt", days_available)
+    with Simulator([charger], period=0.2, text_pause=0.5) as simulator:
+        result = run_cli("hex", simulator.ports["mppt"], "history", "--json")
+    assert result.returncode == 0, result.stderr
+    days = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [day["days_ago"] for day in days] == list(range(HISTORY_DAYS))
+    assert set(charger.asked) == {0x104F, *range(0x1050, 0x106F)}  # a retry on a slow machine asks one twice

@@ -251,3 +251,5 @@ def test_a_longer_total_record_from_newer_firmware_decodes() -> None:
     value, error = decode_value(REGISTERS[HISTORY_TOTAL], record + bytes(range(7)))
     assert error is None
     assert value == HistoryTotal(0, (0, 0, 0, 0), 8272.0, 12345.0, 94.12, 14.9, 30)
+    assert isinstance(value, HistoryTotal)
+    assert value.days_to_read == 31  # "30 days available": today and 30 before
