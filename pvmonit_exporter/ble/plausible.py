@@ -50,10 +50,15 @@ _RATINGS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Rating]], ...] 
      lambda m: Rating(battery_volts=float(m[1]), volt_amperes=float(m[2]), ac_volts=float(m[3]))),
     (re.compile(r"(\d+)V/(\d+)V-(\d+(?:\.\d+)?)A"),
      lambda m: Rating(input_volts=float(m[1]), battery_volts=float(m[2]), amps=float(m[3]))),
-    (re.compile(r"Charger (\d+)[|/](\d+)(?: \((\d)(?:\+(\d))?\))?"),
+    # Blue Smart IP65/IP67 chargers have one output; the others say theirs: (1), (1+1), (3).
+    (re.compile(r"Blue Smart IP6\ds? Charger (\d+)[|/](\d+)"),
+     lambda m: Rating(battery_volts=float(m[1]), amps=float(m[2]), outputs=1)),
+    (re.compile(r"(?:Charger|Skylla\S*|IMPULSE-II(?: L)?|Vector) (\d+)V?[|/](\d+)A?(?: \((\d)(?:\+(\d))?\))?"),
      lambda m: Rating(battery_volts=float(m[1]), amps=float(m[2]),
                       outputs=None if m[3] is None else int(m[3]) + int(m[4] or 0))),
 )
+# Victron's AC chargers (Blue Smart, Phoenix Smart, Skylla, IMPULSE) charge 12 V or 24 V batteries.
+AC_CHARGER_NOMINAL_VOLTS = 24.0
 
 
 def rating_of(product: str) -> Rating:
@@ -101,6 +106,7 @@ def _bounds(record: str, rating: Rating) -> tuple[Bound, ...]:
         return Bound("V", 0, volts), Bound("DC_IN_V", 0, _battery_max(rating.input_volts))
     if record == "ac_charger":
         charge = math.inf if amps is None else amps * 1.25
+        volts = _battery_max(rating.battery_volts or AC_CHARGER_NOMINAL_VOLTS)
         return tuple(b for n in ("", "2", "3") for b in (Bound(f"V{n}", 0, volts), Bound(f"I{n}", 0, charge)))
     return ()
 
@@ -138,9 +144,41 @@ def implausible(record: str, block: Block, rating: Rating, *, spare_bits_set: bo
         found += [f"{_shown(label, block[label])} (this charger has {rating.outputs} output"
                   f"{'s' if rating.outputs > 1 else ''})"
                   for n in range(rating.outputs + 1, 4) for label in (f"V{n}", f"I{n}") if label in block]
+    if not found:  # values each in range may still contradict each other
+        found += _physics(record, block, rating)
     if not spare_bits_set:
         found.append("unused bits clear")
     return tuple(found)
+
+
+def _si(block: Block, label: str) -> float | None:
+    raw = block.get(label)
+    return None if raw is None else decode(label, raw).value
+
+
+def _physics(record: str, block: Block, rating: Rating) -> list[str]:
+    """Values that contradict each other."""
+    if record == "solar_charger":
+        # A solar charger gives the battery and its load output no more than its panels give it.
+        volts, amps, panels = _si(block, "V"), _si(block, "I"), _si(block, "PPV")
+        if volts is not None and amps is not None and panels is not None:
+            output = volts * (amps + (_si(block, "IL") or 0.0))
+            if output > 1.1 * panels + volts * 0.2 + 20:
+                return [f"{_shown('V', block['V'])} × {_shown('I', block['I'])} out of {_shown('PPV', block['PPV'])}"]
+    if record == "inverter":
+        # Apparent power is voltage times current (the current to 0.1 A).
+        power, volts, amps = _si(block, "AC_OUT_S"), _si(block, "AC_OUT_V"), _si(block, "AC_OUT_I")
+        if power is not None and volts is not None and amps is not None:
+            product = volts * amps
+            if abs(power - product) > 0.2 * max(power, product) + volts * 0.1 + 20:
+                return [f"{_shown('AC_OUT_S', block['AC_OUT_S'])} ≠ {_shown('AC_OUT_V', block['AC_OUT_V'])} × "
+                        f"{_shown('AC_OUT_I', block['AC_OUT_I'])}"]
+    if record == "ac_charger" and rating.amps is not None:
+        # The rating is the charger's total, shared by its outputs.
+        total = sum(_si(block, label) or 0.0 for label in ("I", "I2", "I3"))
+        if total > rating.amps * 1.25:
+            return [f"{total:g} A from outputs rated {rating.amps:g} A in all"]
+    return []
 
 
 def _stray_bits(label: str, block: Block, allowed: int | None, base: int) -> list[str]:
@@ -208,6 +246,7 @@ class KeyConfirmation:
     def __init__(self) -> None:
         self.confirmed = False
         self.doubt = f"the key looks wrong until {self.NEEDED} adverts in a row make sense (none yet)"
+        self.suspicious = False  # the doubt is nonsense or a jump, not only adverts still to count
         self._streak = 0
         self._last: tuple[int, Block, float] | None = None
 
@@ -215,7 +254,7 @@ class KeyConfirmation:
         """An advert whose values make no sense (`implausible`)."""
         if self.confirmed:
             return
-        self._streak, self._last = 0, None
+        self._streak, self._last, self.suspicious = 0, None, True
         self.doubt = f"the key looks wrong: an advert's values make no sense ({', '.join(values)})"
 
     def sensible(self, nonce: int, block: Block, time: float) -> bool:
@@ -227,6 +266,7 @@ class KeyConfirmation:
             return False  # the same advert again: no new evidence
         moved = () if last is None else jumps(last[1], block, time - last[2])
         self._last = (nonce, block, time)
+        self.suspicious = bool(moved)
         if moved:
             self._streak = 1
             self.doubt = f"the key looks wrong: values jumped between two adverts ({', '.join(moved)})"
