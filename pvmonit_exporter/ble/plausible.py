@@ -124,8 +124,11 @@ def _shown(label: str, raw: str) -> str:
 def implausible(record: str, block: Block, rating: Rating, *, spare_bits_set: bool = True) -> tuple[str, ...]:
     """The values of `block` (text-protocol labels, raw) that `record` from a product rated `rating` cannot send,
     as `V 120.14 V`; empty when the record makes sense."""
-    found: list[str] = []
+    not_measured = [label for label in _NOT_MEASURED.get(record, ()) if label in block]
+    found = [f"{_shown(label, block[label])} (not measured by this product)" for label in not_measured]
     for bound in _bounds(record, rating):
+        if bound.label in not_measured:
+            continue
         raw = block.get(bound.label)
         value = None if raw is None else decode(bound.label, raw).value
         if value is not None and not bound.low <= value <= bound.high:
@@ -138,8 +141,6 @@ def implausible(record: str, block: Block, rating: Rating, *, spare_bits_set: bo
                "inverter": INVERTER_ALARMS}.get(record)
     found += _stray_bits("AR", block, allowed, 10)
     found += _stray_bits("OR", block, OFF_REASON_BITS if record == "dcdc_converter" else None, 16)
-    found += [f"{_shown(label, block[label])} (not measured by this product)"
-              for label in _NOT_MEASURED.get(record, ()) if label in block]
     if rating.outputs is not None:
         found += [f"{_shown(label, block[label])} (this charger has {rating.outputs} output"
                   f"{'s' if rating.outputs > 1 else ''})"
