@@ -172,8 +172,12 @@ def test_no_wrong_key_sharing_the_key_check_byte_ever_reaches_metrics() -> None:
             return found if counted == len(heard) else None
 
         found = wait_for(handled, timeout=300)
+        state = json.loads(get(base + "/api/state")[2])
     finally:
         exporter.stop()
+    errors = {d["name"]: d["error"] or "" for d in state["devices"]}
+    assert {name for name, error in errors.items() if not error.startswith("the key looks wrong")} == {
+        f"{record}-right" for record in SENSIBLE}
     value_metrics = {f"vedirect_{spec.metric}" for spec in FIELDS.values() if spec.metric}
     shown = {dict(labels)["device"] for (name, labels), _ in found.items() if name in value_metrics}
     assert shown == {f"{record}-right" for record in SENSIBLE}
