@@ -191,6 +191,17 @@ def _bits(value: int, names: Mapping[int, str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def parse_number(spec: FieldSpec, raw: str) -> int | float | None:
+    """The unscaled number in `raw` (hex for a bitmask; a decimal fraction only where the field allows one),
+    or None. What the metrics and the emoncms rows both parse, so they never disagree on a value."""
+    if spec.kind is Kind.HEX_BITMASK:
+        return parse_int(raw, 16)  # with or without the `0x` prefix the devices send
+    number = parse_int(raw)
+    if number is None and spec.fractional and _DECIMAL_FRACTION.fullmatch(raw):
+        return float(raw)
+    return number
+
+
 def decode(label: str, raw: str) -> Decoded:
     """Decode one raw field; never raises. Unknown labels come back raw (`known=False`)."""
     spec = FIELDS.get(label)
@@ -204,9 +215,7 @@ def decode(label: str, raw: str) -> Decoded:
         state = raw.strip().upper()
         value = {"ON": 1.0, "OFF": 0.0}.get(state)
         return Decoded(label, raw, value, "", state if value is not None else None)
-    number: float | None = parse_int(raw, 16) if spec.kind is Kind.HEX_BITMASK else parse_int(raw)
-    if number is None and spec.fractional and _DECIMAL_FRACTION.fullmatch(raw):
-        number = float(raw)
+    number = parse_number(spec, raw)
     if number is None:
         return Decoded(label, raw, None, spec.unit, None)
     if spec.kind is Kind.NUMBER:
