@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import serial
 
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
-from pvmonit_exporter.config.schema import is_remote
+from pvmonit_exporter.config.schema import hex_timeout, is_remote
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
+from pvmonit_exporter.vedirect.hex_session import HexSession
 from pvmonit_exporter.vedirect.products import parse_pid
 
 log = logging.getLogger(__name__)
@@ -353,7 +354,7 @@ class SerialReader:
         checked = self.device.port == "auto"
         verified = self.device.serial_number is None
         watch = BlockWatch(self.device.stale_timeout, time.monotonic())
-        conversation = Conversation(self.device.history)
+        conversation = Conversation(self.device.history, HexSession(hex_timeout(path, self.device.hex_timeout)))
         kind = "unknown"
         remote, last_data = is_remote(path), time.monotonic()
         self._set_status(path, connected=True, error=None, level=logging.INFO)
