@@ -6,6 +6,7 @@ change that is logged once, and the reader retries. A failing port never delays 
 """
 
 import errno
+import fcntl
 import glob
 import logging
 import os
@@ -13,7 +14,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import serial
@@ -54,19 +55,45 @@ SerialFactory = Callable[[str], serial.Serial]
 PORT_ERRORS = (OSError, serial.SerialException, ValueError, termios.error)
 
 
+class ExclusiveSerial(serial.Serial):
+    """A serial port no other program can read beside us, as far as the kernel allows.
+
+    pyserial's `exclusive` takes flock() before any setting changes: another opener that asks for the lock
+    (another exporter, `read`, `hex`) fails. flock is advisory, though: a program that does not ask (PvMonit's
+    vedirect.py, a plain `serial.Serial()`) would still open the port and take part of the blocks. TIOCEXCL
+    closes that gap: the kernel refuses any further open() of the terminal with EBUSY — except to root (a
+    process with CAP_SYS_ADMIN), which it lets through. The flag belongs to the terminal, not to our
+    descriptor: it is cleared on close, or the next opener (ourselves after a reconnect) would be refused.
+    """
+
+    def open(self) -> None:
+        super().open()
+        try:
+            fcntl.ioctl(self.fileno(), termios.TIOCEXCL)
+        except OSError:
+            super().close()
+            raise
+
+    def close(self) -> None:
+        if self.is_open:
+            with suppress(OSError):  # the port is gone (unplugged): nothing left to clear
+                fcntl.ioctl(self.fileno(), termios.TIOCNXCL)
+        super().close()
+
+
 def open_port(path: str) -> serial.Serial:
     """Open a VE.Direct port: 19200 8N1, no flow control, reads bounded by READ_TIMEOUT.
 
-    Exclusively (pyserial's flock, taken before any setting changes): two readers of one port would each get
-    part of the blocks, and another program holding the port makes this fail instead of stealing its bytes.
-    A remote port (`socket://`, `rfc2217://`) is a TCP connection: a bridge serves one client at a time itself.
+    Exclusively (see ExclusiveSerial): two readers of one port would each get part of the blocks, and another
+    program holding the port makes this fail instead of stealing its bytes. A remote port (`socket://`,
+    `rfc2217://`) is a TCP connection: a bridge serves one client at a time itself.
     """
     if is_remote(path):
         port: serial.Serial = serial.serial_for_url(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1,
                                                     timeout=READ_TIMEOUT)
         return port
-    return serial.Serial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT,
-                         exclusive=True)
+    return ExclusiveSerial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT,
+                           exclusive=True)
 
 
 _IN_USE = (errno.EAGAIN, errno.EBUSY)  # flock held by another opener; TIOCEXCL set by another program

@@ -2,6 +2,7 @@
 number, and scans that leave other programs' ports alone. Real pseudo-terminals, real pyserial, real subprocesses;
 symlinks stand for /dev/serial/by-id."""
 
+import errno
 import fcntl
 import logging
 import os
@@ -21,7 +22,7 @@ from pvmonit_exporter.sources.probes import ProbeError, SerialMeter
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, open_port
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import encode_block
-from tests.config import ROOT, assert_one_line_error, run_cli
+from tests.config import NOBODY, ROOT, assert_one_line_error, run_cli
 from tests.helpers import FakeDevicePort, wait_for
 from tests.vedirect_samples import MPPT
 
@@ -296,3 +297,45 @@ def test_a_device_without_serial_number_never_publishes_one_another_entry_asks_f
     finally:
         reader.stop()
         cable.close()
+
+
+# --- exclusive mode against programs that ignore the lock (issue 16, contract 6) ---------------------------
+
+
+def open_as_another_program(path: str) -> int:
+    """Open `path` with a plain `serial.Serial()` (no lock asked for, as PvMonit's vedirect.py did) in a forked
+    child that is not root (root ignores TIOCEXCL): 0 when it opened, else the errno it got."""
+    pid = os.fork()
+    if pid == 0:  # the child: it must never return into pytest
+        code = 99
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            try:
+                serial.Serial(path, 19200, timeout=0.1).close()
+                code = 0
+            except serial.SerialException as exc:
+                code = exc.errno if isinstance(exc.errno, int) else 98
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_program_that_ignores_the_lock_is_refused_while_the_exporter_reads(port: FakeDevicePort) -> None:
+    tty = os.ttyname(port.slave)
+    if os.geteuid() == 0:
+        os.chown(tty, NOBODY, -1)  # the other program may open the port (as a member of dialout would)
+    assert open_as_another_program(tty) == 0  # nobody holds it: it opens
+    device = DeviceConfig("mppt", port.path)
+    state = State([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), ()))
+    reader.start()
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        assert open_as_another_program(tty) == errno.EBUSY
+    finally:
+        reader.stop()
+    assert open_as_another_program(tty) == 0  # the exporter let it go: the port is free again
