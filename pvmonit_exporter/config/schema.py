@@ -15,12 +15,9 @@ DEFAULT_PORT = 9737
 DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
 DEFAULT_STALE_TIMEOUT = 5.0
 
-# Where `port: auto` looks, in this order: Victron cables by id first, then any USB serial port.
-DEFAULT_AUTO_PORT_PATTERNS: tuple[str, ...] = (
-    "/dev/serial/by-id/usb-VictronEnergy*",
-    "/dev/serial/by-id/*",
-    "/dev/ttyUSB*",
-)
+# Where `port: auto` looks: Victron's own VE.Direct cables. A scan opens every port it looks at and sets it to
+# 19200 baud while it listens, so another port (a GPS, a meter, a modem) is scanned only when the user lists it.
+DEFAULT_AUTO_PORT_PATTERNS: tuple[str, ...] = ("/dev/serial/by-id/usb-VictronEnergy*",)
 
 PROBE_TYPES = ("command", "serial", "w1", "file")
 PROBE_QUANTITIES = ("temperature", "current", "power")
