@@ -387,42 +387,49 @@ class SerialReader:
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
-                while not self._stop.is_set():
-                    data = port.read(READ_SIZE)
-                    hex_before = self.decoder.stats.hex_valid
-                    blocks = self.decoder.feed(data) if data else []
-                    answers = self.decoder.stats.hex_valid - hex_before
-                    if checked and blocks:
-                        blocks, verified, other = self._own_blocks(blocks, verified)
-                        if other is not None:
-                            self._wrong_device(path, other)
+                try:
+                    while not self._stop.is_set():
+                        data = port.read(READ_SIZE)
+                        hex_before = self.decoder.stats.hex_valid
+                        blocks = self.decoder.feed(data) if data else []
+                        answers = self.decoder.stats.hex_valid - hex_before
+                        if checked and blocks:
+                            blocks, verified, other = self._own_blocks(blocks, verified)
+                            if other is not None:
+                                self._wrong_device(path, other)
+                                break
+                        if data:
+                            self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
+                        got_block = got_block or bool(blocks)
+                        for block in blocks:
+                            if "PID" in block or "BMV" in block:
+                                kind = device_kind(parse_pid(block.get("PID", "")), block)
+                        self._talk_hex(port, conversation, kind, got_block)
+                        now = time.monotonic()
+                        if data:
+                            last_data = now
+                        elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
+                            self._set_status(None, connected=False, level=logging.WARNING,
+                                             error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
                             break
-                    if data:
-                        self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
-                    got_block = got_block or bool(blocks)
-                    for block in blocks:
-                        if "PID" in block or "BMV" in block:
-                            kind = device_kind(parse_pid(block.get("PID", "")), block)
-                    self._talk_hex(port, conversation, kind, got_block)
-                    now = time.monotonic()
-                    if data:
-                        last_data = now
-                    elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
-                        self._set_status(None, connected=False, level=logging.WARNING,
-                                         error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
-                        break
-                    report = watch.observe(now, len(data), len(blocks) + answers)
-                    if isinstance(report, NoValidBlock):
-                        self._set_status(path, connected=True, level=logging.WARNING,
-                                         error=f"{path}: {report.describe()}")
-                    elif report is not None:
-                        self._set_status(path, connected=True, error=None, level=logging.INFO,
-                                         message=f"{path}: {report.describe()}")
-        except PORT_ERRORS as exc:
-            self._set_status(None, connected=False, level=logging.WARNING,
-                             error=f"{path}: disconnected ({exc.__class__.__name__}: {exc})")
+                        report = watch.observe(now, len(data), len(blocks) + answers)
+                        if isinstance(report, NoValidBlock):
+                            self._set_status(path, connected=True, level=logging.WARNING,
+                                             error=f"{path}: {report.describe()}")
+                        elif report is not None:
+                            self._set_status(path, connected=True, error=None, level=logging.INFO,
+                                             message=f"{path}: {report.describe()}")
+                except PORT_ERRORS as exc:
+                    # Down before the port is closed: closing a socket:// port waits 0.3 s (pyserial).
+                    self._link_lost(path, exc)
+        except PORT_ERRORS as exc:  # closing failed: the link is gone all the same
+            self._link_lost(path, exc)
         self.decoder.reset()
         return got_block
+
+    def _link_lost(self, path: str, exc: BaseException) -> None:
+        self._set_status(None, connected=False, level=logging.WARNING,
+                         error=f"{path}: disconnected ({exc.__class__.__name__}: {exc})")
 
     def _talk_hex(self, port: serial.Serial, conversation: Conversation, kind: str, text_seen: bool) -> None:
         """One turn of the HEX conversation: take the decoder's messages, write what is due, record results."""
