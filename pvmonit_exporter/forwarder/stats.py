@@ -120,7 +120,7 @@ class ForwarderStats:
             stats = self._queue
             retry_at = None if self._retry_at is None else now + max(0.0, self._retry_at - monotonic_now)
             errors = dict(self._errors)
-            errors["disk"] += stats.recoveries
+            errors["disk"] += stats.recoveries + stats.reserve_releases
             return ForwarderStatus(
                 url=url,
                 queue_dir=queue_dir,

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pvmonit_exporter.collector.forwarder import ForwarderCollector
 from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, STOP_WAIT_SECONDS, next_tick
-from pvmonit_exporter.forwarder.queue import DiskQueue
+from pvmonit_exporter.forwarder.queue import RESERVE_FILE, DiskQueue
 from pvmonit_exporter.forwarder.queue_view import read_queue_stats
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.config import run_cli
@@ -363,7 +363,7 @@ def test_a_full_disk_is_counted_and_the_forwarder_keeps_working(
 
     assert status.errors_total["disk"] >= 1
     assert status.rows_dropped_total["disk_error"] >= 2
-    assert any("cannot queue a snapshot" in r.getMessage() and "database or disk is full" in r.getMessage()
+    assert any("cannot queue snapshots" in r.getMessage() and "database or disk is full" in r.getMessage()
                for r in caplog.records if r.levelno == logging.ERROR)
     assert b'pvmonit_emoncms_errors_total{kind="disk"}' in generate_latest(registry)
     assert {"emoncms-snapshots", "emoncms-flush"} <= {thread.name for thread in threading.enumerate()}
@@ -521,6 +521,7 @@ def test_a_full_disk_never_sends_accepted_rows_twice_and_drains_once_space_retur
         assert not rig.forwarder.flush_all(deadline=time.monotonic())
     with closing(sqlite3.connect(queue_dir / "cache.db")) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no room left in the WAL either
+    (queue_dir / RESERVE_FILE).unlink()  # used up already (test_disk.py has it): memory is the last resort
     filler = fill_up(small_disk)
 
     assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)  # every row went out, none deletable
