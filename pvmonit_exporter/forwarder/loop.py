@@ -183,7 +183,7 @@ class Forwarder:
         views = self._state.devices()
         rows = self._builder.rows(int(tick), views, self._state.probes())
         daily = self._daily.rows(views)
-        queued = self._queue_rows(rows + daily) if rows or daily else []
+        queued = self._queue_rows(rows + [day.row for day in daily]) if rows or daily else []
         if daily and queued:
             self._daily.queued(daily, self._clock())
         self._stats.snapshot_taken()  # counted once its rows are queued and in the figures
