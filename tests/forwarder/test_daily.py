@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.forwarder.daily import SENT_FILE, daily_rows
+from pvmonit_exporter.forwarder.daily import SENT_FILE, SentDay, daily_rows
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import DecoderStats
 from pvmonit_exporter.vedirect.history import DAILY_INPUTS, DayAnchor, HistoryDay, anchor_today, encode_day
@@ -283,3 +283,27 @@ def test_dates_of_days_sent_never_move_when_a_rollover_is_seen_before_noon_with_
     new_points = daily_points(fake)[30 * 9:]
     assert {point[0] for point in new_points} == {int(local(D, 12))}  # only June 1, the day that closed
     assert fake.feed_data("mppt_daily", "yield_kwh") == [*before, (int(local(D, 12)) // 86_400 * 86_400, 4.56)]
+
+
+@pytest.mark.usefixtures("paris")
+@pytest.mark.parametrize(
+    ("sent_date_of_499", "expected_date_of_500"),
+    [(D - datetime.timedelta(days=1), D),  # the record and the state agree
+     (D, D + datetime.timedelta(days=1)),  # the record dates later (a guess made in the dark): it holds
+     (D - datetime.timedelta(days=3), D)],  # the record dates earlier: the state's later date, a gap, no overlap
+    ids=["agree", "record-later", "state-later"],
+)
+def test_a_new_day_is_dated_after_the_days_sent_and_never_before(
+        sent_date_of_499: datetime.date, expected_date_of_500: datetime.date) -> None:
+    """Pure: day 500 closes; day 499 went before, dated `sent_date_of_499`. The state reads June 2, 15:00."""
+    clock = ManualClock(local(D + datetime.timedelta(days=1), 15))
+    view = state_at(clock, clock(), month(501), charging=True).devices()
+    sent = {("HQ2132ABCDE", 499): SentDay("mppt_daily", sent_date_of_499, int(local(sent_date_of_499, 12)),
+                                          {"yield_kwh": 0.0})}
+    rows = daily_rows(view, {"mppt": "mppt"}, sent)
+
+    day_500 = [daily for daily in rows if daily.sequence == 500]
+    assert [daily.date for daily in day_500] == [expected_date_of_500]
+    day_499 = [daily for daily in rows if daily.sequence == 499]  # its values changed: again, where it was
+    assert [daily.row.time for daily in day_499] == [int(local(sent_date_of_499, 12))]
+    assert [daily.row.time for daily in rows] == sorted(daily.row.time for daily in rows)

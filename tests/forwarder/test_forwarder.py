@@ -79,7 +79,10 @@ def test_outage_over_many_intervals_then_recovery_sends_every_row_once_in_order(
     assert rig.forwarder.status().last_success_timestamp == pytest.approx(rig.clock())
 
 
-def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+@pytest.mark.parametrize("engine", ["PHPFina", "PHPTimeSeries"])
+def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms,
+                                           engine: str) -> None:
+    fake.create_feed("mppt", "V", engine, 300)  # a new feed: live rows first would leave the older ones out
     with DiskQueue(tmp_path / "queue", 100) as queue:  # left over from before a restart
         queue.append([Row(int(START) - 600, "mppt", {"V": 1}), Row(int(START) - 300, "mppt", {"V": 2})])
     rig = make_rig()
@@ -88,6 +91,7 @@ def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fa
     wait_for(lambda: rig.forwarder.status().rows_sent_total == 3)
 
     assert [p.value for p in fake.stored() if p.input == "V"] == [1.0, 2.0, 26003.0]
+    assert [value for _, value in fake.feed_data("mppt", "V")] == [1.0, 2.0, 26003.0]
 
 
 @pytest.mark.parametrize("server_key", ["0" * 32, READ_KEY])
