@@ -29,7 +29,7 @@ from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
 from pvmonit_exporter.forwarder.daily import DailyRows
 from pvmonit_exporter.forwarder.emoncms import EmoncmsClient
 from pvmonit_exporter.forwarder.outcome import ContentError
-from pvmonit_exporter.forwarder.policy import Action, Pace, backoff_delay, decide
+from pvmonit_exporter.forwarder.policy import Action, DiskHealth, Pace, backoff_delay, decide, disk_outcome
 from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, QueueError
 from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder
 from pvmonit_exporter.forwarder.stats import ForwarderStats, ForwarderStatus
@@ -44,6 +44,13 @@ STOP_WAIT_SECONDS = 5.0
 # The flush thread also looks at the queue this often when idle: another process may have queued rows.
 IDLE_WAIT_SECONDS = 60.0
 CLOCK_FLOOR = datetime(BUILD_YEAR, 1, 1, tzinfo=UTC).timestamp()
+
+
+class _Use(enum.Enum):
+    """What a thread uses the queue's disk for: each has its own `DiskHealth`, said once per change."""
+
+    QUEUEING = "queueing snapshots"  # the snapshot thread
+    SENDING = "sending the queue"  # the flush thread, or a `flush_all`
 
 
 class _Pass(enum.Enum):
@@ -100,6 +107,8 @@ class Forwarder:
         self._pace = Pace(config.batch_size)  # flush only
         self._clock_wrong = False  # snapshot thread only
         self._key_refused = False  # emoncms refused the key and has accepted nothing since (flush only)
+        self._disk = dict.fromkeys(_Use, DiskHealth())  # each entry written by its own thread only
+        self._pass_disk_error = False  # the current flush pass met a disk error (flush only)
         self._url = self._client.scrub(config.url)
 
     # --- life cycle ----------------------------------------------------------------------------------
@@ -109,7 +118,7 @@ class Forwarder:
             raise RuntimeError("a stopped forwarder does not start again (its queue is closed): make a new one")
         if self._threads:
             return
-        self._refresh_stats()
+        self._refresh_stats(_Use.SENDING)
         self._threads = [
             threading.Thread(target=self._snapshot_loop, name="emoncms-snapshots", daemon=True),
             threading.Thread(target=self._flush_loop, name="emoncms-flush", daemon=True),
@@ -175,24 +184,31 @@ class Forwarder:
         views = self._state.devices()
         rows = self._builder.rows(int(tick), views, self._state.probes())
         daily = self._daily.rows(views)
-        queued = self._queue_rows(rows + daily) if rows or daily else []
+        queued = self._queue_rows(rows + [day.row for day in daily]) if rows or daily else []
         if daily and queued:
             self._daily.queued(daily, self._clock())
         self._stats.snapshot_taken()  # counted once its rows are queued and in the figures
         return queued
 
     def _queue_rows(self, rows: list[Row]) -> list[Row]:
-        try:
-            dropped = self._queue.append(rows)
-        except QueueError as exc:
-            self._stats.dropped("disk_error", len(rows))
-            self._disk_error(f"cannot queue a snapshot, {len(rows)} rows lost", exc)
-            return []
+        """Queue `rows`, trying once more at once when the disk refuses: the queue reads afresh after a failed
+        read, so one short read costs no snapshot. Rows the disk refuses twice are dropped and counted."""
+        for attempt in (1, 2):
+            try:
+                dropped = self._queue.append(rows)
+                break
+            except QueueError as exc:
+                self._disk_error(_Use.QUEUEING, "cannot queue snapshots (their rows are dropped, counted in "
+                                 "pvmonit_emoncms_rows_dropped_total{reason=\"disk_error\"})", exc)
+                if attempt == 2:
+                    self._stats.dropped("disk_error", len(rows))
+                    return []
         if dropped:
             self._stats.dropped("queue_full", dropped)
             logger.warning("emoncms queue is full (%d rows): dropped the %d oldest rows", self._config.max_queue_rows,
                            dropped)
-        self._refresh_stats()
+        if self._refresh_stats(_Use.QUEUEING):
+            self._disk_works(_Use.QUEUEING)
         self._wake.set()
         return rows
 
@@ -245,28 +261,31 @@ class Forwarder:
     def _flush_pass(self) -> _Pass:
         """Send batches, oldest first, until the queue is empty or a send fails. Never raises."""
         with self._flush_lock:
+            self._pass_disk_error = False
             try:
-                return self._flush_batches()
+                result = self._flush_batches()
+                if self._refresh_stats(_Use.SENDING) and not self._pass_disk_error:
+                    self._disk_works(_Use.SENDING)
             except Exception as exc:  # noqa: BLE001 - logged with its traceback, scrubbed; a bug must not end
                 # the flushing: back off and try again
                 self._log_exception("emoncms forwarder: flush failed")
                 self._back_off(f"internal error: {exc}")
                 return _Pass.RETRY
-            finally:
-                self._refresh_stats()
+            return result
 
     def _flush_batches(self) -> _Pass:
         try:
             self._queue.retry_removals()  # rows sent while the disk was full
         except QueueError as exc:
-            self._disk_error("cannot remove rows sent earlier from the queue", exc)
+            self._disk_error(_Use.SENDING, "cannot remove rows sent earlier from the queue", exc)
         while not self._stop.is_set():
             if self._clock() < CLOCK_FLOOR:
                 return _Pass.CLOCK  # `sentat` from a wrong clock would move every row by the error
             try:
                 batch = self._queue.peek(self._pace.limit)
             except QueueError as exc:
-                self._disk_error("cannot read the queue", exc)
+                self._disk_error(_Use.SENDING, "cannot read the queue (its rows stay queued, read again after a "
+                                 "backoff)", exc)
                 self._back_off(str(exc))
                 return _Pass.RETRY
             if not batch:
@@ -274,7 +293,7 @@ class Forwarder:
             result = self._deliver(batch)
             if result is not None:
                 return result
-            self._refresh_stats()  # progress shows in the metrics during a long drain
+            self._refresh_stats(_Use.SENDING)  # progress shows in the metrics during a long drain
         return _Pass.STOPPED
 
     def _deliver(self, items: Sequence[QueuedRow]) -> _Pass | None:
@@ -326,15 +345,15 @@ class Forwarder:
         try:
             removed = self._queue.remove(batch)
         except QueueError as exc:
-            self._disk_error(f"cannot remove {len(batch)} sent rows from the queue (they will not be sent again)",
-                             exc)
+            self._disk_error(_Use.SENDING, f"cannot remove {len(batch)} sent rows from the queue (they will not be "
+                             "sent again)", exc)
             refused: QueueError | None = exc
         else:
             refused = None
             if removed < len(batch):
                 logger.debug("emoncms: %d of the %d rows sent had already left the queue (sent by another "
                              "process); rows queued since under the same keys stay", len(batch) - removed, len(batch))
-        self._refresh_stats()
+        self._refresh_stats(_Use.SENDING)
         failures = self._stats.sent(len(batch), self._clock())
         if self._key_refused:
             self._key_refused = False
@@ -350,7 +369,7 @@ class Forwarder:
         try:
             dropped = self._queue.bury(items, error, self._clock())
         except QueueError as exc:
-            self._disk_error("cannot move a rejected row to the dead letters", exc)
+            self._disk_error(_Use.SENDING, "cannot move a rejected row to the dead letters", exc)
             self._back_off(str(exc))
             return False
         self._stats.dropped("dead_letter_full", dropped)
@@ -376,10 +395,22 @@ class Forwarder:
         self._stats.retry_at(time.monotonic() + delay)
         return delay
 
-    def _disk_error(self, what: str, exc: QueueError) -> None:
+    def _disk_error(self, use: _Use, what: str, exc: QueueError) -> None:
+        """Count a disk error; log it only when it changes the state of `use` (`disk_outcome`)."""
         message = self._scrub(str(exc))
         self._stats.error("disk", message)
-        logger.error("emoncms queue: %s: %s", what, message)
+        if use is _Use.SENDING:
+            self._pass_disk_error = True
+        self._disk[use], changed = disk_outcome(self._disk[use], message)
+        if changed:
+            logger.error("emoncms queue: %s: %s (counted in pvmonit_emoncms_errors_total{kind=\"disk\"}; said "
+                         "again when the error changes or the disk works again)", what, message)
+
+    def _disk_works(self, use: _Use) -> None:
+        failures = self._disk[use].failures
+        self._disk[use], changed = disk_outcome(self._disk[use], None)
+        if changed:
+            logger.info("emoncms queue: %s works again, after %d failed disk operations", use.value, failures)
 
     def _scrub(self, text: str) -> str:
         return self._client.scrub(text)
@@ -388,13 +419,15 @@ class Forwarder:
         """`logger.exception`, with the traceback's text scrubbed of the key (an exception may quote it)."""
         logger.error("%s\n%s", what, self._scrub(traceback.format_exc().rstrip()))
 
-    def _refresh_stats(self) -> None:
+    def _refresh_stats(self, use: _Use) -> bool:
+        """Read the queue's figures into the stats; False when the disk refused."""
         try:
             stats = self._queue.stats()
         except QueueError as exc:
-            self._disk_error("cannot read the queue's figures", exc)
-            return
+            self._disk_error(use, "cannot read the queue's figures", exc)
+            return False
         self._stats.queue(stats)
+        return True
 
 
 def _when(timestamp: float) -> str:

@@ -6,6 +6,9 @@ no threads — the loop in `loop.py` carries the decisions out.
   to the single row it refuses, which is buried in the dead letters (the other rows go through).
 * `AuthError`, `TransientError` → keep every row and back off (capped exponential backoff with jitter).
 
+A disk that fails is said once, not at every operation: `disk_outcome` tells the loop when the state of the
+queue's disk changed (it started failing, failed otherwise, or works again), the only time worth a log line.
+
 The batch size paces itself: after a timeout the next request carries half the rows of the one that timed out
 (down to one row), so a server too slow for `batch_size` rows within `timeout` (an emonPi on an SD card) still
 drains the backlog instead of receiving the same rows for ever; after `GROW_AFTER` successes in a row the size
@@ -72,3 +75,19 @@ def backoff_delay(failures: int, initial: float, maximum: float, jitter: float) 
     """Seconds to wait after `failures` failed attempts in a row: `initial` doubling up to `maximum`, times
     `jitter` (drawn from [0.5, 1] by the caller, so that many exporters do not retry in step)."""
     return min(maximum, initial * 2.0 ** min(failures - 1, 30)) * jitter
+
+
+@dataclass(frozen=True)
+class DiskHealth:
+    """How the queue's disk has been doing for one thread: `error` while its operations fail, `failures` since."""
+
+    error: str | None = None
+    failures: int = 0
+
+
+def disk_outcome(health: DiskHealth, error: str | None) -> tuple[DiskHealth, bool]:
+    """The health after an operation that failed with `error` (None: it worked), and whether that changed it:
+    working → failing, failing with another error, or failing → working."""
+    if error is None:
+        return DiskHealth(), health.error is not None
+    return DiskHealth(error, health.failures + 1), error != health.error

@@ -1,8 +1,9 @@
 """A durable FIFO of rows on diskcache (SQLite), bounded, with a dead-letter store and corrupt-database recovery.
 
 Layout of `queue_dir`: `cache.db` (+ `-wal`, `-shm`) holds the queue, one entry per row, under diskcache's
-increasing integer keys (push order = time order); `dead/` is a second store for rows emoncms rejected for their
-content; `corrupt-<time>/` directories hold databases that could not be read, kept for a human to look at.
+increasing integer keys (push order = time order); `reserve` is room kept for a full disk (below); `dead/` is a
+second store for rows emoncms rejected for their content; `corrupt-<time>/` directories hold databases that
+could not be read, kept for a human to look at.
 
 Durability: an `append` that returned has been committed with SQLite in WAL mode and `synchronous=FULL`, so
 the row survives kill -9 and power loss. Rows are removed only after emoncms said `ok`, so a crash between
@@ -25,18 +26,31 @@ opened (device and inode): when someone deletes or replaces them under the runni
 writing into the deleted files and every row queued after that would be lost at the next restart. Instead it
 says so once at ERROR and opens (creating if needed) the queue now at that path.
 
-Disk full: a row emoncms accepted but that cannot be deleted (SQLITE_FULL) is remembered in memory as sent:
-`peek` skips it and `stats` does not count it, so it is never sent twice by this process, and every later
-`remove` (or `retry_removals`) deletes it again; once that succeeds, the WAL is checkpointed to give the space
-back. A restart forgets that memory: those rows are then sent again (emoncms overwrites the same timestamps).
+Disk full: SQLite needs room even to delete (the WAL grows by the pages a delete changes), so a queue that
+filled the disk itself, or shares it with logs that did, could not delete the rows emoncms accepted, and the
+space would never come back. `reserve` (1 MiB, allocated for real) is kept in `queue_dir` for that: when a
+delete fails for want of room, the reserve is deleted, the delete retried in its room, and the WAL checkpointed
+and truncated, which gives back the space the queue's rows took; the reserve is made again as soon as there is
+room. Should even that fail (no reserve left), a row emoncms accepted but that cannot be deleted is remembered
+in memory as sent: `peek` skips it and `stats` does not count it, so it is never sent twice by this process,
+and every later `remove` (or `retry_removals`) deletes it again; once that succeeds, the WAL is checkpointed.
+A restart forgets that memory: those rows are then sent again (emoncms overwrites the same timestamps).
+
+A read that comes back short (a failing SD card) makes SQLite fill the rest of the page with zeros: SQLite
+then reports the page malformed, or diskcache trips over a row that is not there (a `ValueError`). Either is
+a `QueueError` like any failed read, and the connection that misread is closed, so that the page is read
+again from the disk next time instead of from that connection's cache.
 
 The `queue` command does not open a DiskQueue: it reads without writing (`queue_view`). `close()` is final: a
 closed queue refuses every operation rather than reopening its files.
 """
 
+import contextlib
+import errno
 import itertools
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -56,6 +70,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEAD_DIR = "dead"
+RESERVE_FILE = "reserve"
+RESERVE_BYTES = 1 << 20  # room to delete a batch of sent rows and checkpoint the WAL on a full disk
 _DB_FILES = ("cache.db", "cache.db-wal", "cache.db-shm")
 
 # diskcache's defaults are a cache's, not a queue's: they evict entries and only sync at checkpoints.
@@ -78,12 +94,22 @@ _SETTINGS: dict[str, Any] = {
 
 # SQLite primary result codes that mean "this file is not a usable database" rather than "the disk refused".
 _SQLITE_ERROR, _SQLITE_CORRUPT, _SQLITE_NOTADB = 1, 11, 26
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
+_FULL_BELOW = 64 * 1024  # free bytes under which an I/O error is taken for a full disk
+# What diskcache raises when a read came back short and SQLite filled the rest of the page with zeros: a row
+# it expected is missing (`((value,),) = …` → ValueError), a column is None (TypeError)…
+_MISREAD = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _HEADER_BYTES = 100
 
 
 class QueueError(Exception):
-    """The queue's storage cannot be used now (disk full, read-only, I/O error); nothing was changed."""
+    """The queue's storage cannot be used now (disk full, read-only, I/O error); nothing was changed.
+    `full`: the disk had no room (SQLITE_FULL, ENOSPC)."""
+
+    def __init__(self, message: str, *, full: bool = False) -> None:
+        super().__init__(message)
+        self.full = full
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,23 @@ class DeadLetter:
     text: str
     error: str
     time: float
+
+
+def _is_full(exc: BaseException, directory: Path) -> bool:
+    """True when `exc` is the disk having no room: SQLITE_FULL, ENOSPC, or an I/O error where not a page is free
+    (SQLite says "disk I/O error" when it cannot make its -shm file on a full disk)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    if code & 0xFF == _SQLITE_FULL:
+        return True
+    try:
+        room = os.statvfs(directory)
+    except OSError:
+        return False
+    return code & 0xFF == _SQLITE_IOERR and room.f_bavail * room.f_frsize < _FULL_BELOW
 
 
 def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
@@ -187,10 +230,20 @@ class _Store:
                     # The file is whole: a read failed. The connection may keep the page it misread in its
                     # cache, so the next operation starts from a fresh one.
                     self._close_cache()
-                raise QueueError(f"{self.what} {self.directory}: {exc}") from exc
+                raise QueueError(f"{self.what} {self.directory}: {exc}", full=_is_full(exc, self.directory)) from exc
+            except _MISREAD as exc:
+                # Not a bug of ours: diskcache read a page that came back short. Kept, the connection would
+                # serve that page from its cache to every later operation of this thread, which would all
+                # fail the same way for good; so this is a failed read like SQLite's own.
+                message = f"a read of the database came back damaged ({type(exc).__name__}: {exc})"
+                if attempt == 1 and (damage := confirmed_damage(self.database)):
+                    self._move_aside(f"{message}; integrity check: {damage}")
+                    continue
+                self._close_cache()
+                raise QueueError(f"{self.what} {self.directory}: {message}") from exc
             except (OSError, diskcache.Timeout) as exc:
                 detail = str(exc) or "the database stayed locked or read-only"
-                raise QueueError(f"{self.what} {self.directory}: {detail}") from exc
+                raise QueueError(f"{self.what} {self.directory}: {detail}", full=_is_full(exc, self.directory)) from exc
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _open(self) -> None:
@@ -296,6 +349,8 @@ class DiskQueue:
         self._dead = _Store(directory / DEAD_DIR, "emoncms dead-letter store", timeout)
         # Rows emoncms accepted whose delete failed (disk full), by key: sent, still to delete (module docstring).
         self._unremoved: dict[int, str] = {}
+        self._reserve_missing = True  # made at the first append or remove that succeeds
+        self._reserve_releases = 0
         self._reopenings = 0  # `_queue.reopenings` when `_unremoved` was last known to match its database
 
     def append(self, rows: Sequence[Row]) -> int:
@@ -309,6 +364,10 @@ class DiskQueue:
                 return _trim(cache, self.max_rows)
 
         with self._lock:
+            self._run(lambda cache: None)  # opens the queue, creating its directory
+            if not self._keep_reserve():
+                raise QueueError(f"emoncms queue {self.directory}: the disk is full (its last {RESERVE_BYTES // 1024} "
+                                 "KiB are kept to send and delete the rows queued)", full=True)
             return self._run(operation)
 
     def peek(self, limit: int) -> list[QueuedRow]:
@@ -330,7 +389,7 @@ class DiskQueue:
             return items
 
         with self._lock:
-            return self._run(operation)
+            return self._run(operation, frees=True)
 
     def remove(self, items: Iterable[QueuedRow]) -> int:
         """Delete the peeked `items` in one transaction; returns how many were deleted.
@@ -352,7 +411,7 @@ class DiskQueue:
         """Delete `wanted` and the rows whose delete failed before; remember `wanted` as sent when it fails.
         Returns how many of each were deleted."""
         try:
-            self._run(lambda cache: None)  # a queue found replaced forgets what it was to delete
+            self._run(lambda cache: None, frees=True)  # a queue found replaced forgets what it was to delete
         except QueueError:
             self._unremoved.update(wanted)
             raise
@@ -371,29 +430,74 @@ class DiskQueue:
                 return delete(cache, wanted), delete(cache, earlier)
 
         try:
-            removed = self._run(operation)
+            removed = self._run(operation, frees=True)
         except QueueError:
             self._unremoved.update(wanted)
             raise
         self._unremoved.clear()
         if earlier:
             logger.info("emoncms queue: deleted the %d rows sent while the disk refused it", len(earlier))
+        if earlier or self._reserve_missing:  # the disk was full: the space is in the WAL now, give it back
             try:
                 self._run(lambda cache: self._queue.checkpoint())
             except QueueError as exc:  # the rows are deleted; the WAL is checkpointed at a later commit
                 logger.warning("emoncms queue: could not checkpoint its WAL: %s", exc)
+        self._keep_reserve()
         return removed
 
-    def _run(self, operation: Callable[[Any], T]) -> T:
+    def _keep_reserve(self) -> bool:
+        """Make sure the reserve file exists (module docstring); False when the disk has no room for it (try
+        again later). A file system that cannot hold one (read-only…) is no reason to refuse rows: True."""
+        if not self._reserve_missing:
+            return True
+        reserve = self.directory / RESERVE_FILE
+        try:
+            descriptor = os.open(reserve, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(descriptor, 0, RESERVE_BYTES)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a part-made reserve would hold the last free blocks
+                reserve.unlink(missing_ok=True)
+            return exc.errno not in (errno.ENOSPC, errno.EDQUOT)
+        self._reserve_missing = False
+        return True
+
+    def _release_reserve(self) -> bool:
+        """Delete the reserve file to make room for deleting rows on a full disk; False when there is none."""
+        try:
+            (self.directory / RESERVE_FILE).unlink()
+        except OSError:
+            return False
+        finally:
+            self._reserve_missing = True
+        self._reserve_releases += 1
+        logger.warning("emoncms queue: the disk is full: released the %d KiB kept in %s, to read the queue and "
+                       "delete the rows emoncms accepted (made again once there is room)", RESERVE_BYTES // 1024,
+                       self.directory / RESERVE_FILE)
+        return True
+
+    def _run(self, operation: Callable[[Any], T], *, frees: bool = False) -> T:
         """`operation` on the queue store. When the store had to be reopened (its directory deleted or
         replaced), the rows still to delete are forgotten and the dead-letter store, inside that directory, is
-        reopened too, without a second ERROR for the same event."""
+        reopened too, without a second ERROR for the same event.
+
+        `frees`: the operation leads to space given back (opening, reading, deleting — not queueing more): on a
+        full disk, it is tried again in the room of the reserve."""
         try:
-            return self._queue.run(operation)
+            try:
+                return self._queue.run(operation)
+            except QueueError as exc:
+                if frees and exc.full and self._release_reserve():
+                    return self._queue.run(operation)
+                raise
         finally:
             if self._queue.reopenings != self._reopenings:
                 self._reopenings = self._queue.reopenings
                 self._unremoved.clear()
+                self._reserve_missing = True
                 self._dead.forget()
 
     def bury(self, items: Sequence[QueuedRow], error: str, now: float) -> int:
@@ -449,10 +553,10 @@ class DiskQueue:
             return rows, waiting(cache, cache.iterkeys()), waiting(cache, cache.iterkeys(reverse=True))
 
         with self._lock:
-            rows, oldest, newest = self._run(queue_stats)
+            rows, oldest, newest = self._run(queue_stats, frees=True)
             dead = self._dead.run(len)
             recoveries = self._queue.recoveries + self._dead.recoveries
-        return QueueStats(rows, oldest, newest, dead, recoveries)
+        return QueueStats(rows, oldest, newest, dead, recoveries, self._reserve_releases)
 
     def close(self) -> None:
         with self._lock:

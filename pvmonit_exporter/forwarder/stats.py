@@ -27,6 +27,7 @@ class QueueStats:
     newest: float | None
     dead_rows: int
     recoveries: int  # corrupt databases moved aside since this process started
+    reserve_releases: int = 0  # deletes the disk refused for want of room, done in the reserve's room instead
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class ForwarderStats:
             stats = self._queue
             retry_at = None if self._retry_at is None else now + max(0.0, self._retry_at - monotonic_now)
             errors = dict(self._errors)
-            errors["disk"] += stats.recoveries
+            errors["disk"] += stats.recoveries + stats.reserve_releases
             return ForwarderStatus(
                 url=url,
                 queue_dir=queue_dir,

@@ -21,6 +21,24 @@ Each behaviour follows /work/shared/reference/emoncms-api.md (copied facts, no e
 
 Simplification: a bulk row is checked whole before any of its values is stored.
 
+Feeds (`create_feed`): what emoncms keeps of an input that logs to a feed, engine by engine, as emoncms's own
+source at v11.16.8 (commit ef6464555de99671e25bee5bb4b92733e6468a1c) does it, read in
+Modules/input/input_methods.php (`bulk`, `process_node`: every row's values go through the input's process
+list one point at a time, in the order of the request), Modules/process/process_processlist.php (`log_to_feed`
+→ `feed->post`), Modules/feed/feed_model.php (`post`: straight to the engine, the Redis buffer being off by
+default in default-settings.php) and Modules/feed/engine/PHPFina.php and PHPTimeSeries.php (`post` →
+`post_multiple`):
+
+* PHPFina: the time is floored to the feed's interval; the first point ever sets the feed's start, and a point
+  before the start is dropped; a point inside the feed overwrites its slot; a later one is appended, the slots
+  between filled with NaN (emoncms's `maxpadding` bound is not modelled);
+* PHPTimeSeries: a point at the newest point's time overwrites it; an older point overwrites the point at
+  exactly its time if there is one, and is dropped otherwise; a newer one is appended.
+
+Both answer `ok` whatever they dropped. `create_feed` stands for a user who added `Log to feed` to an input
+before the rows arrive (emoncms creates an input on its first point and logs nothing for it then: its process
+list is empty until the user fills it); `stored()` is every point that reached an input, in arrival order.
+
 Switches for failures: `go_down()`/`come_up()` (connection refused: the listening socket is closed and
 re-opened on the same port), `drop_connections` (connection closed without an answer), `fail_status` (HTTP 5xx
 with an HTML page), `delay` (seconds to wait after storing, before answering: the client may time out or be
@@ -30,7 +48,9 @@ stores its rows, then waits for the event before answering; set `hold = None` an
 at once).
 """
 
+import bisect
 import json
+import math
 import re
 import socket
 import threading
@@ -65,6 +85,53 @@ class RecordedRequest:
     body: bytes
     status: int
     answer: str
+
+
+class Feed:
+    """One emoncms feed of `engine` ("PHPFina" with `interval` seconds, or "PHPTimeSeries"), as its engine
+    writes it (module docstring)."""
+
+    def __init__(self, engine: str, interval: int = 10) -> None:
+        if engine not in ("PHPFina", "PHPTimeSeries"):
+            raise ValueError(f"engine {engine!r}: PHPFina or PHPTimeSeries")
+        self.engine = engine
+        self.interval = interval
+        self.start_time = 0  # PHPFina
+        self.slots: list[float] = []  # PHPFina: one value per interval from start_time, NaN where none came
+        self.series: list[tuple[int, float]] = []  # PHPTimeSeries: ascending times
+
+    def post(self, at: int, value: float) -> None:
+        if self.engine == "PHPFina":
+            self._post_fina(at, value)
+        else:
+            self._post_timeseries(at, value)
+
+    def _post_fina(self, at: int, value: float) -> None:
+        slot_time = at // self.interval * self.interval
+        if not self.slots and self.start_time == 0:
+            self.start_time = slot_time
+        position = (slot_time - self.start_time) // self.interval
+        if position < 0:
+            return  # before the feed's start: dropped
+        if position < len(self.slots):
+            self.slots[position] = value
+            return
+        self.slots.extend([math.nan] * (position - len(self.slots)))
+        self.slots.append(value)
+
+    def _post_timeseries(self, at: int, value: float) -> None:
+        if not self.series or at > self.series[-1][0]:
+            self.series.append((at, value))
+            return
+        index = bisect.bisect_left(self.series, at, key=lambda point: point[0])
+        if index < len(self.series) and self.series[index][0] == at:
+            self.series[index] = (at, value)  # older than the newest: kept only over a point at that very time
+
+    def data(self) -> list[tuple[int, float]]:
+        """The points the feed holds, ascending (PHPFina: its slots that hold a value)."""
+        if self.engine == "PHPTimeSeries":
+            return list(self.series)
+        return [(self.start_time + i * self.interval, v) for i, v in enumerate(self.slots) if not math.isnan(v)]
 
 
 class ManualClock:
@@ -133,6 +200,7 @@ class FakeEmoncms:
         self.points: list[Point] = []
         self.requests: list[RecordedRequest] = []
         self.nodes: list[str] = []
+        self.feeds: dict[tuple[str, str], Feed] = {}  # (node, input) → the feed that input logs to
         self.drop_connections = False
         self.fail_status: int | None = None
         self.delay = 0.0
@@ -217,9 +285,17 @@ class FakeEmoncms:
         with self._lock:
             return list(self.requests)
 
-    def latest(self) -> dict[tuple[str, str, int], float]:
-        """(node, input, time) → value, later writes overwriting earlier ones as a PHPFina slot does."""
-        return {(p.node, p.input, p.time): p.value for p in self.stored()}
+    def create_feed(self, node: str, input_name: str, engine: str, interval: int = 10) -> Feed:
+        """Make the input `node`/`input_name` log to a new feed of `engine` (module docstring)."""
+        with self._lock:
+            feed = self.feeds[node, input_name] = Feed(engine, interval)
+            if node not in self.nodes:
+                self.nodes.append(node)
+            return feed
+
+    def feed_data(self, node: str, input_name: str) -> list[tuple[int, float]]:
+        with self._lock:
+            return self.feeds[node, input_name].data()
 
     # --- the emoncms behaviour ---------------------------------------------------------------------------
 
@@ -265,7 +341,10 @@ class FakeEmoncms:
             if len(self.nodes) >= self.node_limit:
                 raise _ContentError(NODE_LIMIT_ERROR.format(limit=self.node_limit))
             self.nodes.append(name)
-        self.points.extend(Point(name, input_name, at, value) for input_name, value in numbers)
+        for input_name, value in numbers:
+            self.points.append(Point(name, input_name, at, value))
+            if (feed := self.feeds.get((name, input_name))) is not None:
+                feed.post(at, value)
 
     def _bulk(self, params: Mapping[str, str]) -> None:
         try:

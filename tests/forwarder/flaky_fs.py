@@ -9,6 +9,9 @@ if the file ended there; FAULT_FILE is deleted: one failed read, then the disk r
 the missing bytes with zeros and then reports the page as "database disk image is malformed" — though the file
 itself is whole. `cache.db` is opened with
 `direct_io`, so that every read reaches this file system rather than the kernel's page cache.
+
+When FAULT_FILE holds a number, only a read made by the thread with that id (`threading.get_native_id()`; the
+kernel tells FUSE which thread asks) fails: a test can aim the fault at one of the forwarder's two threads.
 """
 
 import errno
@@ -17,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fuse import FUSE, FuseOSError, Operations  # type: ignore[import-untyped]
+from fuse import FUSE, FuseOSError, Operations, fuse_get_context  # type: ignore[import-untyped]
 
 _PAGE = 4096
 
@@ -85,11 +88,19 @@ class FlakyPassthrough(Operations):  # type: ignore[misc]
             self._cut_at = None
             return b""
         data = os.pread(fi.fh, size, offset)
-        if path.endswith("/cache.db") and offset >= _PAGE and self.fault_file.exists():
+        if path.endswith("/cache.db") and offset >= _PAGE and self._fault_armed():
             self.fault_file.unlink()
             self._cut_at = offset + len(data) // 2
             return data[: len(data) // 2]
         return data
+
+    def _fault_armed(self) -> bool:
+        """The fault file exists and names no thread, or names the thread making this read."""
+        try:
+            target = self.fault_file.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return False
+        return not target or int(target) == fuse_get_context()[2]
 
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         return os.pwrite(fi.fh, data, offset)

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.forwarder.daily import SENT_FILE, daily_rows
+from pvmonit_exporter.forwarder.daily import SENT_FILE, SentDay, daily_rows
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import DecoderStats
-from pvmonit_exporter.vedirect.history import DayAnchor, HistoryDay, anchor_today, encode_day
+from pvmonit_exporter.vedirect.history import DAILY_INPUTS, DayAnchor, HistoryDay, anchor_today, encode_day
 from tests.forwarder.conftest import MPPT_BLOCK, Rig
 from tests.forwarder.fake_emoncms import FakeEmoncms, ManualClock
 from tests.helpers import wait_for
@@ -100,13 +100,13 @@ def state_at(clock: ManualClock, when: float, history: list[HistoryDay], chargin
 def test_rows_are_stamped_at_local_noon_of_each_closed_day(zone: str) -> None:
     clock = ManualClock(local(D, 20))
     state = state_at(clock, local(D, 20), month(500), charging=False)
-    rows = daily_rows(state.devices(), {"mppt": "mppt"}, {})
+    rows = [daily.row for daily in daily_rows(state.devices(), {"mppt": "mppt"}, {})]
     assert len(rows) == 30  # today's record is still growing: not sent
-    for row, days_ago in zip(rows, range(1, 31), strict=True):
+    for row, days_ago in zip(rows, range(30, 0, -1), strict=True):  # oldest first
         stamped = datetime.datetime.fromtimestamp(row.time)  # local time
         assert (stamped.date(), stamped.hour, stamped.minute) == (D - datetime.timedelta(days=days_ago), 12, 0)
         assert row.node == "mppt_daily"
-    assert rows[0].values == {"yield_kwh": 1.99, "consumed_kwh": 0.25, "battery_voltage_max_v": 14.4,
+    assert rows[-1].values == {"yield_kwh": 1.99, "consumed_kwh": 0.25, "battery_voltage_max_v": 14.4,
                               "battery_voltage_min_v": 12.3, "max_power_w": 349, "max_battery_current_a": 20.5,
                               "bulk_min": 100, "absorption_min": 60, "float_min": 200}  # n/a left out
 
@@ -118,7 +118,7 @@ def test_a_read_between_midnight_and_dawn_does_not_shift_the_dates(zone: str) ->
     fresh_at_night = daily_rows(
         state_at(clock, local(D + datetime.timedelta(days=1), 0, 10), month(500), charging=False).devices(),
         {"mppt": "mppt"}, {})
-    assert [row.time for row in fresh_at_night] == [row.time for row in evening]
+    assert [daily.row.time for daily in fresh_at_night] == [daily.row.time for daily in evening]
 
 
 @pytest.fixture
@@ -196,3 +196,114 @@ def test_history_off_sends_no_daily_rows(make_rig: MakeRig, fake: FakeEmoncms, c
     rig.tick({"mppt": MPPT_BLOCK}, wait_for)
     wait_for(fake.stored)
     assert [p for p in fake.stored() if p.node == "mppt_daily"] == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Into real feeds: the stand-in's PHPFina and PHPTimeSeries drop what emoncms drops
+
+
+def daily_points(fake: FakeEmoncms) -> list[tuple[int, str, float]]:
+    return [(p.time, p.input, p.value) for p in fake.stored() if p.node == "mppt_daily"]
+
+
+@pytest.mark.usefixtures("paris")
+@pytest.mark.parametrize("engine", ["PHPFina", "PHPTimeSeries"])
+def test_a_backfill_of_eleven_days_survives_in_each_feed_engine(
+        make_rig: MakeRig, fake: FakeEmoncms, clock: ManualClock, engine: str) -> None:
+    """Before: the days went newest first and each new daily feed kept 1 of 11, as on a real emoncms."""
+    for name in DAILY_INPUTS:
+        fake.create_feed("mppt_daily", name, engine, 86_400)
+    rig = make_rig()
+    clock.set(local(D, 15))
+    rig.state.record_hex("mppt", [], [], month(500)[:12])  # today and 11 closed days
+    rig.forwarder.start()
+    rig.tick({"mppt": MPPT_BLOCK}, wait_for)
+    wait_for(lambda: len(daily_points(fake)) == 11 * 9)
+
+    yields = fake.feed_data("mppt_daily", "yield_kwh")
+    # Noon in Paris is in the same UTC day: PHPTimeSeries keeps it, PHPFina floors it to that day's slot.
+    assert [datetime.datetime.fromtimestamp(t, datetime.UTC).date() for t, _ in yields] == [
+        D - datetime.timedelta(days=n) for n in range(11, 0, -1)]
+    assert [value for _, value in yields] == pytest.approx([1.0 + s % 100 / 100 for s in range(489, 500)])
+    assert all(len(fake.feed_data("mppt_daily", name)) == 11 for name in DAILY_INPUTS if name != "max_pv_voltage_v")
+
+
+def zone_is(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("TZ", name)
+    time.tzset()
+
+
+@pytest.mark.usefixtures("paris")
+def test_a_restart_under_another_time_zone_sends_nothing_again(
+        make_rig: MakeRig, fake: FakeEmoncms, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: "already sent" was the timestamp, which moves with the zone: all 30 days went again."""
+    first = make_rig()
+    clock.set(local(D, 15))
+    first.state.record_hex("mppt", [], [], month(500))
+    first.forwarder.start()
+    first.tick({"mppt": MPPT_BLOCK}, wait_for)
+    wait_for(lambda: len(daily_points(fake)) == 30 * 9)
+    first.forwarder.stop()
+
+    zone_is(monkeypatch, "America/Los_Angeles")  # the same moment, nine hours earlier on the wall
+    second = make_rig()
+    second.state.record_hex("mppt", [], [], month(500))
+    second.forwarder.start()
+    second.tick({"mppt": MPPT_BLOCK}, wait_for)
+    wait_for(lambda: second.forwarder.status().queue_rows == 0)
+
+    assert len(daily_points(fake)) == 30 * 9
+
+
+@pytest.mark.usefixtures("paris")
+def test_dates_of_days_sent_never_move_when_a_rollover_is_seen_before_noon_with_the_charger_off(
+        make_rig: MakeRig, fake: FakeEmoncms, clock: ManualClock) -> None:
+    """The charger rolled over at dawn and is off again at 09:00 (a dark morning) when the daemon restarts:
+    alone, that reading dates day 0 yesterday. Before: every day already sent went again one day earlier,
+    over its neighbour's slot."""
+    for name in DAILY_INPUTS:
+        fake.create_feed("mppt_daily", name, "PHPFina", 86_400)
+    first = make_rig()
+    clock.set(local(D, 15))
+    first.state.record_hex("mppt", [], [], month(500))
+    first.forwarder.start()
+    first.tick({"mppt": MPPT_BLOCK}, wait_for)
+    wait_for(lambda: len(daily_points(fake)) == 30 * 9)
+    first.forwarder.stop()
+    before = fake.feed_data("mppt_daily", "yield_kwh")
+
+    second = make_rig()
+    clock.set(local(D + datetime.timedelta(days=1), 9))
+    second.feed("mppt", {**MPPT_BLOCK, "CS": "0"})
+    second.state.record_hex("mppt", [], [], month(501, {500: 4.56}))
+    second.forwarder.start()
+    second.tick({"mppt": {**MPPT_BLOCK, "CS": "0"}}, wait_for)
+    wait_for(lambda: second.forwarder.status().queue_rows == 0)
+
+    new_points = daily_points(fake)[30 * 9:]
+    assert {point[0] for point in new_points} == {int(local(D, 12))}  # only June 1, the day that closed
+    assert fake.feed_data("mppt_daily", "yield_kwh") == [*before, (int(local(D, 12)) // 86_400 * 86_400, 4.56)]
+
+
+@pytest.mark.usefixtures("paris")
+@pytest.mark.parametrize(
+    ("sent_date_of_499", "expected_date_of_500"),
+    [(D - datetime.timedelta(days=1), D),  # the record and the state agree
+     (D, D + datetime.timedelta(days=1)),  # the record dates later (a guess made in the dark): it holds
+     (D - datetime.timedelta(days=3), D)],  # the record dates earlier: the state's later date, a gap, no overlap
+    ids=["agree", "record-later", "state-later"],
+)
+def test_a_new_day_is_dated_after_the_days_sent_and_never_before(
+        sent_date_of_499: datetime.date, expected_date_of_500: datetime.date) -> None:
+    """Pure: day 500 closes; day 499 went before, dated `sent_date_of_499`. The state reads June 2, 15:00."""
+    clock = ManualClock(local(D + datetime.timedelta(days=1), 15))
+    view = state_at(clock, clock(), month(501), charging=True).devices()
+    sent = {("HQ2132ABCDE", 499): SentDay("mppt_daily", sent_date_of_499, int(local(sent_date_of_499, 12)),
+                                          {"yield_kwh": 0.0})}
+    rows = daily_rows(view, {"mppt": "mppt"}, sent)
+
+    day_500 = [daily for daily in rows if daily.sequence == 500]
+    assert [daily.date for daily in day_500] == [expected_date_of_500]
+    day_499 = [daily for daily in rows if daily.sequence == 499]  # its values changed: again, where it was
+    assert [daily.row.time for daily in day_499] == [int(local(sent_date_of_499, 12))]
+    assert [daily.row.time for daily in rows] == sorted(daily.row.time for daily in rows)

@@ -159,3 +159,43 @@ def test_hold_stores_then_answers_only_when_released(server: FakeEmoncms) -> Non
 
     assert (first.text, later.text) == ("ok", "ok")
     assert [p.value for p in server.stored()] == [1.0, 2.0]
+
+
+DAY = 86_400
+ELEVEN_DAYS = [NOW - DAY * n for n in range(11, 0, -1)]  # oldest first
+
+
+@pytest.mark.parametrize("engine", ["PHPFina", "PHPTimeSeries"])
+@pytest.mark.parametrize(("order", "kept"), [("oldest first", 11), ("newest first", 1)])
+def test_a_feed_keeps_a_backfill_only_oldest_first(server: FakeEmoncms, engine: str, order: str,
+                                                    kept: int) -> None:
+    """What a real emoncms 11.16.8 did with 11 daily rows: newest first, each new feed kept 1."""
+    server.create_feed("site_daily", "yield_kwh", engine, DAY)
+    times = ELEVEN_DAYS if order == "oldest first" else ELEVEN_DAYS[::-1]
+    rows = [[t, "site_daily", {"yield_kwh": i}] for i, t in enumerate(times)]
+
+    assert bulk(server, json.dumps(rows), "time=0").text == "ok"  # whatever the feed dropped
+
+    assert len(server.feed_data("site_daily", "yield_kwh")) == kept
+    assert len(server.stored()) == 11  # every point reached the input
+
+
+@pytest.mark.parametrize(
+    ("engine", "posts", "expected"),
+    [
+        # PHPFina (PHPFina.php post_multiple): floored to the interval; before the start dropped; inside
+        # overwritten; the slots skipped hold nothing.
+        ("PHPFina", [(1000, 1), (1015, 2), (995, 3)], [(1000, 1), (1010, 2)]),
+        ("PHPFina", [(1000, 1), (1030, 2), (1012, 3), (1000, 4)], [(1000, 4), (1010, 3), (1030, 2)]),
+        # PHPTimeSeries (PHPTimeSeries.php post_multiple): older than the newest kept only at an exact time.
+        ("PHPTimeSeries", [(1000, 1), (1020, 2), (1010, 3)], [(1000, 1), (1020, 2)]),
+        ("PHPTimeSeries", [(1000, 1), (1020, 2), (1000, 3), (1020, 4)], [(1000, 3), (1020, 4)]),
+    ],
+    ids=["fina-before-start", "fina-overwrite", "timeseries-older", "timeseries-same-time"],
+)
+def test_feed_engines_as_emoncms_writes_them(server: FakeEmoncms, engine: str, posts: list[tuple[int, int]],
+                                             expected: list[tuple[int, float]]) -> None:
+    server.create_feed("n", "v", engine, 10)
+    for at, value in posts:
+        assert bulk(server, json.dumps([[at, "n", {"v": value}]]), "time=0").text == "ok"
+    assert server.feed_data("n", "v") == expected

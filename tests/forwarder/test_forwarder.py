@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pvmonit_exporter.collector.forwarder import ForwarderCollector
 from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, STOP_WAIT_SECONDS, next_tick
-from pvmonit_exporter.forwarder.queue import DiskQueue
+from pvmonit_exporter.forwarder.queue import RESERVE_FILE, DiskQueue
 from pvmonit_exporter.forwarder.queue_view import read_queue_stats
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.config import run_cli
@@ -79,7 +79,10 @@ def test_outage_over_many_intervals_then_recovery_sends_every_row_once_in_order(
     assert rig.forwarder.status().last_success_timestamp == pytest.approx(rig.clock())
 
 
-def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
+@pytest.mark.parametrize("engine", ["PHPFina", "PHPTimeSeries"])
+def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms,
+                                           engine: str) -> None:
+    fake.create_feed("mppt", "V", engine, 300)  # a new feed: live rows first would leave the older ones out
     with DiskQueue(tmp_path / "queue", 100) as queue:  # left over from before a restart
         queue.append([Row(int(START) - 600, "mppt", {"V": 1}), Row(int(START) - 300, "mppt", {"V": 2})])
     rig = make_rig()
@@ -88,6 +91,7 @@ def test_live_rows_wait_behind_queued_rows(tmp_path: Path, make_rig: MakeRig, fa
     wait_for(lambda: rig.forwarder.status().rows_sent_total == 3)
 
     assert [p.value for p in fake.stored() if p.input == "V"] == [1.0, 2.0, 26003.0]
+    assert [value for _, value in fake.feed_data("mppt", "V")] == [1.0, 2.0, 26003.0]
 
 
 @pytest.mark.parametrize("server_key", ["0" * 32, READ_KEY])
@@ -363,7 +367,7 @@ def test_a_full_disk_is_counted_and_the_forwarder_keeps_working(
 
     assert status.errors_total["disk"] >= 1
     assert status.rows_dropped_total["disk_error"] >= 2
-    assert any("cannot queue a snapshot" in r.getMessage() and "database or disk is full" in r.getMessage()
+    assert any("cannot queue snapshots" in r.getMessage() and "database or disk is full" in r.getMessage()
                for r in caplog.records if r.levelno == logging.ERROR)
     assert b'pvmonit_emoncms_errors_total{kind="disk"}' in generate_latest(registry)
     assert {"emoncms-snapshots", "emoncms-flush"} <= {thread.name for thread in threading.enumerate()}
@@ -521,6 +525,7 @@ def test_a_full_disk_never_sends_accepted_rows_twice_and_drains_once_space_retur
         assert not rig.forwarder.flush_all(deadline=time.monotonic())
     with closing(sqlite3.connect(queue_dir / "cache.db")) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no room left in the WAL either
+    (queue_dir / RESERVE_FILE).unlink()  # used up already (test_disk.py has it): memory is the last resort
     filler = fill_up(small_disk)
 
     assert rig.forwarder.flush_all(deadline=time.monotonic() + 30)  # every row went out, none deletable

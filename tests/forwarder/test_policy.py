@@ -8,9 +8,11 @@ from pvmonit_exporter.forwarder.policy import (
     GROW_AFTER,
     Action,
     Decision,
+    DiskHealth,
     Pace,
     backoff_delay,
     decide,
+    disk_outcome,
 )
 
 BATCH = 500
@@ -76,3 +78,22 @@ def test_backoff_doubles_up_to_its_ceiling_times_the_jitter(failures: int, jitte
 
 def test_every_error_kind_the_client_can_produce_is_a_label() -> None:
     assert set(ERROR_KINDS) == {"connection", "timeout", "http", "auth", "content", "disk"}
+
+
+FULL, IO = "database or disk is full", "disk I/O error"
+
+
+@pytest.mark.parametrize(
+    ("health", "error", "expected"),
+    [
+        (DiskHealth(), None, (DiskHealth(), False)),  # works, still works: nothing to say
+        (DiskHealth(), FULL, (DiskHealth(FULL, 1), True)),  # starts failing: said
+        (DiskHealth(FULL, 1), FULL, (DiskHealth(FULL, 2), False)),  # the same again: counted only
+        (DiskHealth(FULL, 7), IO, (DiskHealth(IO, 8), True)),  # fails otherwise: said
+        (DiskHealth(IO, 8), None, (DiskHealth(), True)),  # works again: said
+    ],
+    ids=["ok", "starts", "same", "other", "recovers"],
+)
+def test_disk_outcome_changes_once_per_state(health: DiskHealth, error: str | None,
+                                             expected: tuple[DiskHealth, bool]) -> None:
+    assert disk_outcome(health, error) == expected

@@ -10,7 +10,7 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from pvmonit_exporter.forwarder.queue import DiskQueue, QueueError, _Store, truncation
+from pvmonit_exporter.forwarder.queue import RESERVE_FILE, DiskQueue, QueueError, _Store, truncation
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.forwarder.conftest import fill_up
 
@@ -353,6 +353,7 @@ def test_rows_sent_on_a_full_disk_are_never_peeked_again_and_deleted_once_space_
         with closing(sqlite3.connect(queue_dir / "cache.db")) as connection:  # an empty WAL: a delete needs space
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert queue.stats().dead_rows == 0  # the dead-letter store exists before the disk fills up
+        (queue_dir / RESERVE_FILE).unlink()  # used up already: memory is the last resort
         filler = fill_up(small_disk)
         sent = queue.peek(10)  # emoncms accepted these…
 
