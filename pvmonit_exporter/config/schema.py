@@ -111,6 +111,74 @@ class EmoncmsConfig:
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_EMONCMS_FIELDS))
 
 
+# --- switching loads (`control`, `actuators`, `rules`) -------------------------------------------------------
+
+ACTUATOR_TYPES = ("command", "gpio", "vedirect_load", "mqtt")
+RULE_MODES = ("auto", "on", "off")
+COMPARISONS = ("at_least", "above", "below", "at_most", "in")
+# The keys of /api/state's summary a rule may read (`summary.<key>`).
+SUMMARY_INPUTS = ("battery_soc", "battery_voltage", "pv_power", "consumption", "temperature")
+DEFAULT_MAX_SWITCHES_PER_HOUR = 6
+DEFAULT_DATA_LOSS_AFTER = 120.0
+DEFAULT_MAX_AGE = 60.0
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    dry_run: bool = True  # nothing switches unless the file says `dry_run: false`
+    interval: float = 10.0
+    audit_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ActuatorConfig:
+    name: str
+    type: Literal["command", "gpio", "vedirect_load"]
+    on: tuple[str, ...] = ()  # command: argv, run without a shell
+    off: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()  # command: optional read-back, prints on or off
+    timeout: float = 10.0  # command: seconds before a command counts as failed
+    confirm_timeout: float = 5.0  # seconds a read-back has to agree after a switch
+    pin: int | None = None  # gpio: BCM pin number
+    active_low: bool = False  # gpio: the relay board switches on when the pin is low
+    device: str = ""  # vedirect_load: the solar charger's device name
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`value` compared with `op` to `threshold` (a number), or, with `in`, to any of `choices`."""
+
+    value: str  # summary.<key>, <device>.<LABEL> or <probe>
+    op: Literal["at_least", "above", "below", "at_most", "in"]
+    threshold: float = 0.0
+    choices: tuple[str | float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`all` or `any` of its items (comparisons or other conditions)."""
+
+    combine: Literal["all", "any"]
+    items: tuple["Comparison | Condition", ...]
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    actuator: str
+    mode: Literal["auto", "on", "off"] = "auto"
+    on_when: "Comparison | Condition | None" = None
+    off_when: "Comparison | Condition | None" = None  # None: off once on_when no longer holds
+    on_for: float = 0.0
+    off_for: float = 0.0
+    min_on: float = 0.0
+    min_off: float = 0.0
+    max_on_per_day: float | None = None
+    window: tuple[str, str] | None = None  # local "HH:MM" start and end; may run across midnight
+    max_age: float = DEFAULT_MAX_AGE
+    data_loss_after: float = DEFAULT_DATA_LOSS_AFTER
+    max_switches_per_hour: int = DEFAULT_MAX_SWITCHES_PER_HOUR
+
+
 @dataclass(frozen=True)
 class Config:
     devices: tuple[DeviceConfig, ...]
@@ -119,6 +187,9 @@ class Config:
     web: WebConfig = WebConfig()
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
+    control: ControlConfig = ControlConfig()
+    actuators: tuple[ActuatorConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
     source: str = "<built-in>"
     # What the loader noticed without refusing the file (a key file absent while the service is stopped).
     warnings: tuple[str, ...] = field(default=(), compare=False)
