@@ -209,9 +209,19 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
     "probes[]": _keys(ProbeConfig),
     "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
     "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),
+    "control": _keys(ControlConfig),
+    "actuators[]": _keys(ActuatorConfig),
+    "rules[]": _keys(RuleConfig),
 }
 # Lists of VE.Direct labels (`*`: any key of that mapping).
 LABEL_LISTS = ("devices[].emoncms_fields", "emoncms.fields.*")
+
+# Actuator keys that mean nothing for a type: refused in a file, left out of `check-config` output.
+ACTUATOR_KEYS: Mapping[str, tuple[str, ...]] = {
+    "command": ("on", "off", "state", "timeout", "confirm_timeout"),
+    "gpio": ("pin", "active_low", "confirm_timeout"),
+    "vedirect_load": ("device", "confirm_timeout"),
+}
 
 # Probe keys that mean nothing for a type: refused in a file, left out of `check-config` output.
 PROBE_KEYS_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
@@ -269,6 +279,18 @@ BOUNDS: Mapping[str, Bounds] = {
     "probes[].max": _CALIBRATION,
     "probes[].power_voltage": Bounds(1, 1000, "V"),
     "probes[].power_max": Bounds(1, 1e6, "W"),
+    "control.interval": Bounds(0.1, 3600, "s"),
+    "actuators[].timeout": Bounds(0.1, 600, "s"),
+    "actuators[].confirm_timeout": Bounds(0.1, 3600, "s"),
+    "actuators[].pin": Bounds(0, 27, whole=True),  # the Raspberry Pi's BCM GPIO numbers
+    "rules[].on_for": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].off_for": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].min_on": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].min_off": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].max_on_per_day": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].max_age": Bounds(0.1, _SECONDS_A_DAY, "s"),
+    "rules[].data_loss_after": Bounds(0.1, _SECONDS_A_DAY, "s"),
+    "rules[].max_switches_per_hour": Bounds(1, 3600, whole=True),
     "emoncms.interval": Bounds(1, _SECONDS_A_DAY, "s"),
     "emoncms.timeout": Bounds(1, 600, "s"),
     # emonhub sends at most 1,000 rows a request; 10,000 rows stay far below PHP's 8 MB post_max_size.
