@@ -111,8 +111,9 @@ def switched(memory: Memory, position: Position, now: float) -> Memory:
 
 
 def faulted(memory: Memory, safe: Position, now: float) -> Memory:
-    """A fault: the actuator was driven to its safe state and is not switched again until it agrees."""
-    return replace(switched(memory, safe, now), fault=True)
+    """A fault: the actuator was driven to its safe state and is not switched again until it agrees. (The fault
+    is its own audit line: the evaluations it holds back are not new vetoes.)"""
+    return replace(switched(memory, safe, now), fault=True, wanted=safe, veto="fault")
 
 
 # --- comparisons -------------------------------------------------------------------------------------------
