@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from pvmonit_exporter.config.schema import ActuatorConfig
-from pvmonit_exporter.control.decide import Position
+from pvmonit_exporter.control.decide import SAFE_STATES, Position
 from pvmonit_exporter.display import escape_control
 
 
@@ -18,11 +18,11 @@ class ActuatorError(Exception):
 
 
 class Actuator(ABC):
-    safe: Position = "off"
     reads_back = False  # whether `read` can tell
 
     def __init__(self, config: ActuatorConfig) -> None:
         self.config = config
+        self.safe: Position = SAFE_STATES[config.type]
 
     @property
     def name(self) -> str:

@@ -22,6 +22,8 @@ from typing import Literal
 from pvmonit_exporter.config.schema import Comparison, Condition, RuleConfig
 
 Position = Literal["on", "off", "auto"]  # auto: a charger's own load control (vedirect_load's safe state)
+# Where each kind of actuator is left when nothing may decide: off, or the charger's own automatic mode.
+SAFE_STATES: dict[str, Position] = {"command": "off", "gpio": "off", "mqtt": "off", "vedirect_load": "auto"}
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -33,8 +35,8 @@ VETOES: tuple[Veto, ...] = ("stale_input", "on_for", "off_for", "min_on", "min_o
                             "max_on_per_day", "fault", "one_per_evaluation")
 
 # Why the actuator is (or is to be) where it is.
-Why = Literal["start", "no_rule", "mode", "on_when", "off_when", "hold", "window", "data_loss", "max_on_per_day",
-              "fault", "stop"]
+Why = Literal["start", "no_rule", "mode", "on_when", "off_when", "hold", "stale_input", "window", "data_loss",
+              "max_on_per_day", "fault", "stop"]
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Readi
         if now - memory.fresh_at >= rule.data_loss_after:
             return done(safe, None if position == safe else safe, "data_loss", checks=checks)
         left = rule.data_loss_after - (now - memory.fresh_at)
-        return done(None, None, "hold", "stale_input", left, checks)
+        return done(None, None, "stale_input", "stale_input", left, checks)
     memory = replace(
         memory,
         fresh_at=now,

@@ -82,10 +82,12 @@ def why_text(why: Why, checks: Sequence[Check], rule: RuleConfig | None, shown: 
         return _part(checks, comparisons(rule.on_when), holding=False, shown=shown)
     if why == "window" and rule is not None and rule.window is not None:
         return f"outside {rule.window[0]}–{rule.window[1]}"
+    missing = list(dict.fromkeys(check_text(c, shown) for c in checks if c.holds is None))
     if why == "data_loss" and rule is not None:
-        missing = [check_text(c, shown) for c in checks if c.holds is None]
         return f"no fresh data for {format_duration(rule.data_loss_after)}" + (
             f" ({'; '.join(missing)})" if missing else "")
+    if why == "stale_input":
+        return "; ".join(missing)
     if why == "mode" and rule is not None:
         return f"forced {rule.mode}"
     if why == "max_on_per_day" and rule is not None and rule.max_on_per_day is not None:

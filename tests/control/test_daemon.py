@@ -76,7 +76,8 @@ actuators:{actuator}rules:
 def test_a_day_where_the_battery_fills_switches_on_once_and_off_once(tmp_path: Path, daemons: list[Daemon]) -> None:
     """From 11:00 at 88 %: absorption and 95 % near noon (on), float, then the charger off at dusk (off). A
     simulated day lasts two real minutes."""
-    rule = """    on_when: {all: [{value: mppt.CS, in: [Absorption, Float]}, {value: summary.battery_soc, at_least: 0.95}]}
+    rule = """    on_when: {all: [{value: mppt.CS, in: [Absorption, Float]},
+                    {value: summary.battery_soc, at_least: 0.95}]}
     off_when: {value: mppt.CS, in: ["Off"]}
 """
     with Simulator(day_seconds=120, start_hour=11.0, period=0.5) as simulator:
