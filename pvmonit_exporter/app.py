@@ -54,7 +54,9 @@ class Pipeline:
             claims.reserve(named)
         wanted = [d.serial_number for d in serial_devices if d.serial_number]
         discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
-        self.readers = [SerialReader(device, self.state, discovery) for device in serial_devices]
+        links = self.controller.load_links() if self.controller is not None else {}
+        self.readers = [SerialReader(device, self.state, discovery, load_link=links.get(device.name))
+                        for device in serial_devices]
         self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = HistoryRecorder(self.state, history)

@@ -94,7 +94,13 @@ def actuators(items: list[object], file: str, checks: Checks,
             _check_load_device(reader, actuator.device, devices)
         found.append(actuator)
     pins: dict[int, int] = {}
+    loads: dict[str, int] = {}
     for index, actuator in enumerate(found):
+        if actuator.type == "vedirect_load":
+            if actuator.device in loads:
+                raise ConfigError(file, f"actuators[{index}].device", f"{actuator.device}'s load output is already "
+                                                                      f"actuators[{loads[actuator.device]}]")
+            loads[actuator.device] = index
         if actuator.pin is not None and actuator.type == "gpio":
             if actuator.pin in pins:
                 raise ConfigError(file, f"actuators[{index}].pin", f"GPIO {actuator.pin} is already "

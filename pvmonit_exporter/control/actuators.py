@@ -40,6 +40,10 @@ class Actuator(ABC):
         """Why it must be left alone (a charger without a load output), or None."""
         return None
 
+    def waiting(self) -> str | None:
+        """What it waits for before it can be used at all (a charger's first HEX answer), or None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - most actuators hold nothing
         """Release what it holds (a GPIO line); called once, after its safe state."""
 
@@ -93,4 +97,8 @@ def build(config: ActuatorConfig, builders: dict[str, Builder] | None = None) ->
         from pvmonit_exporter.control.gpio import GpioActuator  # noqa: PLC0415 - the optional [gpio] extra
 
         return GpioActuator(config)
+    if config.type == "vedirect_load":
+        from pvmonit_exporter.control.vedirect_load import VedirectLoadActuator  # noqa: PLC0415 - with its HEX link
+
+        return VedirectLoadActuator(config)
     raise ValueError(f"no builder for a {config.type} actuator")

@@ -33,8 +33,10 @@ from pvmonit_exporter.control.decide import (
     started,
 )
 from pvmonit_exporter.control.inputs import gather
+from pvmonit_exporter.control.vedirect_load import VedirectLoadActuator
 from pvmonit_exporter.control.words import Unit, guard_text, reason, units, why_text
 from pvmonit_exporter.forwarder.policy import backoff_delay
+from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class Slot:
     switches_total: int = 0
     vetoes_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VETOES, 0))
     unusable_logged: bool = False
+    needs_safe: bool = False  # waited at start: driven to its safe state once it can be
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,9 @@ class Controller:
         """Drive to the safe state now (start, stop): not in a dry run, where nothing is switched."""
         now = self.clock()
         actuator = slot.actuator
+        if actuator.waiting() is not None:
+            slot.needs_safe = why == "start"  # it cannot be reached yet: at the first evaluation it can
+            return
         before = slot.memory.position
         text = why_text(why, (), slot.rule, self.units)
         error = None
@@ -245,6 +251,12 @@ class Controller:
                                                 reason(decision, slot.rule, self.units), dry_run=self.dry_run))
 
     def _usable(self, slot: Slot) -> bool:
+        if slot.actuator.waiting() is not None:
+            return False
+        if slot.needs_safe:  # reachable now: its safe state first, rules from the next evaluation
+            slot.needs_safe = False
+            self._to_safe(slot, "start")
+            return False
         why = slot.actuator.unusable()
         if why is not None and not slot.unusable_logged:
             slot.unusable_logged = True
@@ -283,7 +295,8 @@ class Controller:
     def _read_back(self, slot: Slot, now: float) -> None:
         """Read the actuator's state, and take a fault (or its end) from it. Not in a dry run: the actuator is
         not where the decision pretends."""
-        if not slot.actuator.reads_back or slot.actuator.unusable() is not None:
+        actuator = slot.actuator
+        if not actuator.reads_back or actuator.waiting() is not None or actuator.unusable() is not None:
             return
         try:
             slot.read_back = slot.actuator.read()
@@ -295,31 +308,40 @@ class Controller:
             return
         if self.dry_run:
             return
-        memory, event = confirm(slot.memory, slot.read_back, now, slot.actuator.config.confirm_timeout)
-        slot.memory = memory
-        if event == "cleared":
-            log.info("control: %s agrees with its state again: the fault is over", slot.actuator.name)
-            slot.reason = "fault over: the read-back agrees"
-        elif event == "fault":
+        memory, event = confirm(slot.memory, slot.read_back, now, actuator.config.confirm_timeout)
+        if event == "fault":
             self._fault(slot, now)
+            return
+        with self._lock:
+            slot.memory = memory
+            if event == "cleared":
+                log.info("control: %s agrees with its state again: the fault is over", actuator.name)
+                slot.reason = "fault over: the read-back agrees"
 
     def _fault(self, slot: Slot, now: float) -> None:
+        """Two read-backs disagreed: the safe state, one log line, one audit line."""
         actuator = slot.actuator
         before = slot.memory.position
         shown = "on" if slot.read_back else "off"
         log.error("control: %s: fault: it reads back %s, not %s, twice after %g s; put in its safe state (%s) "
                   "and not switched until it agrees or the configuration is reloaded",
                   actuator.name, shown, before, actuator.config.confirm_timeout, actuator.safe)
+        with self._lock:  # what readers see is the fault and the safe state at once, before the write is done
+            slot.memory = faulted(slot.memory, actuator.safe, now)
+            slot.reason = f"fault: reads back {shown}, not {before}"
+            slot.vetoes_total["fault"] += 1
         error = None
         try:
             actuator.set(actuator.safe)
         except ActuatorError as exc:
             error = str(exc)
-        slot.memory = faulted(slot.memory, actuator.safe, now)
-        slot.reason = f"fault: reads back {shown}, not {before}"
-        slot.vetoes_total["fault"] += 1
         self.audit.write(audit_line(now, actuator.name, before, actuator.safe, None, slot.rule, slot.reason,
                                     dry_run=False, why="fault", veto="fault", error=error))
+
+    def load_links(self) -> dict[str, LoadLink]:
+        """Each charger's link to its load output, for its serial reader to carry."""
+        return {slot.actuator.config.device: slot.actuator.link for slot in self.slots.values()
+                if isinstance(slot.actuator, VedirectLoadActuator)}
 
     # --- what readers see ------------------------------------------------------------------------------
 

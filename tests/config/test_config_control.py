@@ -154,6 +154,8 @@ RULE = "  - {actuator: heater, on_when: {value: summary.battery_soc, at_least: 0
         ("  - {name: heater, type: command, on: [x]}\n", "", "actuators[0].off: missing required key"),
         ("  - {name: l, type: vedirect_load, device: shunt}\n", "", "actuators[0].device: 'shunt' is a Bluetooth"),
         ("  - {name: l, type: vedirect_load, device: mpt}\n", "", "actuators[0].device: unknown device 'mpt'"),
+        ("  - {name: a, type: vedirect_load, device: mppt}\n  - {name: b, type: vedirect_load, device: mppt}\n", "",
+         "actuators[1].device: mppt's load output is already actuators[0]"),
         ("  - {name: a, type: gpio, pin: 4}\n  - {name: b, type: gpio, pin: 4}\n", "",
          "actuators[1].pin: GPIO 4 is already actuators[0]"),
         (COMMAND, "  - {actuator: heater, on_when: {value: shed, above: 30, below: 40}}\n",
