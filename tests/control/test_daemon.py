@@ -155,3 +155,20 @@ def test_a_read_back_that_disagrees_is_a_fault_and_the_safe_state(tmp_path: Path
     assert log.count("control: heater: fault: it reads back on, not off") == 1
     fault = [line for line in audit(tmp_path) if line["veto"] == "fault"]
     assert [(line["from"], line["to"]) for line in fault] == [("off", "off")]
+
+
+def test_sighup_keeps_an_unchanged_actuator_as_it_is(tmp_path: Path, daemons: list[Daemon]) -> None:
+    """A reload with the same actuator (its rule changed) does not switch it off and on again."""
+    with Simulator(period=0.5) as simulator:
+        config = write_config(tmp_path, simulator, FAST_ON, relay(tmp_path))
+        daemon = Daemon(config, tmp_path)
+        daemons.append(daemon)
+        wait_for(lambda: switched(tmp_path) == ["off", "on"], timeout=60)
+        config.write_text(config.read_text(encoding="utf-8").replace("data_loss_after: 3", "data_loss_after: 30"),
+                          encoding="utf-8")
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in daemon.log(), timeout=60)
+        wait_for(lambda: daemon.state()["control"]["actuators"][0]["position"] == "on", timeout=30)
+        assert switched(tmp_path) == ["off", "on"]
+        assert daemon.stop() == 0
+    assert switched(tmp_path) == ["off", "on", "off"]
