@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pvmonit_exporter.collector.control import ControlCollector
 from pvmonit_exporter.config import parse_config
 from pvmonit_exporter.control.loop import RETRY_INITIAL, Controller
 from pvmonit_exporter.state import State
@@ -91,3 +92,20 @@ def test_a_dry_run_decides_audits_and_logs_but_runs_nothing(tmp_path: Path,
     assert infos == ["control: heater on (was off): 40 °C < 50 °C (dry run: nothing switched)",
                      "control: heater off (was on): 65 °C > 60 °C (dry run: nothing switched)"]
     assert controller.status()["dry_run"] is True
+    metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in ControlCollector(controller).collect() for s in family.samples}
+    heater = (("actuator", "heater"),)
+    assert metrics[("pvmonit_control_dry_run", ())] == 1.0
+    assert metrics[("pvmonit_control_switches_total", heater)] == 2.0
+    assert metrics[("pvmonit_control_wanted_on", heater)] == 0.0
+    assert metrics[("pvmonit_control_actuator_on", heater)] == 0.0  # nothing was switched
+    assert metrics[("pvmonit_control_fault", heater)] == 0.0
+    assert metrics[("pvmonit_control_vetoes_total", (("actuator", "heater"), ("reason", "min_on")))] == 0.0
+
+
+def test_every_veto_reason_is_in_the_metric_help() -> None:
+    from pvmonit_exporter.collector.catalogue import CONTROL_METRICS
+    from pvmonit_exporter.control.decide import VETOES
+
+    (doc,) = [d for d in CONTROL_METRICS if d.name == "pvmonit_control_vetoes_total"]
+    assert [reason for reason in VETOES if reason not in doc.help] == []
