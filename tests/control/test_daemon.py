@@ -57,8 +57,8 @@ def audit(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def write_config(tmp_path: Path, simulator: Simulator, rule: str, actuator: str) -> Path:
-    devices = "".join(f"  - name: {name}\n    port: {port}\n    stale_timeout: 2\n    history: false\n"
+def write_config(tmp_path: Path, simulator: Simulator, rule: str, actuator: str, stale_timeout: float = 2) -> Path:
+    devices = "".join(f"  - name: {name}\n    port: {port}\n    stale_timeout: {stale_timeout}\n    history: false\n"
                       for name, port in simulator.ports.items())
     path = tmp_path / "config.yaml"
     path.write_text(f"""devices:
@@ -82,15 +82,18 @@ def test_a_day_where_the_battery_fills_switches_on_once_and_off_once(tmp_path: P
 """
     with Simulator(day_seconds=120, start_hour=11.0, period=0.5) as simulator:
         simulator.model.soc = 0.88
-        daemon = Daemon(write_config(tmp_path, simulator, rule, relay(tmp_path)), tmp_path)
+        daemon = Daemon(write_config(tmp_path, simulator, rule, relay(tmp_path), stale_timeout=5), tmp_path)
         daemons.append(daemon)
         wait_for(lambda: switched(tmp_path)[-1:] == ["off"] and "on" in switched(tmp_path), timeout=120)
         assert simulator.model.hour > 19.5  # off at dusk, not earlier
         state = daemon.state()
         assert daemon.stop() == 0
     assert switched(tmp_path) == ["off", "on", "off", "off"]  # safe at start, on, off at dusk, safe at stop
-    lines = [line for line in audit(tmp_path) if line["rule"]["why"] not in ("start", "stop")]
-    assert [(line["from"], line["to"], line["veto"]) for line in lines] == [("off", "on", None), ("on", "off", None)]
+    decisions = [line for line in audit(tmp_path) if line["rule"]["why"] not in ("start", "stop")]
+    # A loaded machine may leave a device's blocks late for a moment: a stale input holds, and says so.
+    assert {line["veto"] for line in decisions} <= {None, "stale_input"}
+    lines = [line for line in decisions if line["veto"] is None]
+    assert [(line["from"], line["to"]) for line in lines] == [("off", "on"), ("on", "off")]
     on, off = lines
     assert on["rule"]["why"] == "on_when"
     assert {c["value"]: c["holds"] for c in on["rule"]["conditions"][:2]} == {"mppt.CS": True,
