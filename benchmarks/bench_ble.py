@@ -40,7 +40,7 @@ DEVICES: tuple[tuple[str, int, int, dict[str, int]], ...] = (
                                          "consumed_ah": 412, "state_of_charge": 793}),
     ("C0:00:00:00:00:03", 0xA3A4, 0x02, {"battery_voltage": 1302, "alarm_reason": 0, "aux_value": 28815,
                                          "aux_mode": 2}),
-    ("C0:00:00:00:00:04", 0xA2E1, 0x03, {"device_state": 9, "alarm_reason": 0, "battery_voltage": 2512,
+    ("C0:00:00:00:00:04", 0xA2E2, 0x03, {"device_state": 9, "alarm_reason": 0, "battery_voltage": 2512,
                                          "ac_apparent_power": 184, "ac_voltage": 23001, "ac_current": 8}),
     ("C0:00:00:00:00:05", 0xA3C0, 0x04, {"device_state": 3, "charger_error": 0, "input_voltage": 1385,
                                          "output_voltage": 1421, "off_reason": 0}),

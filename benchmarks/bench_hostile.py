@@ -14,6 +14,7 @@ import io
 import json
 import os
 import resource
+import selectors
 import socket
 import subprocess
 import sys
@@ -165,6 +166,67 @@ def metrics_under_slow_clients(code: Path, requests: int) -> dict[str, str]:
     }
 
 
+def reconnect_when_shed(port: int, count: int, stop: threading.Event, reconnects: list[int]) -> None:
+    """`count` idle and slow clients that each connect again the moment the server closes them: the worst case
+    for shedding the idlest connection, since every shed one comes straight back. Bounded by `stop`."""
+    selector = selectors.DefaultSelector()
+
+    def connect(index: int) -> None:
+        try:
+            client = socket.create_connection(("127.0.0.1", port), timeout=1)
+            if index % 2:
+                client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        except OSError:
+            return  # the backlog is full: this one tries again at the next round
+        client.setblocking(False)
+        selector.register(client, selectors.EVENT_READ, index)
+
+    for index in range(count):
+        connect(index)
+    while not stop.is_set():
+        missing = count - len(selector.get_map())
+        for index in range(missing):  # those whose connect failed
+            connect(index)
+        for key, _ in selector.select(timeout=0.2):
+            client = key.fileobj
+            assert isinstance(client, socket.socket)
+            try:
+                closed = client.recv(65536) == b""
+            except OSError:
+                closed = True
+            if closed:
+                selector.unregister(client)
+                client.close()
+                reconnects[0] += 1
+                connect(key.data)
+    for key in list(selector.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    selector.close()
+
+
+def metrics_under_reconnecting_clients(code: Path, requests: int) -> dict[str, str]:
+    process, base = start(code, ["demo"])
+    stop_churn = threading.Event()
+    reconnects = [0]
+    try:
+        time.sleep(2)  # the devices come up
+        churn = threading.Thread(target=reconnect_when_shed,
+                                 args=(int(base.rsplit(":", 1)[1]), SLOW_CONNECTIONS, stop_churn, reconnects))
+        churn.start()
+        time.sleep(3)  # every client has connected once and the server sheds
+        latencies, failures = scrape_latencies(base + "/metrics", requests)
+    finally:
+        stop_churn.set()
+        churn.join()
+        stop(process)
+    return {
+        "p50 ms": f"{percentile(latencies, 0.50) * 1000:.1f}",
+        "p99 ms": f"{percentile(latencies, 0.99) * 1000:.1f}",
+        "failed": f"{failures}/{CLIENTS * requests}",
+        "reconnects": str(reconnects[0]),
+    }
+
+
 # --- a probe printing 300 MB ---------------------------------------------------------------------------------
 
 
@@ -222,6 +284,9 @@ def main() -> None:
             (f"/metrics, {CLIENTS} clients x {args.requests} scrapes, {SLOW_CONNECTIONS} idle and slow connections "
              f"open, soft fd limit {SERVICE_SOFT_FD_LIMIT}",
              lambda code: metrics_under_slow_clients(code, args.requests)),
+            (f"/metrics, {CLIENTS} clients x {args.requests} scrapes, {SLOW_CONNECTIONS} idle and slow clients "
+             "connecting again as soon as they are shed",
+             lambda code: metrics_under_reconnecting_clients(code, args.requests)),
             (f"a command probe printing {FLOOD_MB} MB", lambda code: flood_probe_peak(code, Path(workdir))),
         ]
         for title, run in runs:

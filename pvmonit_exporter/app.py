@@ -61,7 +61,10 @@ class Pipeline:
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = HistoryRecorder(self.state, history)
         self.forwarder = self._forwarder()
-        self.registry = CollectorRegistry(auto_describe=False)
+        # Our collectors and the library's process ones name no metrics in advance (no `describe`): without
+        # support_collectors_without_names, `/metrics?name[]=vedirect_up` would find no collector and answer
+        # an empty body. With it, each is collected and its families filtered by name.
+        self.registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
         # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
         collectors: list[Collector] = [DeviceCollector(self.state), ProbeCollector(self.state), BuildInfoCollector(),
                                        PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR]

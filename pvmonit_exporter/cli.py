@@ -1,4 +1,5 @@
-"""Command line: `run` (the daemon), `demo`, `read`, `hex`, `ble`, `check-config`, `queue`, `control replay`.
+"""Command line: `run` (the daemon), `demo`, `simulate`, `read`, `hex`, `ble`, `check-config`, `queue`,
+`control replay`.
 
 Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
 is one line on stderr and exit status 2 — never a traceback.
@@ -13,7 +14,7 @@ from typing import IO
 
 import yaml
 
-from pvmonit_exporter import __version__, hex_command
+from pvmonit_exporter import __version__, hex_command, simulate_command
 from pvmonit_exporter.ble import cli as ble_cli
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
@@ -127,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", parents=[common, listen],
                         help="run the exporter on simulated devices (no hardware, no config)")
 
+    simulate_command.add_parser(commands, [common])
+
     read = commands.add_parser("read", parents=[common],
                                help="decode a serial port or a recording and print its blocks")
     read.add_argument("source", metavar="SOURCE",
@@ -172,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     actions: dict[str | None, Callable[[], int]] = {
         "run": lambda: run_command(args.config_file, args.listen_address),
         "demo": lambda: demo_command(args.listen_address),
+        "simulate": simulate_command.simulate_command,
         "read": lambda: read_command(args.source, args.style or "plain"),
         "hex": lambda: hex_command.hex_command(args),
         "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms),

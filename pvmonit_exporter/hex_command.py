@@ -15,12 +15,12 @@ from typing import IO, Any
 
 import serial
 
-from pvmonit_exporter.config.schema import is_remote, remote_port_problem
+from pvmonit_exporter.config.schema import hex_timeout, is_remote, remote_port_problem
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.sources.hexlink import HexLink
 from pvmonit_exporter.sources.serialport import PORT_ERRORS, describe_error, open_port
 from pvmonit_exporter.vedirect import hex as vehex
-from pvmonit_exporter.vedirect.hex_session import PING, Outcome, Result, get
+from pvmonit_exporter.vedirect.hex_session import PING, HexSession, Outcome, Result, get
 from pvmonit_exporter.vedirect.history import HistoryDay, HistoryTotal
 from pvmonit_exporter.vedirect.registers import Register, decode_value, lookup
 
@@ -51,7 +51,7 @@ def hex_command(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
         raise UserError(describe_error(args.port, exc)) from None
     try:
         with port:
-            link = HexLink(port)
+            link = HexLink(port, HexSession(hex_timeout(args.port)))
             if action == "ping":
                 (outcome,) = link.request([PING])
                 out.write(_firmware(args.port, outcome) + "\n")

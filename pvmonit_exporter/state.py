@@ -78,6 +78,7 @@ class _Device:
     error: str | None = None
     hex_requests: dict[str, int] = field(default_factory=lambda: {result.value: 0 for result in Result})
     last_hex_reply: float | None = None  # ticker
+    link_closed: bool = False  # the link closed after the last block: what came before it is no longer current
     history: tuple[HistoryDay, ...] = ()
     day_anchor: DayAnchor | None = None  # a day sequence number and its calendar date
 
@@ -127,6 +128,7 @@ class State:
                 record.readings.update(block, tick)
             if blocks:
                 record.last_block_time = now
+                record.link_closed = False
             record.stats = replace(stats)
 
     def record_hex(self, device: str, outcomes: Sequence[Outcome], async_replies: Sequence[RegisterReply],
@@ -161,9 +163,13 @@ class State:
             self._devices[device].readings.clear()
 
     def set_connection(self, device: str, port: str | None, *, connected: bool, error: str | None) -> None:
+        """The link's state. A link that is not connected (closed, reset, unplugged, never opened) takes the
+        device down at once: nothing it sent before is current any more, until its next block."""
         with self._lock:
             record = self._devices[device]
             record.port, record.connected, record.error = port, connected, error
+            if not connected:
+                record.link_closed = True
 
     def record_probe(self, probe: str, value: float | None, error_kind: str | None = None,
                      error: str | None = None) -> None:
@@ -205,7 +211,7 @@ class State:
         # The text pauses after a HEX request: excused while the device answers, shown as of its last block.
         excused = (age is not None and hex_reply is not None and last is not None and hex_reply >= last
                    and tick - hex_reply <= timeout + HEX_TEXT_PAUSE)
-        up = age is not None and (age <= timeout or excused)
+        up = age is not None and not record.link_closed and (age <= timeout or excused)
         fields_age = timeout + (age or 0.0) if excused else timeout
         return DeviceView(
             name=record.config.name,

@@ -1,9 +1,10 @@
 """One Instant Readout advertisement → one text-protocol block. Pure: no I/O, threads or logging.
 
 The container, the encryption and the record layouts are Victron's "extra manufacturer data" (reference
-victron-ble.md). Decryption and the record layouts are victron-ble's (keshavdv, public domain: the reference
-implementation, and what Home Assistant's parser wraps). This module adds what a daemon needs around it: checks
-that turn a wrong key, a cut-off advert or an unknown record into one clear error instead of garbage values,
+victron-ble.md). The record layouts are read as victron-ble (keshavdv, public domain: the reference
+implementation, and what Home Assistant's parser wraps) reads them, with its bit reader (`ble.records`); which
+record a product sends is victron-ble's choice. This module adds what a daemon needs around it: checks that turn a
+wrong key, a cut-off advert or an unknown record into one clear error instead of garbage values (`ble.plausible`),
 and the mapping of each record onto the text protocol's labels and raw units, so that the state, metrics, live
 page and emoncms rows are the same whichever way a reading came.
 """
@@ -11,9 +12,9 @@ page and emoncms rows are the same whichever way a reading came.
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
 
+from Crypto.Cipher import AES
+from Crypto.Util import Counter
 from victron_ble.devices import (
     AcCharger,
     BatteryMonitor,
@@ -24,7 +25,10 @@ from victron_ble.devices import (
     SolarCharger,
     detect_device_type,
 )
+from victron_ble.devices.base import MODEL_ID_MAPPING
 
+from pvmonit_exporter.ble.plausible import Rating, implausible, rating_of
+from pvmonit_exporter.ble.records import record_bytes, unpack
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode
 from pvmonit_exporter.vedirect.framing import Block
 from pvmonit_exporter.vedirect.products import product_name
@@ -71,8 +75,14 @@ class UnknownRecordTypeError(AdvertError):
     pass
 
 
-class UndecodableRecordError(AdvertError):
-    pass
+class ImplausibleRecordError(AdvertError):
+    """A record that decrypts, but to values its product cannot send: with a key that passes the key check,
+    the key is most likely wrong all the same. `nonsense` lists them, as `V 120.14 V`."""
+
+    def __init__(self, nonsense: tuple[str, ...]) -> None:
+        super().__init__(f"the key is probably wrong: the advert decrypts to values that make no sense "
+                         f"({', '.join(nonsense)}); copy the key again from VictronConnect")
+        self.nonsense = nonsense
 
 
 @dataclass(frozen=True)
@@ -109,109 +119,130 @@ def key_matches(container: Container, key: bytes) -> bool:
 
 
 def product_label(product_id: int) -> str:
-    return product_name(f"0x{product_id:04X}") or f"Unknown product 0x{product_id:04X}"
+    """Our product table's name, else victron-ble's (it lists the Bluetooth-only products: chargers, Orions)."""
+    return (product_name(f"0x{product_id:04X}") or MODEL_ID_MAPPING.get(product_id)
+            or f"Unknown product 0x{product_id:04X}")
 
 
-# --- mapping: victron-ble's values (SI-ish units, enums) → the text protocol's raw values -----------------
+# --- a record's fields → the text protocol's labels and raw units -----------------------------------------
 
-Convert = Callable[[Any], str | None]  # None: not available after all
-
-
-def _scaled(factor: float) -> Convert:
-    """victron-ble's unit → the label's raw integer unit (V → mV: 1000)."""
-    return lambda value: str(round(value * factor))
+Convert = Callable[[int], str]
+Values = Mapping[str, int | None]
 
 
-def _code(value: Enum | int) -> str:
-    return str(value.value if isinstance(value, Enum) else value)
+def _times(factor: int) -> Convert:
+    """The layout's unit → the label's raw integer unit (0.01 V → mV: 10)."""
+    return lambda value: str(value * factor)
 
 
-def _kelvin_to_celsius(value: float) -> str:
-    return str(round(value - 273.15))
+_SAME = _times(1)
 
 
-def _hex32(value: Enum | int) -> str:
-    return f"0x{int(_code(value)):08X}"
+def _hex32(value: int) -> str:
+    return f"0x{value:08X}"
 
 
-def _battery_monitor_current(value: float) -> str | None:
-    """victron-ble compares the signed 22-bit current with the unsigned "not available" pattern 0x3FFFFF, which
-    a signed value never equals: all ones comes out as -1 mA. A real -1 mA is lost with it, below any shunt's
-    resolution anyway."""
-    milliamperes = round(value * 1000)
-    return None if milliamperes == -1 else str(milliamperes)
+def _celsius_from_centikelvin(value: int) -> str:
+    """0.01 K → °C, every digit the advert has: 29565 → `22.5` (the text protocol's `T` is whole degrees; this
+    label's values may carry a fraction, see `vedirect.fields`)."""
+    text = f"{(value - 27315) / 100:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
-_MILLI = _scaled(1000)
-_ONE = _scaled(1)
+def _aux_input(values: Values) -> tuple[str, str] | None:
+    """A battery monitor's aux input, by its mode: starter voltage (signed), mid-point, temperature, or none."""
+    mode, aux = values["aux_mode"], values["aux_value"]
+    if aux is None:
+        return None
+    if mode == 0:
+        starter = aux - 0x10000 if aux & 0x8000 else aux
+        return None if starter == 0x7FFF else ("VS", str(starter * 10))
+    if mode == 1:
+        # 0x8000 and above is a negative reading read unsigned (0xFFFE, -0.02 V: nothing on the input), never a
+        # mid-point (half a bank, at most 40 V): not available.
+        return None if aux >= 0x8000 else ("VM", str(aux * 10))
+    if mode == 2:
+        return None if aux == 0xFFFF else ("T", _celsius_from_centikelvin(aux))  # the range ends at 655.34 K
+    return None
 
 
 @dataclass(frozen=True)
 class RecordKind:
-    """How one of victron-ble's parsers maps onto text-protocol labels.
-
-    `record_bytes` is the record's length, from its layout's bit count rounded up: a shorter record would be
-    decrypted with padding bytes in place of the missing fields (a test checks the lengths against the library).
-    """
+    """How one record maps onto text-protocol labels: `labels` are (label, layout field, conversion)."""
 
     name: str
-    record_bytes: int
-    labels: tuple[tuple[str, str, Convert], ...]  # label, victron-ble's key, conversion
+    record_type: int
+    labels: tuple[tuple[str, str, Convert], ...]
+    combined: Callable[[Values], tuple[str, str] | None] | None = None  # a label decided by several fields
+
+    @property
+    def record_bytes(self) -> int:
+        return record_bytes(self.record_type)
 
 
 _BATTERY_MONITOR_LABELS: tuple[tuple[str, str, Convert], ...] = (
-    ("V", "voltage", _MILLI),
-    ("I", "current", _battery_monitor_current),
-    ("CE", "consumed_ah", _MILLI),  # victron-ble gives it negative, as CE is
-    ("SOC", "soc", _scaled(10)),  # % → ‰
-    ("TTG", "remaining_mins", _ONE),
-    ("AR", "alarm", _code),
-    ("VS", "starter_voltage", _MILLI),  # the aux input, by its mode
-    ("VM", "midpoint_voltage", _MILLI),
-    ("T", "temperature_kelvin", _kelvin_to_celsius),
+    ("V", "battery_voltage", _times(10)),
+    ("I", "battery_current", _SAME),
+    ("CE", "consumed_ah", _times(-100)),  # counted positive in 0.1 Ah; CE is negative mAh
+    ("SOC", "state_of_charge", _SAME),  # 0.1 % = ‰
+    ("TTG", "time_to_go", _SAME),
+    ("AR", "alarm_reason", _SAME),
 )
 
 KINDS: Mapping[type[Device], RecordKind] = {
-    SolarCharger: RecordKind("solar_charger", 12, (
-        ("CS", "charge_state", _code),
-        ("ERR", "charger_error", _code),
-        ("V", "battery_voltage", _MILLI),
-        ("I", "battery_charging_current", _MILLI),
-        ("H20", "yield_today", _scaled(0.1)),  # Wh → 0.01 kWh
-        ("PPV", "solar_power", _ONE),
-        ("IL", "external_device_load", _MILLI),
+    SolarCharger: RecordKind("solar_charger", 0x01, (
+        ("CS", "charge_state", _SAME),
+        ("ERR", "charger_error", _SAME),
+        ("V", "battery_voltage", _times(10)),
+        ("I", "battery_current", _times(100)),
+        ("H20", "yield_today", _SAME),
+        ("PPV", "pv_power", _SAME),
+        ("IL", "load_current", _times(100)),
     )),
-    BatteryMonitor: RecordKind("battery_monitor", 15, _BATTERY_MONITOR_LABELS),
+    BatteryMonitor: RecordKind("battery_monitor", 0x02, _BATTERY_MONITOR_LABELS, _aux_input),
     # The same record; the sensor fills only voltage and temperature, the rest is "not available".
-    BatterySense: RecordKind("smart_battery_sense", 15, _BATTERY_MONITOR_LABELS),
-    Inverter: RecordKind("inverter", 11, (
-        ("CS", "device_state", _code),
-        ("AR", "alarm", _code),
-        ("V", "battery_voltage", _MILLI),
-        ("AC_OUT_S", "ac_apparent_power", _ONE),
-        ("AC_OUT_V", "ac_voltage", _scaled(100)),  # V → 0.01 V
-        ("AC_OUT_I", "ac_current", _scaled(10)),  # A → 0.1 A
+    BatterySense: RecordKind("smart_battery_sense", 0x02, _BATTERY_MONITOR_LABELS, _aux_input),
+    Inverter: RecordKind("inverter", 0x03, (
+        ("CS", "device_state", _SAME),
+        ("AR", "alarm_reason", _SAME),
+        ("V", "battery_voltage", _times(10)),
+        ("AC_OUT_S", "ac_apparent_power", _SAME),
+        ("AC_OUT_V", "ac_voltage", _SAME),
+        ("AC_OUT_I", "ac_current", _SAME),
     )),
-    DcDcConverter: RecordKind("dcdc_converter", 10, (
-        ("CS", "device_state", _code),
-        ("ERR", "charger_error", _code),
-        ("DC_IN_V", "input_voltage", _scaled(100)),
-        ("V", "output_voltage", _MILLI),
+    DcDcConverter: RecordKind("dcdc_converter", 0x04, (
+        ("CS", "device_state", _SAME),
+        ("ERR", "charger_error", _SAME),
+        ("DC_IN_V", "input_voltage", _SAME),
+        ("V", "output_voltage", _times(10)),
         ("OR", "off_reason", _hex32),
     )),
-    AcCharger: RecordKind("ac_charger", 13, (
-        ("CS", "charge_state", _code),
-        ("ERR", "charger_error", _code),
-        ("V", "output_voltage1", _MILLI),
-        ("I", "output_current1", _MILLI),
-        ("V2", "output_voltage2", _MILLI),
-        ("I2", "output_current2", _MILLI),
-        ("V3", "output_voltage3", _MILLI),
-        ("I3", "output_current3", _MILLI),
-        ("T", "temperature", _ONE),
+    AcCharger: RecordKind("ac_charger", 0x08, (
+        ("CS", "charge_state", _SAME),
+        ("ERR", "charger_error", _SAME),
+        ("V", "output_voltage1", _times(10)),
+        ("I", "output_current1", _times(100)),
+        ("V2", "output_voltage2", _times(10)),
+        ("I2", "output_current2", _times(100)),
+        ("V3", "output_voltage3", _times(10)),
+        ("I3", "output_current3", _times(100)),
+        ("T", "temperature", lambda value: str(value - 40)),
         # The AC input current has no text-protocol label: not mapped.
     )),
 }
+
+
+def block_of(kind: RecordKind, values: Values) -> Block:
+    """A record's fields as text-protocol labels; a field "not available" is absent, never 0."""
+    block: Block = {}
+    for label, name, convert in kind.labels:
+        value = values[name]
+        if value is not None:
+            block[label] = convert(value)
+    combined = kind.combined(values) if kind.combined is not None else None
+    if combined is not None:
+        block[combined[0]] = combined[1]
+    return block
 
 
 def record_type_of(data: bytes, container: Container) -> str:
@@ -237,9 +268,15 @@ class Reading:
 class _Parser:
     """What decoding a device's adverts needs, found once per (product id, record type)."""
 
-    library: Device
     kind: RecordKind
     product: str
+    rating: Rating
+
+
+def aes_ctr(data: bytes, key: bytes, nonce: int) -> bytes:
+    """AES-128-CTR under `key`, the counter block being the nonce (little-endian): encrypts and decrypts."""
+    counter = Counter.new(128, initial_value=nonce, little_endian=True)
+    return bytes(AES.new(key, AES.MODE_CTR, counter=counter).encrypt(data))
 
 
 class AdvertDecoder:
@@ -255,7 +292,8 @@ class AdvertDecoder:
         self._last: tuple[bytes, Reading] | None = None
 
     def decode(self, data: bytes) -> Reading:
-        """The reading of `data` (manufacturer data of company 0x02E1); AdvertError when it has none."""
+        """The reading of `data` (manufacturer data of company 0x02E1); AdvertError when it has none, among them
+        ImplausibleRecordError when its values make no sense for the product (a wrong key, most likely)."""
         if self._last is not None and self._last[0] == data:
             return self._last[1]
         reading = self._decode(data)
@@ -268,10 +306,11 @@ class AdvertDecoder:
             return found
         parser_class = detect_device_type(data)
         kind = KINDS.get(parser_class) if parser_class is not None else None
-        if parser_class is None or kind is None:
+        if kind is None:
             raise UnknownRecordTypeError(f"record type 0x{container.record_type:02X} "
                                          f"({container.record_type_name}) is not supported")
-        found = _Parser(parser_class(self.key.hex()), kind, product_label(container.product_id))
+        product = product_label(container.product_id)
+        found = _Parser(kind, product, rating_of(product))
         self._parsers[(container.product_id, container.record_type)] = found
         return found
 
@@ -286,18 +325,13 @@ class AdvertDecoder:
         if len(container.record) < kind.record_bytes:
             raise TruncatedAdvertError(f"advertisement cut short: a {kind.name} record is {kind.record_bytes} "
                                        f"bytes, this one {len(container.record)}")
-        try:
-            values: Mapping[str, Any] = parser.library.parse_decrypted(parser.library.decrypt(data))
-        except (ValueError, KeyError, IndexError, struct.error) as exc:
-            # victron-ble builds enums from codes: a code it does not know (or several alarm bits at once) fails.
-            raise UndecodableRecordError(f"{kind.name} record not decodable by victron-ble: {exc}") from None
-        block: Block = {"PID": f"0x{container.product_id:04X}"}
-        for label, key, convert in kind.labels:
-            value = values.get(key)
-            raw = None if value is None else convert(value)
-            if raw is not None:  # not available: absent, never 0
-                block[label] = raw
-        return Reading(container.product_id, parser.product, kind.name, container.nonce, block)
+        unpacked = unpack(kind.record_type, aes_ctr(container.record, self.key, container.nonce))
+        block = block_of(kind, unpacked.values)
+        nonsense = implausible(kind.name, block, parser.rating, spare_bits_set=unpacked.spare_bits_set)
+        if nonsense:
+            raise ImplausibleRecordError(nonsense)
+        return Reading(container.product_id, parser.product, kind.name, container.nonce,
+                       {"PID": f"0x{container.product_id:04X}", **block})
 
 
 def metric_values(block: Block) -> dict[str, float | str | list[str]]:

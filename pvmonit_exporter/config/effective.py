@@ -48,7 +48,8 @@ def effective_config(config: Config) -> dict[str, Any]:
             actuator.pop(key)
     for device, shown in zip(config.devices, result["devices"], strict=True):
         # A device is either a cable or a Bluetooth address: only its own keys, so the output loads back.
-        for key in ("ble_address", "ble_key") if device.source == "serial" else ("port", "serial_number"):
+        for key in ("ble_address", "ble_key") if device.source == "serial" else ("port", "serial_number",
+                                                                                   "hex_timeout"):
             shown.pop(key)
         if device.ble_key is not None:
             shown["ble_key"] = mask_secret(device.ble_key.hex())

@@ -373,6 +373,7 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
             ble_address=ble_address,
             ble_key=ble_key,
             history=reader.get("history", checks.boolean, True),
+            hex_timeout=reader.get("hex_timeout", checks.measure("devices[].hex_timeout"), None),
         )
         reader.finish()
         if device.name in seen:
@@ -385,6 +386,8 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
             first_address[device.ble_address] = index
             if device.serial_number:
                 raise reader.error("serial_number", "is only used with port: auto")
+            if device.hex_timeout is not None:
+                raise reader.error("hex_timeout", "is only used with a VE.Direct port (HEX goes over the cable)")
             devices.append(device)
             continue
         if is_remote(device.port):

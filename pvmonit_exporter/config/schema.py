@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from pvmonit_exporter.vedirect.hex_session import DEFAULT_TIMEOUT as CABLE_HEX_TIMEOUT
+
 DEFAULT_PORT = 9737
 DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
 DEFAULT_STALE_TIMEOUT = 5.0
 
-# Where `port: auto` looks, in this order: Victron cables by id first, then any USB serial port.
-DEFAULT_AUTO_PORT_PATTERNS: tuple[str, ...] = (
-    "/dev/serial/by-id/usb-VictronEnergy*",
-    "/dev/serial/by-id/*",
-    "/dev/ttyUSB*",
-)
+# Where `port: auto` looks: Victron's own VE.Direct cables. A scan opens every port it looks at and sets it to
+# 19200 baud while it listens, so another port (a GPS, a meter, a modem) is scanned only when the user lists it.
+DEFAULT_AUTO_PORT_PATTERNS: tuple[str, ...] = ("/dev/serial/by-id/usb-VictronEnergy*",)
 
 PROBE_TYPES = ("command", "serial", "w1", "file")
 PROBE_QUANTITIES = ("temperature", "current", "power")
@@ -69,6 +68,7 @@ class DeviceConfig:
     emoncms_fields: tuple[str, ...] | None = None  # None: the defaults for the device's kind
     emoncms_node: str | None = None  # None: the device's name
     history: bool = True  # read the charger's daily history over HEX (read-only, harmless)
+    hex_timeout: float | None = None  # seconds a HEX request waits for its answer; None: the port's default
     ble_address: str | None = None  # a Bluetooth device: its address, upper case (E1:2B:3C:4D:5E:6F)
     ble_key: bytes | None = field(default=None, repr=False)  # its Instant Readout key: a secret
 
@@ -260,6 +260,8 @@ _TEMPERATURE = Bounds(-100, 200, "°C")
 BOUNDS: Mapping[str, Bounds] = {
     "stale_timeout": Bounds(1, _SECONDS_A_DAY, "s"),
     "devices[].stale_timeout": Bounds(1, _SECONDS_A_DAY, "s"),
+    # From a cable's 40 ms answer with room to spare, to a bridge far away; 3 tries each.
+    "devices[].hex_timeout": Bounds(0.1, 60, "s"),
     "web.battery_voltage_min": Bounds(0, 1000, "V"),
     "web.battery_voltage_max": Bounds(0, 1000, "V"),
     "web.pv_power_max": Bounds(1, 1e6, "W"),
@@ -306,6 +308,20 @@ REMOTE_SCHEMES = ("socket://", "rfc2217://")
 
 def is_remote(port: str) -> bool:
     return port.startswith(REMOTE_SCHEMES)
+
+
+# How long a HEX request waits for its answer through a TCP bridge (ser2net, an ESP32 on Wi-Fi) before it is sent
+# again (3 tries). The request and its answer also cross the network and the bridge's buffers, and a Wi-Fi
+# station in power save wakes only every few hundred milliseconds; on a cable a device answers within 40 ms.
+REMOTE_HEX_TIMEOUT = 2.0
+
+
+def hex_timeout(port: str, configured: float | None = None) -> float:
+    """How long a HEX request on `port` waits for its answer: `configured` (a device's `hex_timeout`), else the
+    default for a remote port or for a cable."""
+    if configured is not None:
+        return configured
+    return REMOTE_HEX_TIMEOUT if is_remote(port) else CABLE_HEX_TIMEOUT
 
 
 def remote_port_problem(url: str) -> str | None:

@@ -9,7 +9,8 @@ via csv, json or data tag"}`, the read key (or none) an empty 200, a wrong key a
 from dataclasses import dataclass
 
 from pvmonit_exporter.config import EmoncmsConfig
-from pvmonit_exporter.forwarder.emoncms import AuthError, ContentError, EmoncmsClient, Ok, Outcome, TransientError
+from pvmonit_exporter.forwarder.emoncms import EmoncmsClient
+from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 
 NO_DATA_MESSAGE = "Request contains no data via csv, json or data tag"
 

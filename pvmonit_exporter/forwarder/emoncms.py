@@ -25,8 +25,7 @@ import json
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 from urllib.parse import urljoin
 
 import requests
@@ -34,9 +33,9 @@ import requests
 from pvmonit_exporter import __version__
 from pvmonit_exporter.display import mask_url_credentials
 from pvmonit_exporter.forwarder.deadline import Deadline, deadline_session
+from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.forwarder.snapshot import Row
 
-NODE_LIMIT_MESSAGE = "Reached the maximal allowed number of different NodeIds"
 _BODY_EXCERPT = 200
 MAX_ANSWER_BYTES = 64 * 1024
 _READ_CHUNK = 8192
@@ -47,41 +46,6 @@ _REASON_RE = re.compile(r"\[Errno -?\d+\][^'\")]*|RemoteDisconnected\([^)]*\)|Co
                         r"Connection reset by peer")
 
 
-@dataclass(frozen=True)
-class Ok:
-    """emoncms answered `ok`: the rows are stored."""
-
-    message: str = "ok"  # every outcome has one, so that callers need not tell them apart to log them
-
-
-@dataclass(frozen=True)
-class AuthError:
-    """The key is wrong (401), missing or read-only (empty 200)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class ContentError:
-    """emoncms refused the request's content with `{"success": false}`; `message` is the server's."""
-
-    message: str
-
-    @property
-    def node_limit(self) -> bool:
-        """The account already has its maximum of nodes: rows for a new node fail, existing nodes still work."""
-        return NODE_LIMIT_MESSAGE in self.message
-
-
-@dataclass(frozen=True)
-class TransientError:
-    """Worth retrying later unchanged: `kind` is connection, timeout or http."""
-
-    kind: Literal["connection", "timeout", "http"]
-    message: str
-
-
-Outcome = Ok | AuthError | ContentError | TransientError
 
 
 def _excerpt(body: str) -> str:

@@ -27,7 +27,8 @@ from typing import Any
 from pvmonit_exporter import BUILD_YEAR
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
 from pvmonit_exporter.forwarder.daily import DailyRows
-from pvmonit_exporter.forwarder.emoncms import ContentError, EmoncmsClient
+from pvmonit_exporter.forwarder.emoncms import EmoncmsClient
+from pvmonit_exporter.forwarder.outcome import ContentError
 from pvmonit_exporter.forwarder.policy import Action, Pace, backoff_delay, decide
 from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, QueueError
 from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder

@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from pvmonit_exporter.forwarder.emoncms import AuthError, ContentError, Ok, Outcome, TransientError
+from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 
 # The error kinds counted in `pvmonit_emoncms_errors_total{kind}`: every one is exported from the start, at 0.
 ErrorKind = Literal["connection", "timeout", "http", "auth", "content", "disk"]

@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 import diskcache
 
 from pvmonit_exporter.forwarder.snapshot import Row, decode_row, encode_row
+from pvmonit_exporter.forwarder.stats import QueueStats
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +102,6 @@ class DeadLetter:
     text: str
     error: str
     time: float
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    rows: int
-    oldest: float | None  # time of the oldest queued row
-    newest: float | None
-    dead_rows: int
-    recoveries: int  # corrupt databases moved aside since this process started
 
 
 def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:

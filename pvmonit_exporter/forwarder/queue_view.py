@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from pvmonit_exporter.forwarder.queue import DEAD_DIR, QueueError, QueueStats, truncation
+from pvmonit_exporter.forwarder.queue import DEAD_DIR, QueueError, truncation
 from pvmonit_exporter.forwarder.snapshot import decode_row
+from pvmonit_exporter.forwarder.stats import QueueStats
 
 DATABASE = "cache.db"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
 from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
 from pvmonit_exporter.state import DeviceView, ProbeView
-from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, parse_int
+from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, parse_int, parse_number
 
 Value = int | float
 
@@ -67,8 +67,9 @@ def _integer(raw: str) -> int | None:
 def raw_value(label: str, raw: str) -> Value | None:
     """The number PvMonit sent for `raw` (unscaled), or None when there is nothing numeric to send.
 
-    Parsed exactly as `vedirect.fields.decode` parses it for the metrics (`parse_int`: no `1_000`, no
-    surrounding spaces), so emoncms never gets a value the metrics reject."""
+    Parsed exactly as `vedirect.fields.decode` parses it for the metrics (`parse_number`: no `1_000`, no
+    surrounding spaces, a fraction only where the field allows one: a Bluetooth `T` of `22.5`), so emoncms
+    never gets a value the metrics reject, nor loses one they keep."""
     spec = FIELDS.get(label)
     if spec is None:
         return _integer(raw)
@@ -76,9 +77,7 @@ def raw_value(label: str, raw: str) -> Value | None:
         return None
     if spec.kind is Kind.ON_OFF:
         return {"ON": 1, "OFF": 0}.get(raw.strip().upper())
-    if spec.kind is Kind.HEX_BITMASK:
-        return parse_int(raw, 16)  # with or without the `0x` prefix the devices send
-    return parse_int(raw)
+    return parse_number(spec, raw)
 
 
 def si_value(label: str, raw: str) -> tuple[str, float] | None:

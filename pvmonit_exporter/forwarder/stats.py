@@ -9,7 +9,6 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 from pvmonit_exporter.forwarder.policy import ERROR_KINDS, ErrorKind
-from pvmonit_exporter.forwarder.queue import QueueStats
 
 # The label values of `pvmonit_emoncms_rows_dropped_total{reason}` and `…_snapshots_skipped_total{reason}`:
 # every one is exported from the start, at 0.
@@ -17,6 +16,17 @@ DropReason = Literal["queue_full", "disk_error", "dead_letter_full"]
 DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
 SkipReason = Literal["clock"]
 SKIP_REASONS: tuple[SkipReason, ...] = get_args(SkipReason)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The disk queue's figures, as `DiskQueue.stats()` and the read-only view report them."""
+
+    rows: int
+    oldest: float | None  # time of the oldest queued row
+    newest: float | None
+    dead_rows: int
+    recoveries: int  # corrupt databases moved aside since this process started
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ Bluetooth devices are down with the reason as their error, every other source ke
 is retried.
 """
 
-import asyncio
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from pvmonit_exporter.vedirect.framing import DecoderStats
 
 if TYPE_CHECKING:
     from pvmonit_exporter.ble.advert import AdvertDecoder
+    from pvmonit_exporter.ble.plausible import KeyConfirmation
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,10 @@ def describe_scanner_error(exc: BaseException) -> str:
 class _Tracked:
     config: DeviceConfig
     decoder: "AdvertDecoder"
+    key_check: "KeyConfirmation"  # values only once adverts in a row make sense: a wrong key that passes the check
     stats: DecoderStats = field(default_factory=DecoderStats)
-    error: str | None = None  # the device's own problem (a wrong key), logged once
+    error: str | None = None  # the device's own problem (a wrong key), shown in /api/state
+    error_kind: str | None = None  # logged when it changes: one line for a wrong key, not one per advert
 
 
 class BleDevices:
@@ -106,16 +108,20 @@ class BleDevices:
 
     def __init__(self, devices: Sequence[DeviceConfig], state: State) -> None:
         from pvmonit_exporter.ble.advert import AdvertDecoder  # the [ble] extra: checked by the caller
+        from pvmonit_exporter.ble.plausible import KeyConfirmation
 
         self.state = state
         self.port_label = "Bluetooth"
         # Every device has its key when the daemon runs (load_config requires it).
-        self._by_address = {normalise_address(d.ble_address or ""): _Tracked(d, AdvertDecoder(d.ble_key))
+        self._by_address = {normalise_address(d.ble_address or ""): _Tracked(d, AdvertDecoder(d.ble_key),
+                                                                               KeyConfirmation())
                             for d in devices if d.ble_key is not None}
         self._scanner_error: str | None = None
 
     def handle(self, advert: Advert) -> None:
-        from pvmonit_exporter.ble.advert import AdvertError, KeyMismatchError
+        """Decode one advert; its values reach the state only once the device's key is confirmed (until then
+        the device's error says the key looks wrong), and only when they make sense."""
+        from pvmonit_exporter.ble.advert import AdvertError, ImplausibleRecordError, KeyMismatchError
 
         tracked = self._by_address.get(advert.address)
         if tracked is None:
@@ -125,17 +131,24 @@ class BleDevices:
             reading = tracked.decoder.decode(advert.data)
         except KeyMismatchError as exc:
             tracked.stats.malformed_blocks += 1
-            self._set_device_error(tracked, str(exc))
+            self._set_device_error(tracked, str(exc), "key mismatch")
             self.state.record_blocks(tracked.config.name, [], tracked.stats)
             return
         except AdvertError as exc:
             tracked.stats.malformed_blocks += 1
             tracked.stats.bytes_discarded += len(advert.data)
             log.debug("device %s: advert dropped: %s", tracked.config.name, exc)
+            if isinstance(exc, ImplausibleRecordError):
+                tracked.key_check.nonsense(exc.nonsense)
+                self._show_key_doubt(tracked)
             self.state.record_blocks(tracked.config.name, [], tracked.stats)
             return
         tracked.stats.blocks_valid += 1
-        self._set_device_error(tracked, None)
+        if not tracked.key_check.sensible(reading.nonce, reading.block, advert.time):
+            self._show_key_doubt(tracked)
+            self.state.record_blocks(tracked.config.name, [], tracked.stats)
+            return
+        self._set_device_error(tracked, None, None)
         self.state.record_blocks(tracked.config.name, [reading.block], tracked.stats)
 
     def scanner_status(self, error: str | None, port_label: str) -> None:
@@ -144,14 +157,25 @@ class BleDevices:
         for tracked in self._by_address.values():
             self._publish(tracked)
 
-    def _set_device_error(self, tracked: _Tracked, error: str | None) -> None:
+    def _show_key_doubt(self, tracked: _Tracked) -> None:
+        check = tracked.key_check
+        if not check.confirmed:
+            self._set_device_error(tracked, check.doubt, "key looks wrong" if check.suspicious else "key unconfirmed")
+
+    def _set_device_error(self, tracked: _Tracked, error: str | None, kind: str | None) -> None:
+        """Shows `error`; logs when its `kind` changes. A key still being confirmed (its first adverts, counted)
+        is on the way to normal: logged at debug level."""
         if error == tracked.error:
             return
-        tracked.error = error
-        if error is None:
-            log.info("device %s: adverts decoded again", tracked.config.name)
-        else:
-            log.warning("device %s: %s", tracked.config.name, error)
+        was, tracked.error, tracked.error_kind = tracked.error_kind, error, kind
+        if kind != was:
+            if kind is None:
+                log.info("device %s: adverts decoded%s", tracked.config.name,
+                         "" if was == "key unconfirmed" else " again")
+            elif kind == "key unconfirmed":
+                log.debug("device %s: %s", tracked.config.name, error)
+            else:
+                log.warning("device %s: %s", tracked.config.name, error)
         self._publish(tracked)
 
     def _publish(self, tracked: _Tracked) -> None:
@@ -249,9 +273,13 @@ class BleakAdvertScanner:
         self.silence_timeout = SILENCE_TIMEOUT
 
     def scan(self, sink: AdvertSink, stop: threading.Event, listening: Callable[[], None]) -> None:
+        import asyncio  # here, not at the top: a daemon without Bluetooth devices never loads asyncio (~2 MB)
+
         asyncio.run(self._scan(sink, stop, listening))
 
     async def _scan(self, sink: AdvertSink, stop: threading.Event, listening: Callable[[], None]) -> None:
+        import asyncio
+
         from bleak import BleakScanner
         from bleak.exc import BleakError
 
@@ -294,6 +322,8 @@ class BleakAdvertScanner:
     async def _start(self, scanner: Any, stop: threading.Event) -> bool:
         """Start `scanner`; False when asked to stop first. A D-Bus that never answers (a policy dropping the
         replies) would otherwise hang here forever: it is an error after `start_timeout`."""
+        import asyncio
+
         starting = asyncio.ensure_future(scanner.start())
         deadline = time.monotonic() + self.start_timeout
         while not starting.done():

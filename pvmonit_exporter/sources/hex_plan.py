@@ -115,8 +115,7 @@ class HexPlan:
         value, _ = decode_value(REGISTERS[reply.register], reply.data) if reply.register in REGISTERS else (None, None)
         if isinstance(value, HistoryTotal):
             self.total = value
-            count = min(HISTORY_DAYS, (value.days_available or 0) + 1)
-            return [get(HISTORY_DAY_0 + days_ago) for days_ago in range(count)]
+            return [get(HISTORY_DAY_0 + days_ago) for days_ago in range(value.days_to_read)]
         if isinstance(value, HistoryDay):
             fresh_days.append(value)
         return []

@@ -64,8 +64,7 @@ class HexLink:
         total = _record(total_outcome, HistoryTotal)
         if total is None:
             return total_outcome, None, []
-        count = (total.days_available or 0) + 1
-        outcomes = self.request([get(history_day_register(days_ago)) for days_ago in range(count)])
+        outcomes = self.request([get(history_day_register(days_ago)) for days_ago in range(total.days_to_read)])
         days = [day for outcome in outcomes if (day := _record(outcome, HistoryDay)) is not None]
         return total_outcome, total, days
 

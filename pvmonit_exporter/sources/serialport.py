@@ -6,6 +6,7 @@ change that is logged once, and the reader retries. A failing port never delays 
 """
 
 import errno
+import fcntl
 import glob
 import logging
 import os
@@ -13,13 +14,13 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import serial
 
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
-from pvmonit_exporter.config.schema import is_remote
+from pvmonit_exporter.config.schema import hex_timeout, is_remote
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
@@ -27,6 +28,7 @@ from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
+from pvmonit_exporter.vedirect.hex_session import HexSession
 from pvmonit_exporter.vedirect.products import parse_pid
 
 log = logging.getLogger(__name__)
@@ -54,19 +56,45 @@ SerialFactory = Callable[[str], serial.Serial]
 PORT_ERRORS = (OSError, serial.SerialException, ValueError, termios.error)
 
 
+class ExclusiveSerial(serial.Serial):
+    """A serial port no other program can read beside us, as far as the kernel allows.
+
+    pyserial's `exclusive` takes flock() before any setting changes: another opener that asks for the lock
+    (another exporter, `read`, `hex`) fails. flock is advisory, though: a program that does not ask (PvMonit's
+    vedirect.py, a plain `serial.Serial()`) would still open the port and take part of the blocks. TIOCEXCL
+    closes that gap: the kernel refuses any further open() of the terminal with EBUSY — except to root (a
+    process with CAP_SYS_ADMIN), which it lets through. The flag belongs to the terminal, not to our
+    descriptor: it is cleared on close, or the next opener (ourselves after a reconnect) would be refused.
+    """
+
+    def open(self) -> None:
+        super().open()
+        try:
+            fcntl.ioctl(self.fileno(), termios.TIOCEXCL)
+        except OSError:
+            super().close()
+            raise
+
+    def close(self) -> None:
+        if self.is_open:
+            with suppress(OSError):  # the port is gone (unplugged): nothing left to clear
+                fcntl.ioctl(self.fileno(), termios.TIOCNXCL)
+        super().close()
+
+
 def open_port(path: str) -> serial.Serial:
     """Open a VE.Direct port: 19200 8N1, no flow control, reads bounded by READ_TIMEOUT.
 
-    Exclusively (pyserial's flock, taken before any setting changes): two readers of one port would each get
-    part of the blocks, and another program holding the port makes this fail instead of stealing its bytes.
-    A remote port (`socket://`, `rfc2217://`) is a TCP connection: a bridge serves one client at a time itself.
+    Exclusively (see ExclusiveSerial): two readers of one port would each get part of the blocks, and another
+    program holding the port makes this fail instead of stealing its bytes. A remote port (`socket://`,
+    `rfc2217://`) is a TCP connection: a bridge serves one client at a time itself.
     """
     if is_remote(path):
         port: serial.Serial = serial.serial_for_url(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1,
                                                     timeout=READ_TIMEOUT)
         return port
-    return serial.Serial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT,
-                         exclusive=True)
+    return ExclusiveSerial(path, BAUD_RATE, bytesize=8, parity="N", stopbits=1, timeout=READ_TIMEOUT,
+                           exclusive=True)
 
 
 _IN_USE = (errno.EAGAIN, errno.EBUSY)  # flock held by another opener; TIOCEXCL set by another program
@@ -356,50 +384,57 @@ class SerialReader:
         checked = self.device.port == "auto"
         verified = self.device.serial_number is None
         watch = BlockWatch(self.device.stale_timeout, time.monotonic())
-        conversation = Conversation(self.device.history)
+        conversation = Conversation(self.device.history, HexSession(hex_timeout(path, self.device.hex_timeout)))
         kind = "unknown"
         remote, last_data = is_remote(path), time.monotonic()
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
-                while not self._stop.is_set():
-                    data = port.read(READ_SIZE)
-                    hex_before = self.decoder.stats.hex_valid
-                    blocks = self.decoder.feed(data) if data else []
-                    answers = self.decoder.stats.hex_valid - hex_before
-                    if checked and blocks:
-                        blocks, verified, other = self._own_blocks(blocks, verified)
-                        if other is not None:
-                            self._wrong_device(path, other)
+                try:
+                    while not self._stop.is_set():
+                        data = port.read(READ_SIZE)
+                        hex_before = self.decoder.stats.hex_valid
+                        blocks = self.decoder.feed(data) if data else []
+                        answers = self.decoder.stats.hex_valid - hex_before
+                        if checked and blocks:
+                            blocks, verified, other = self._own_blocks(blocks, verified)
+                            if other is not None:
+                                self._wrong_device(path, other)
+                                break
+                        if data:
+                            self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
+                        got_block = got_block or bool(blocks)
+                        for block in blocks:
+                            if "PID" in block or "BMV" in block:
+                                kind = device_kind(parse_pid(block.get("PID", "")), block)
+                        self._talk_hex(port, conversation, kind, got_block)
+                        now = time.monotonic()
+                        if data:
+                            last_data = now
+                        elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
+                            self._set_status(None, connected=False, level=logging.WARNING,
+                                             error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
                             break
-                    if data:
-                        self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
-                    got_block = got_block or bool(blocks)
-                    for block in blocks:
-                        if "PID" in block or "BMV" in block:
-                            kind = device_kind(parse_pid(block.get("PID", "")), block)
-                    self._talk_hex(port, conversation, kind, got_block)
-                    now = time.monotonic()
-                    if data:
-                        last_data = now
-                    elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
-                        self._set_status(None, connected=False, level=logging.WARNING,
-                                         error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
-                        break
-                    report = watch.observe(now, len(data), len(blocks) + answers)
-                    if isinstance(report, NoValidBlock):
-                        self._set_status(path, connected=True, level=logging.WARNING,
-                                         error=f"{path}: {report.describe()}")
-                    elif report is not None:
-                        self._set_status(path, connected=True, error=None, level=logging.INFO,
-                                         message=f"{path}: {report.describe()}")
-        except PORT_ERRORS as exc:
-            self._set_status(None, connected=False, level=logging.WARNING,
-                             error=f"{path}: disconnected ({exc.__class__.__name__}: {exc})")
+                        report = watch.observe(now, len(data), len(blocks) + answers)
+                        if isinstance(report, NoValidBlock):
+                            self._set_status(path, connected=True, level=logging.WARNING,
+                                             error=f"{path}: {report.describe()}")
+                        elif report is not None:
+                            self._set_status(path, connected=True, error=None, level=logging.INFO,
+                                             message=f"{path}: {report.describe()}")
+                except PORT_ERRORS as exc:
+                    # Down before the port is closed: closing a socket:// port waits 0.3 s (pyserial).
+                    self._link_lost(path, exc)
+        except PORT_ERRORS as exc:  # closing failed: the link is gone all the same
+            self._link_lost(path, exc)
         self.decoder.reset()
         if self.load_link is not None:
             self.load_link.disconnected()
         return got_block
+
+    def _link_lost(self, path: str, exc: BaseException) -> None:
+        self._set_status(None, connected=False, level=logging.WARNING,
+                         error=f"{path}: disconnected ({exc.__class__.__name__}: {exc})")
 
     def _talk_hex(self, port: serial.Serial, conversation: Conversation, kind: str, text_seen: bool) -> None:
         """One turn of the HEX conversation: take the decoder's messages, write what is due, record results."""

@@ -502,6 +502,12 @@ def _sn(value: float, size: int) -> bytes:
     return round(value).to_bytes(size, "little", signed=True)
 
 
+def _product_id(number: int) -> bytes:
+    """Register 0x0100 as recorded from real devices (go-victron's tests: SmartSolar `00 56 A0 FF`): an un8
+    identifier 0, the product id little-endian, then a byte of flags."""
+    return b"\x00" + number.to_bytes(2, "little") + b"\xff"
+
+
 class Bmv702(SimulatedDevice):
     """BMV-702 battery monitor: a main block then a history block, like the genuine recording bvm702.dump."""
 
@@ -512,11 +518,12 @@ class Bmv702(SimulatedDevice):
 
     def registers(self, model: SystemModel) -> Mapping[int, bytes]:
         return {
-            0x0100: b"\x00" + self.product_number.to_bytes(2, "big"),
+            0x0100: _product_id(self.product_number),
             0x0140: _un(0, 4),  # no history in HEX: the BMV sends H1…H18 as text
             0x1000: _un(_CAPACITY_AH, 2),
             0xED8D: _sn(model.battery_voltage * 100, 2),
             0xED8F: _sn(model.battery_current * 10, 2),
+            0xED7D: _sn(model.aux_voltage * 100, 2),
             0x0FFF: _un(model.soc * 10000, 2),
         }
 
@@ -658,8 +665,8 @@ class BlueSolarMppt(SimulatedDevice):
         max_battery = max(float(day["battery_voltage_max_v"]) for day in days)
         has_load = model.load_charger == self.name
         return {
-            0x0100: b"\x00" + self.product_number.to_bytes(2, "big"),
-            0x0102: _un(0x0159FF, 3),
+            0x0100: _product_id(self.product_number),
+            0x0102: b"\x00" + _un(0x0159FF, 3),  # an un8 identifier, then the un24 version (ve_regs.h)
             0x010A: self.serial.encode("ascii") + b"\x00",
             0x010B: b"BlueSolar MPPT 100/30 rev2\x00",
             0x0140: _un(_CAPABILITY_LOAD | _CAPABILITY_HISTORY, 4),
@@ -669,7 +676,7 @@ class BlueSolarMppt(SimulatedDevice):
             0xEDBD: _un(c.power / c.panel_voltage * 10 if c.panel_voltage > 1 else 0, 2),
             0xEDBC: _un(c.power * 100, 4),
             0xEDD5: _un(volts * 100, 2),
-            0xEDD7: _un(c.output_current * 10, 2),
+            0xEDD7: _sn(c.output_current * 10, 2),
             0xEDD3: _un(int(c.yield_today * 100), 2),
             0xEDD1: _un(int(c.yield_yesterday * 100), 2),
             0xEDD2: _un(c.max_power_today, 2),

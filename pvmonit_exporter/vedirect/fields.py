@@ -43,6 +43,7 @@ class FieldSpec:
     metric: str | None = None
     names: Mapping[int, str] | None = None
     metric_label: str | None = None
+    fractional: bool = False  # a raw value may carry a decimal fraction (`22.5`), as from a Bluetooth advert
 
 
 _V = 0.001  # mV → V
@@ -83,7 +84,9 @@ FIELDS: Mapping[str, FieldSpec] = {
         _number("I3", "Battery current, channel 3", "mA", "A", _A, "battery3_current_amperes"),
         _number("IL", "Load output current", "mA", "A", _A, "load_current_amperes"),
         _on_off("LOAD", "Load output on", "load_output_on"),
-        _number("T", "Battery temperature", "°C", "°C", 1.0, "battery_temperature_celsius"),
+        # Whole degrees on the cable; a Bluetooth advert gives 0.01 K, kept as `22.5` (ble.advert).
+        FieldSpec("T", "Battery temperature", Kind.NUMBER, "°C", "°C", 1.0, "battery_temperature_celsius",
+                  fractional=True),
         _number("P", "Instantaneous battery power (positive when charging)", "W", "W", 1.0,
                 "battery_power_watts"),
         _number("CE", "Consumed charge since last full (negative)", "mAh", "C", _C,
@@ -171,6 +174,7 @@ class Decoded:
 
 
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
+_DECIMAL_FRACTION = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
 _HEXADECIMAL = re.compile(r"(?:0[xX])?[0-9A-Fa-f]+")
 
 
@@ -187,6 +191,17 @@ def _bits(value: int, names: Mapping[int, str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def parse_number(spec: FieldSpec, raw: str) -> int | float | None:
+    """The unscaled number in `raw` (hex for a bitmask; a decimal fraction only where the field allows one),
+    or None. What the metrics and the emoncms rows both parse, so they never disagree on a value."""
+    if spec.kind is Kind.HEX_BITMASK:
+        return parse_int(raw, 16)  # with or without the `0x` prefix the devices send
+    number = parse_int(raw)
+    if number is None and spec.fractional and _DECIMAL_FRACTION.fullmatch(raw):
+        return float(raw)
+    return number
+
+
 def decode(label: str, raw: str) -> Decoded:
     """Decode one raw field; never raises. Unknown labels come back raw (`known=False`)."""
     spec = FIELDS.get(label)
@@ -200,7 +215,7 @@ def decode(label: str, raw: str) -> Decoded:
         state = raw.strip().upper()
         value = {"ON": 1.0, "OFF": 0.0}.get(state)
         return Decoded(label, raw, value, "", state if value is not None else None)
-    number = parse_int(raw, 16) if spec.kind is Kind.HEX_BITMASK else parse_int(raw)
+    number = parse_number(spec, raw)
     if number is None:
         return Decoded(label, raw, None, spec.unit, None)
     if spec.kind is Kind.NUMBER:
@@ -209,8 +224,9 @@ def decode(label: str, raw: str) -> Decoded:
         return Decoded(label, raw, round(number * spec.scale, 9), spec.unit, None)
     names = spec.names or {}
     if spec.kind is Kind.ENUM:
-        return Decoded(label, raw, float(number), "", names.get(number, f"Unknown ({number})"))
-    flags = _bits(number, names)
+        code = int(number)
+        return Decoded(label, raw, float(number), "", names.get(code, f"unknown ({code})"))
+    flags = _bits(int(number), names)
     return Decoded(label, raw, float(number), "", ", ".join(flags) if flags else "None", flags)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-HISTORY_DAYS = 31  # 0x1050 today … 0x106E thirty days ago
+HISTORY_DAYS = 31  # 0x1050 today … 0x106E thirty days ago; 0x106F is another register (ve_regs.h: cycle count)
 DAY_RECORD_LEN = 34
 TOTAL_RECORD_LEN = 19
 
@@ -136,8 +136,16 @@ class HistoryTotal:
     max_battery_voltage_v: float | None
     days_available: int | None  # 0 = only today, 1 = also yesterday, …
 
+    @property
+    def days_to_read(self) -> int:
+        """How many day records to ask for, today first: never more than the charger can hold, whatever
+        `days_available` says (a full history says 30: today and 30 days before)."""
+        return min(HISTORY_DAYS, (self.days_available or 0) + 1)
+
     @classmethod
     def decode(cls, data: bytes) -> "HistoryTotal | None":
+        """None when `data` is shorter than the record; newer firmware sends a longer one (26 bytes): its
+        fields come after these and are ignored."""
         if len(data) < TOTAL_RECORD_LEN:
             return None
         return cls(

@@ -1,6 +1,7 @@
 """The one table of HEX registers: id, name, type, scale, unit, which device kinds have it. Pure.
 
-Facts from vedirect-hex.md §5 (Victron's ve_regs.h and the public implementations it cites). Everything else —
+Facts from vedirect-hex.md §5 and Victron's own register header `ve_regs.h` (types, scales and "not available"
+values; tests/vedirect/test_ve_regs.py holds this table against it entry by entry). Everything else —
 the `hex` command, the daemon's polling and metrics, async updates of the text readings — reads this table.
 `scale` turns the raw integer into `unit` as the `hex` command shows it (`0xEDF0 battery_max_current 15.0 A`);
 `metric` and `si_scale` give the Prometheus series (after `vedirect_`) in SI units; `label` and `label_scale`
@@ -17,21 +18,24 @@ from pvmonit_exporter.vedirect.history import HISTORY_DAYS, HistoryDay, HistoryT
 class Type(enum.Enum):
     UN8 = "un8"
     UN16 = "un16"
-    UN24 = "un24"
     UN32 = "un32"
     SN16 = "sn16"
     SN32 = "sn32"
     UN16_OR_32 = "un16/un32"  # un16 on VE.Direct MPPTs, un32 on VE.Can: the reply's length tells
     STRING = "string"  # zero-terminated
-    PRODUCT_ID = "un8 + un16"  # un8 reserved + un16 product id, big-endian on VE.Direct MPPTs (velib note)
+    # An un8 identifier, then the value little-endian. For the product id, every recorded device (SmartSolar,
+    # BlueSolar, SmartShunt) contradicts the velib comment that VE.Direct MPPTs send it big-endian.
+    PRODUCT_ID = "un8 + un16"
+    APP_VERSION = "un8 + un24"
     HISTORY_TOTAL = "history total"
     HISTORY_DAY = "history day"
     RAW = "raw"  # a register not in this table: its bytes in hex
 
 
-_SIZES = {Type.UN8: (1,), Type.UN16: (2,), Type.UN24: (3,), Type.UN32: (4,), Type.SN16: (2,), Type.SN32: (4,),
+_SIZES = {Type.UN8: (1,), Type.UN16: (2,), Type.UN32: (4,), Type.SN16: (2,), Type.SN32: (4,),
           Type.UN16_OR_32: (2, 4)}
 _SIGNED = {Type.SN16, Type.SN32}
+_IDENTIFIED_SIZES = {Type.PRODUCT_ID: 2, Type.APP_VERSION: 3}  # the value's bytes after the identifier
 
 ALL_KINDS = frozenset({"mppt", "bmv", "inverter", "charger", "unknown"})
 MPPT = frozenset({"mppt"})
@@ -49,7 +53,9 @@ class Register:
     unit: str = ""
     kinds: frozenset[str] = ALL_KINDS
     description: str = ""
-    all_ones_available: bool = False  # True where all bits set is a real value, not "not available"
+    # True where no raw value means "not available" (the header gives none and gives all bits set a meaning,
+    # as battery type 0xFF = user defined); else see `not_available_raw`.
+    always_available: bool = False
     metric: str | None = None
     si_scale: float = 1.0
     label: str | None = None
@@ -62,10 +68,10 @@ class Register:
 
 def _r(
     id_: int, name: str, type_: Type, scale: float = 1.0, unit: str = "", kinds: frozenset[str] = ALL_KINDS,
-    description: str = "", *, all_ones_available: bool = False, metric: str | None = None,
+    description: str = "", *, always_available: bool = False, metric: str | None = None,
     si_scale: float = 1.0, label: str | None = None, label_scale: float = 1.0,
 ) -> Register:
-    return Register(id_, name, type_, scale, unit, kinds, description, all_ones_available, metric, si_scale,
+    return Register(id_, name, type_, scale, unit, kinds, description, always_available, metric, si_scale,
                     label, label_scale)
 
 
@@ -76,7 +82,7 @@ REGISTERS: Mapping[int, Register] = {
     for reg in (
         # Identity and state (all kinds)
         _r(0x0100, "product_id", Type.PRODUCT_ID, description="Product id"),
-        _r(0x0102, "app_firmware", Type.UN24, description="Application firmware version 0xHHMMLL"),
+        _r(0x0102, "app_firmware", Type.APP_VERSION, description="Application firmware version 0xHHMMLL"),
         _r(0x010A, "serial_number", Type.STRING, description="Serial number"),
         _r(0x010B, "model_name", Type.STRING, description="Model name"),
         _r(0x0140, "capabilities", Type.UN32, description="Capabilities bits (bit 2: history)"),
@@ -90,7 +96,7 @@ REGISTERS: Mapping[int, Register] = {
         _r(0xEDBC, "panel_power", Type.UN32, 0.01, "W", MPPT, "Panel power", label="PPV", label_scale=0.01),
         _r(0xEDD5, "charger_voltage", Type.UN16, 0.01, "V", MPPT, "Charger (battery) voltage", label="V",
            label_scale=10.0),
-        _r(0xEDD7, "charger_current", Type.UN16, 0.1, "A", MPPT, "Charger current", label="I", label_scale=100.0),
+        _r(0xEDD7, "charger_current", Type.SN16, 0.1, "A", MPPT, "Charger current", label="I", label_scale=100.0),
         _r(0xEDD3, "yield_today", Type.UN16_OR_32, 0.01, "kWh", MPPT, "Yield today", label="H20"),
         _r(0xEDD1, "yield_yesterday", Type.UN16_OR_32, 0.01, "kWh", MPPT, "Yield yesterday", label="H22"),
         _r(0xEDD2, "max_power_today", Type.UN16_OR_32, 1.0, "W", MPPT, "Maximum power today", label="H21"),
@@ -106,7 +112,7 @@ REGISTERS: Mapping[int, Register] = {
         _r(0xEDF0, "battery_max_current", Type.UN16, 0.1, "A", MPPT, "Battery maximum charge current",
            metric="battery_max_charge_current_amperes", si_scale=0.1),
         _r(0xEDF1, "battery_type", Type.UN8, 1.0, "", MPPT, "Battery type (0xFF user defined)",
-           all_ones_available=True),
+           always_available=True),
         _r(0xEDF7, "battery_absorption_voltage", Type.UN16, 0.01, "V", MPPT, "Absorption voltage",
            metric="battery_absorption_voltage_volts", si_scale=0.01),
         _r(0xEDF6, "battery_float_voltage", Type.UN16, 0.01, "V", MPPT, "Float voltage",
@@ -132,7 +138,8 @@ REGISTERS: Mapping[int, Register] = {
            label_scale=10.0),
         _r(0xED8F, "battery_current", Type.SN16, 0.1, "A", BMV, "Battery current", label="I", label_scale=100.0),
         _r(0xED8E, "battery_power", Type.SN16, 1.0, "W", BMV, "Battery power", label="P"),
-        _r(0xED7D, "starter_voltage", Type.UN16, 0.01, "V", BMV, "Auxiliary (starter) voltage", label="VS",
+        _r(0xED8C, "battery_current_high_res", Type.SN32, 0.001, "A", BMV, "Battery current, in mA"),
+        _r(0xED7D, "starter_voltage", Type.SN16, 0.01, "V", BMV, "Auxiliary (starter) voltage", label="VS",
            label_scale=10.0),
         _r(0x0FFF, "state_of_charge", Type.UN16, 0.01, "%", BMV, "State of charge", label="SOC",
            label_scale=0.1),
@@ -179,16 +186,20 @@ def history_day_register(days_ago: int) -> int:
 
 def decode_value(register: Register, data: bytes) -> tuple[Value, str | None]:
     """The value of `register` from a reply's bytes, in `register.unit`, and an error (None when fine).
-    All bits set means not available: None, never 0. Never raises."""
+    A value that means "not available" is None, never 0. Never raises."""
     kind = register.type
     if kind is Type.RAW:
         return data.hex().upper(), None
     if kind is Type.STRING:
         return data.split(b"\x00", 1)[0].decode("latin-1"), None
-    if kind is Type.PRODUCT_ID:
-        if len(data) < 3:
+    if kind in _IDENTIFIED_SIZES:
+        size = _IDENTIFIED_SIZES[kind]
+        if len(data) < 1 + size:
             return None, "malformed"
-        return f"0x{int.from_bytes(data[1:3], 'big'):04X}", None
+        number = int.from_bytes(data[1 : 1 + size], "little")
+        if number == not_available_raw(register, size):  # for the version: "no firmware present"
+            return None, None
+        return (f"0x{number:04X}" if kind is Type.PRODUCT_ID else number), None
     if kind is Type.HISTORY_TOTAL:
         total = HistoryTotal.decode(data)
         return (total, None) if total is not None else (None, "malformed")
@@ -209,12 +220,22 @@ def scaled(raw: int, scale: float) -> float | int:
     return round(raw * scale, decimals)
 
 
+def not_available_raw(register: Register, size: int) -> int | None:
+    """The raw value (as unsigned bytes read little-endian) that means "not available" for a `size`-byte value
+    of `register`: all bits set on an unsigned type, the largest positive number on a signed one (0x7FFF on
+    sn16, 0x7FFFFFFF on sn32; there all bits set is -1 unit, a real value). None when every value is real."""
+    if register.always_available:
+        return None
+    bits = 8 * size - (1 if register.type in _SIGNED else 0)
+    return (1 << bits) - 1
+
+
 def raw_number(register: Register, data: bytes) -> int | None:
     """The raw integer of a numeric register (signed where its type is), None when n/a or malformed."""
     if register.type not in _SIZES or len(data) not in _SIZES[register.type]:
         return None
     raw = int.from_bytes(data, "little")
-    if raw == (1 << 8 * len(data)) - 1 and not register.all_ones_available:
+    if raw == not_available_raw(register, len(data)):
         return None
     return int.from_bytes(data, "little", signed=True) if register.type in _SIGNED else raw
 

@@ -16,7 +16,7 @@ from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.sources.ble import BleakAdvertScanner, BleSource, describe_scanner_error
 from pvmonit_exporter.state import State
 from tests.ble.fake_bluez import FakeBlueZ
-from tests.ble.test_advert import KEY, SMARTSHUNT_HEX
+from tests.ble.test_advert import KEY, SMARTSHUNT_VALUES, advert
 from tests.config import ROOT
 from tests.helpers import wait_for
 
@@ -25,15 +25,22 @@ SHUNT = DeviceConfig("shunt", "", stale_timeout=5, ble_address=ADDRESS, ble_key=
 APPLE = 0x004C  # another company's data in the same advert: ignored
 
 
+def shunt_advert(nonce: int) -> bytes:
+    return advert(0xA389, 0x02, SMARTSHUNT_VALUES, nonce=nonce)
+
+
 @pytest.fixture
 def advertising(bluez: FakeBlueZ) -> Iterator[FakeBlueZ]:
-    """The SmartShunt advertising every 0.2 s once discovery runs (a real device advertises whether or not)."""
+    """The SmartShunt advertising every 0.2 s once discovery runs (a real device advertises whether or not), each
+    advert new (its nonce counts up)."""
     stop = threading.Event()
 
     def send() -> None:
+        nonce = 0
         while not stop.wait(0.2):
             if bluez.discovering.is_set():
-                bluez.advertise(ADDRESS, {APPLE: b"\x02\x15", COMPANY_ID: bytes.fromhex(SMARTSHUNT_HEX)}, rssi=-64)
+                nonce += 1
+                bluez.advertise(ADDRESS, {APPLE: b"\x02\x15", COMPANY_ID: shunt_advert(nonce)}, rssi=-64)
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
@@ -106,10 +113,12 @@ def test_a_scan_that_goes_silent_is_started_again(bus_without_bluez: str, monkey
     stop = threading.Event()
 
     def advertise() -> None:
+        nonce = 0
         while not stop.wait(0.2):
             current = bluetoothd[-1]
             if current.discovering.is_set():
-                current.advertise(ADDRESS, {COMPANY_ID: bytes.fromhex(SMARTSHUNT_HEX)}, rssi=-64)
+                nonce += 1
+                current.advertise(ADDRESS, {COMPANY_ID: shunt_advert(nonce)}, rssi=-64)
 
     sender = threading.Thread(target=advertise, daemon=True)
     sender.start()

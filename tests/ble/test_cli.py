@@ -4,6 +4,7 @@ heard; the real radio path without a system D-Bus, and with a real D-Bus that ha
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.ble.cli import scan_command
+from pvmonit_exporter.ble.cli import decode_command, scan_command
 from pvmonit_exporter.cli import main
+from pvmonit_exporter.errors import UserError
 from tests.ble.radio import ScriptedRadio
-from tests.ble.test_advert import KEY, OTHER_KEY, SMARTSHUNT_HEX, advert
+from tests.ble.test_advert import KEY, OTHER_KEY, SENSIBLE, SMARTSHUNT_HEX, advert, sensible
 from tests.config import ROOT, assert_one_line_error, run_cli
 
 SOLAR = advert(0xA042, 0x01, {"charge_state": 4, "charger_error": 0, "battery_voltage": 1342,
@@ -124,3 +126,34 @@ def test_a_dbus_that_never_answers_is_an_error_not_a_hang(bus_dropping_replies: 
         scanner.scan(lambda advert: None, threading.Event(), lambda: None)
     assert describe_scanner_error(failure.value) == (
         "no answer from BlueZ over D-Bus within 1 s (is D-Bus refusing the service? see README: Bluetooth devices)")
+
+
+def test_decode_with_a_wrong_key_that_passes_the_key_check_is_one_line_exit_2() -> None:
+    """A key sharing the key-check byte, which victron-ble decodes without complaint: its values make no sense."""
+    wrong = "8fabc18c5c6ff81e78f4c7007b65f148"
+    line = assert_one_line_error(run_cli("ble", "decode", "--json", "--key", wrong, SOLAR.hex()),
+                                 "the key is probably wrong: the advert decrypts to values that make no sense (")
+    assert "V 209.67 V, I 215.8 A, PPV 14744 W" in line
+
+
+WRONG_KEYS_PER_RECORD_TYPE = 1000
+
+
+@pytest.mark.parametrize("record", list(SENSIBLE))
+def test_fewer_than_1_in_1000_wrong_keys_sharing_the_key_check_byte_give_values(record: str) -> None:
+    """1,000 random keys that pass the key check (a fixed seed per record type), each tried on a genuine advert
+    as `ble decode` tries it: none may give values (issue 16 allows fewer than 1 in 1,000)."""
+    data = sensible(record).hex()
+    generator = random.Random(f"wrong keys for {record}")
+    printed, refused = [], set()
+    for _ in range(WRONG_KEYS_PER_RECORD_TYPE):
+        wrong = KEY[:1] + generator.randbytes(15)
+        out = io.StringIO()
+        try:
+            decode_command(wrong.hex(), data, as_json=True, out=out)
+        except UserError as exc:
+            refused.add(str(exc).split(" (", 1)[0])
+            continue
+        printed.append(out.getvalue())
+    assert printed == []
+    assert refused == {"the key is probably wrong: the advert decrypts to values that make no sense"}

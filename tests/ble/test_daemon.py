@@ -2,6 +2,7 @@
 /metrics over real HTTP under the existing names, stale after silence, back when adverts resume."""
 
 import json
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,11 @@ import pytest
 
 from pvmonit_exporter.app import Exporter
 from pvmonit_exporter.config import Config, DeviceConfig
+from pvmonit_exporter.vedirect.fields import FIELDS
 from pvmonit_exporter.vedirect.framing import encode_block
 from tests.ble.radio import ScriptedRadio
-from tests.ble.test_advert import KEY, advert
-from tests.daemon.test_exporter import Daemon, get, sample
+from tests.ble.test_advert import KEY, SENSIBLE, advert
+from tests.daemon.test_exporter import Daemon, get, sample, samples
 from tests.helpers import FakeDevicePort, wait_for
 from tests.vedirect_samples import MPPT
 
@@ -133,3 +135,51 @@ devices:
     assert log.count("Bluetooth: cannot reach the system D-Bus") == 1, log
     assert KEY.hex() not in log
     assert "Traceback" not in log
+
+
+WRONG_KEYS_PER_RECORD_TYPE = 1000
+ADVERTS_EACH = 5
+
+
+@pytest.mark.slow
+def test_no_wrong_key_sharing_the_key_check_byte_ever_reaches_metrics() -> None:
+    """Per record type, 1,000 devices whose keys share the key-check byte with the real key but are wrong (a fixed
+    seed), each hearing the real device's adverts 5 times anew, on the daemon with /metrics over HTTP: none of
+    them shows a value. One device per record type with the right key shows its values, in the same run."""
+    radio = ScriptedRadio()
+    devices: list[DeviceConfig] = []
+    heard: list[tuple[str, bytes]] = []
+    for index, (record, (product_id, record_type, values)) in enumerate(SENSIBLE.items()):
+        adverts = [advert(product_id, record_type, values, nonce=n) for n in range(1, ADVERTS_EACH + 1)]
+        generator = random.Random(f"daemon: wrong keys for {record}")
+        keys = [KEY, *(KEY[:1] + generator.randbytes(15) for _ in range(WRONG_KEYS_PER_RECORD_TYPE))]
+        for number, key in enumerate(keys):
+            address = f"C0:{index:02X}:{number >> 8:02X}:{number & 0xFF:02X}:00:00"
+            name = f"{record}-{'right' if key == KEY else number}"
+            devices.append(DeviceConfig(name, "", stale_timeout=600, ble_address=address, ble_key=key))
+            heard += [(address, data) for data in adverts]
+    exporter = Exporter(Config(devices=tuple(devices)), "127.0.0.1:0", ble_scanner=radio)
+    exporter.start()
+    base = f"http://127.0.0.1:{exporter.port}"
+    try:
+        for address, data in heard:
+            radio.send(address, data)
+
+        def handled() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+            found = samples(base)
+            counted = sum(value for (name, _), value in found.items()
+                          if name in ("vedirect_blocks_total", "vedirect_malformed_blocks_total"))
+            return found if counted == len(heard) else None
+
+        found = wait_for(handled, timeout=300)
+        state = json.loads(get(base + "/api/state")[2])
+    finally:
+        exporter.stop()
+    errors = {d["name"]: d["error"] or "" for d in state["devices"]}
+    assert {name for name, error in errors.items() if not error.startswith("the key looks wrong")} == {
+        f"{record}-right" for record in SENSIBLE}
+    value_metrics = {f"vedirect_{spec.metric}" for spec in FIELDS.values() if spec.metric}
+    shown = {dict(labels)["device"] for (name, labels), _ in found.items() if name in value_metrics}
+    assert shown == {f"{record}-right" for record in SENSIBLE}
+    up = {dict(labels)["device"] for (name, labels), value in found.items() if name == "vedirect_up" and value}
+    assert up == shown

@@ -2,6 +2,8 @@
 
 import threading
 
+import pytest
+
 from pvmonit_exporter.ble.advert import AdvertDecoder
 from pvmonit_exporter.sources.ble import Advert
 from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
@@ -32,7 +34,7 @@ def test_the_shunt_measures_the_simulated_battery_like_the_bmv() -> None:
     assert block["SOC"] == bmv["SOC"]
     assert abs(int(block["CE"]) - int(bmv["CE"])) <= 50  # 0.1 Ah in the advert
     assert block["TTG"] == bmv["TTG"]
-    assert block["T"] == str(round(model.temperature))
+    assert float(block["T"]) == pytest.approx(model.temperature, abs=0.005)  # 0.01 K in the advert
 
 
 def test_while_charging_time_to_go_is_not_sent() -> None:

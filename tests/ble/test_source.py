@@ -12,7 +12,7 @@ from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.sources.ble import Advert, BleDevices, BleSource, describe_scanner_error
 from pvmonit_exporter.state import State
 from tests.ble.radio import ScriptedRadio
-from tests.ble.test_advert import KEY, OTHER_KEY, SMARTSHUNT_HEX, advert
+from tests.ble.test_advert import KEY, OTHER_KEY, SMARTSHUNT_HEX, SMARTSHUNT_VALUES, advert
 from tests.helpers import wait_for
 
 ADDRESS = "E1:2B:3C:4D:5E:6F"
@@ -31,6 +31,11 @@ def heard(data: bytes, address: str = ADDRESS) -> Advert:
     return Advert(address, data, -70, 0.0)
 
 
+def shunt_adverts(count: int, first_nonce: int = 0x4A3F) -> list[bytes]:
+    """The SmartShunt's advert, sent anew `count` times (a new nonce each: what a device does as values change)."""
+    return [advert(0xA389, 0x02, SMARTSHUNT_VALUES, nonce=first_nonce + n) for n in range(count)]
+
+
 def exposition(state: State) -> str:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DeviceCollector(state))
@@ -42,8 +47,15 @@ def test_adverts_feed_the_same_state_as_serial_blocks() -> None:
     state = State([SHUNT], clock=clock)
     devices = BleDevices([SHUNT], state)
     devices.scanner_status(None, "Bluetooth")
-    devices.handle(heard(bytes.fromhex(SMARTSHUNT_HEX)))
+    first, second, third = shunt_adverts(3)
     devices.handle(heard(bytes.fromhex(SMARTSHUNT_HEX), address="AA:BB:CC:DD:EE:FF"))  # not ours: ignored
+    for data in (first, second, second):  # the same advert twice proves nothing
+        devices.handle(heard(data))
+        (view,) = state.devices()
+        assert not view.up
+        assert "vedirect_battery_voltage_volts" not in exposition(state)
+    assert view.error == "the key looks wrong until 3 adverts in a row make sense (2 so far)"
+    devices.handle(heard(third))
     (view,) = state.devices()
     assert view.up
     assert view.source == "ble"
@@ -51,7 +63,7 @@ def test_adverts_feed_the_same_state_as_serial_blocks() -> None:
     assert view.fields == {"PID": "0xA389", "V": "12870", "I": "-3125", "CE": "-41200", "SOC": "793",
                            "TTG": "754", "AR": "0", "VS": "12620"}
     assert (view.identity.product, view.identity.kind) == ("SmartShunt 500A/50mV", "bmv")
-    assert (view.stats.blocks_valid, view.stats.bytes_received) == (1, 23)
+    assert (view.stats.blocks_valid, view.stats.bytes_received) == (4, 92)
     text = exposition(state)
     assert ('vedirect_device_info{device="shunt",firmware="",product="SmartShunt 500A/50mV",product_id="0xA389",'
             'serial_number="",source="ble"} 1.0') in text
@@ -80,7 +92,8 @@ def test_a_wrong_key_is_the_device_error_logged_once(caplog: pytest.LogCaptureFi
     assert [r.getMessage() for r in caplog.records if "does not match" in r.getMessage()] == [
         f"device shunt: {view.error}"]
     assert KEY.hex() not in caplog.text
-    devices.handle(heard(bytes.fromhex(SMARTSHUNT_HEX)))
+    for data in shunt_adverts(3):
+        devices.handle(heard(data))
     (view,) = state.devices()
     assert view.up
     assert view.error is None
@@ -133,7 +146,8 @@ def test_radio_failures_put_the_devices_down_log_once_and_retry(caplog: pytest.L
     source.start()
     try:
         wait_for(lambda: radio.scans >= 4)  # three failures, then a scan that works
-        radio.send(ADDRESS, bytes.fromhex(SMARTSHUNT_HEX))
+        for data in shunt_adverts(3):
+            radio.send(ADDRESS, data)
         wait_for(lambda: state.devices()[0].up)
         (view,) = state.devices()
         assert (view.connected, view.error) == (True, None)
@@ -160,3 +174,48 @@ def test_while_the_radio_fails_the_device_shows_why() -> None:
         assert view.error.startswith("Bluetooth needs the [ble] extra")
     finally:
         source.stop()
+
+
+def test_a_wrong_key_that_passes_the_key_check_never_shows_values(caplog: pytest.LogCaptureFixture) -> None:
+    """The key's first byte is right, the rest not (the usual typo): the adverts decrypt to nonsense, the device
+    shows none of it, says the key looks wrong, and the log says so once."""
+    typo = KEY[:-1] + bytes([KEY[-1] ^ 0x01])
+    shunt = DeviceConfig("shunt", "", stale_timeout=5, ble_address=ADDRESS, ble_key=typo)
+    state = State([shunt], clock=Clock())
+    devices = BleDevices([shunt], state)
+    devices.scanner_status(None, "Bluetooth")
+    caplog.set_level(logging.DEBUG, logger="pvmonit_exporter")
+    for data in shunt_adverts(50):
+        devices.handle(heard(data))
+    (view,) = state.devices()
+    assert (view.up, view.fields) == (False, {})
+    assert view.error is not None
+    assert view.error.startswith("the key looks wrong: an advert's values make no sense (")
+    assert "vedirect_battery_voltage_volts" not in exposition(state)
+    assert view.stats.malformed_blocks == 50
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("device shunt: the key looks wrong: an advert's values make no sense (")
+
+
+def test_the_smart_battery_sense_on_metrics_and_api_state() -> None:
+    """Issue 16's Smart Battery Sense: 22.5 °C (not 22) on /metrics and in /api/state, and no current (its
+    0x1FFFFF is "not available", which victron-ble reads as 2097.151 A)."""
+    from pvmonit_exporter.web.api import device_document
+
+    sense = DeviceConfig("sense", "", stale_timeout=5, ble_address=ADDRESS, ble_key=KEY)
+    state = State([sense], clock=Clock())
+    devices = BleDevices([sense], state)
+    devices.scanner_status(None, "Bluetooth")
+    for nonce in (1, 2, 3):
+        devices.handle(heard(advert(0xA3A4, 0x02, {"battery_voltage": 1222, "alarm_reason": 0, "aux_mode": 2,
+                                                    "aux_value": 29565, "battery_current": 0x1FFFFF}, nonce=nonce)))
+    (view,) = state.devices()
+    assert view.up
+    text = exposition(state)
+    assert 'vedirect_battery_temperature_celsius{device="sense"} 22.5' in text
+    assert 'vedirect_battery_voltage_volts{device="sense"} 12.22' in text
+    assert "vedirect_battery_current_amperes" not in text
+    fields = device_document(view)["fields"]
+    assert (fields["T"]["raw"], fields["T"]["value"], fields["T"]["unit"]) == ("22.5", 22.5, "°C")
+    assert "I" not in fields

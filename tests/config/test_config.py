@@ -53,7 +53,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
     "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
     "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: ble_address, ble_key, ble_key_file, "
-                                         "emoncms_fields, emoncms_node, history,"),
+                                         "emoncms_fields, emoncms_node, hex_timeout, history,"),
     "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
     "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
     "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
@@ -379,7 +379,7 @@ def test_check_config_minimal_fills_in_defaults() -> None:
     printed, _ = check_config_output(fixture("valid_minimal"))
     assert printed == {
         "devices": [{"name": "mppt", "port": "/dev/ttyUSB0", "serial_number": None, "stale_timeout": 5.0,
-                     "emoncms_fields": None, "emoncms_node": None, "history": True}],
+                     "emoncms_fields": None, "emoncms_node": None, "history": True, "hex_timeout": None}],
         "probes": [],
         "emoncms": None,
         "web": {"listen_address": ":9737", "battery_voltage_min": 11.0, "battery_voltage_max": 15.0,

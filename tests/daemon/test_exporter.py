@@ -133,6 +133,22 @@ def test_frames_on_ptys_appear_on_metrics(daemon: Daemon, ports: dict[str, FakeD
     assert daemon.stop() == 0
 
 
+def test_metrics_name_filter_on_the_real_daemon(daemon: Daemon, ports: dict[str, FakeDevicePort]) -> None:
+    """`/metrics?name[]=…` (Prometheus's own filter) returns exactly the families asked for, from the daemon's
+    own registry: ours and the library's process metrics alike."""
+    mppt_up(daemon, ports["mppt"])
+    status, _, body = get(daemon.base + "/metrics?name[]=vedirect_up")
+    assert status == 200
+    families = list(text_string_to_metric_families(body.decode()))
+    assert [family.name for family in families] == ["vedirect_up"]
+    assert {(s.labels["device"], s.value) for s in families[0].samples} == {("mppt", 1.0), ("bmv", 0.0),
+                                                                            ("never", 0.0)}
+    _, _, body = get(daemon.base + "/metrics?name[]=vedirect_blocks_total&name[]=process_open_fds")
+    names = {s.name for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+    assert names == {"vedirect_blocks_total", "process_open_fds"}
+    assert daemon.stop() == 0
+
+
 def test_unplug_then_replug(daemon: Daemon, ports: dict[str, FakeDevicePort]) -> None:
     mppt = ports["mppt"]
     mppt_up(daemon, mppt)

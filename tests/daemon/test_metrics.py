@@ -228,11 +228,13 @@ def test_hex_register_metrics_in_si_units(clock: Clock) -> None:
     assert value("vedirect_hex_requests_total", {"device": "inverter", "result": "timeout"}) == 1
 
 
-def test_hex_register_not_available_gives_no_sample(clock: Clock) -> None:
+@pytest.mark.parametrize(("data", "celsius"), [(b"\xff\x7f", None), (b"\xff\xff", -0.01)])
+def test_hex_register_not_available_gives_no_sample(clock: Clock, data: bytes, celsius: float | None) -> None:
+    """sn16: 0x7FFF is "not available" (no sample); all bits set is -0.01 °C, a value (ve_regs.h)."""
     state = State([DeviceConfig("mppt", "/dev/a")], clock=clock)
     state.record_blocks("mppt", [MPPT], DecoderStats(blocks_valid=1))
-    state.record_hex("mppt", [_answer(0xEDDB, b"\xff\xff")], [])
-    assert _registry(state).get_sample_value("vedirect_charger_temperature_celsius", {"device": "mppt"}) is None
+    state.record_hex("mppt", [_answer(0xEDDB, data)], [])
+    assert _registry(state).get_sample_value("vedirect_charger_temperature_celsius", {"device": "mppt"}) == celsius
 
 
 def test_hex_register_values_go_with_the_device(clock: Clock) -> None:

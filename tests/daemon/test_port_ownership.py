@@ -2,6 +2,7 @@
 number, and scans that leave other programs' ports alone. Real pseudo-terminals, real pyserial, real subprocesses;
 symlinks stand for /dev/serial/by-id."""
 
+import errno
 import fcntl
 import logging
 import os
@@ -16,12 +17,12 @@ from pathlib import Path
 import pytest
 import serial
 
-from pvmonit_exporter.config import DeviceConfig
+from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.sources.probes import ProbeError, SerialMeter
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, open_port
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import encode_block
-from tests.config import ROOT, assert_one_line_error, run_cli
+from tests.config import NOBODY, ROOT, assert_one_line_error, run_cli
 from tests.helpers import FakeDevicePort, wait_for
 from tests.vedirect_samples import MPPT
 
@@ -296,3 +297,89 @@ def test_a_device_without_serial_number_never_publishes_one_another_entry_asks_f
     finally:
         reader.stop()
         cable.close()
+
+
+# --- exclusive mode against programs that ignore the lock (issue 16, contract 6) ---------------------------
+
+
+def open_as_another_program(path: str) -> int:
+    """Open `path` with a plain `serial.Serial()` (no lock asked for, as PvMonit's vedirect.py did) in a forked
+    child that is not root (root ignores TIOCEXCL): 0 when it opened, else the errno it got."""
+    pid = os.fork()
+    if pid == 0:  # the child: it must never return into pytest
+        code = 99
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            try:
+                serial.Serial(path, 19200, timeout=0.1).close()
+                code = 0
+            except serial.SerialException as exc:
+                code = exc.errno if isinstance(exc.errno, int) else 98
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_program_that_ignores_the_lock_is_refused_while_the_exporter_reads(port: FakeDevicePort) -> None:
+    tty = os.ttyname(port.slave)
+    if os.geteuid() == 0:
+        os.chown(tty, NOBODY, -1)  # the other program may open the port (as a member of dialout would)
+    assert open_as_another_program(tty) == 0  # nobody holds it: it opens
+    device = DeviceConfig("mppt", port.path)
+    state = State([device])
+    reader = SerialReader(device, state, Discovery(PortClaims(), ()))
+    reader.start()
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        assert open_as_another_program(tty) == errno.EBUSY
+    finally:
+        reader.stop()
+    assert open_as_another_program(tty) == 0  # the exporter let it go: the port is free again
+
+
+# --- `port: auto` scans Victron's cables only, unless told (issue 16, contract 6) --------------------------
+
+
+def test_auto_scans_only_victron_cables_unless_other_ports_are_listed(tmp_path: Path) -> None:
+    """A GPS on a USB serial adapter beside a Victron cable: the default patterns, rooted in tmp_path instead of
+    /dev/serial/by-id, never open it; listing it makes the scan listen to it (and put its speed back)."""
+    patterns = [p.replace("/dev/serial/by-id", str(tmp_path)) for p in DEFAULT_AUTO_PORT_PATTERNS]
+    assert patterns != list(DEFAULT_AUTO_PORT_PATTERNS)  # the defaults do live in /dev/serial/by-id
+    gps = FakeDevicePort(tmp_path / "usb-u-blox_AG_-_www.u-blox.com_u-blox_7_-_GPS_GNSS_Receiver-if00")
+    cable = None
+    try:
+        set_speed(gps.path, termios.B9600)
+        gps.write(b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n" * 20)
+        opener = Recording()
+        discovery = Discovery(PortClaims(), patterns, opener=opener, identify_seconds=0.5)
+        assert discovery.find(DeviceConfig("any", "auto"), threading.Event()) is None
+        assert opener.opened == []
+        assert speed(gps.path) == termios.B9600
+        cable = FakeDevicePort(tmp_path / "usb-VictronEnergy_BV_VE_Direct_cable_VE123456-if00-port0")
+        sending = threading.Event()
+
+        def device_sends(port: FakeDevicePort = cable) -> None:
+            while not sending.wait(0.1):
+                port.write(encode_block(MPPT))
+
+        writer = threading.Thread(target=device_sends)
+        writer.start()
+        try:
+            assert discovery.find(DeviceConfig("any", "auto"), threading.Event()) == str(cable.link)
+        finally:
+            sending.set()
+            writer.join()
+        assert opener.opened == [str(cable.link)]
+        listed = Discovery(PortClaims(), [*patterns, str(tmp_path / "usb-u-blox*")], opener=opener,
+                           identify_seconds=0.5)
+        assert listed.find(DeviceConfig("other", "auto", serial_number="HQ0000AAAAA"), threading.Event()) is None
+        assert opener.opened[-1] == gps.path  # listed: listened to...
+        assert speed(gps.path) == termios.B9600  # ...and left as it was
+    finally:
+        gps.close()
+        if cable is not None:
+            cable.close()

@@ -316,3 +316,43 @@ def test_an_unexpected_error_marks_the_device_down_in_one_line_and_the_reader_re
     assert unexpected[0].levelno == logging.ERROR
     assert "a bug in the decoder" in unexpected[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_pty_whose_master_closes_takes_the_device_down_at_once(port: FakeDevicePort) -> None:
+    """The other end of the terminal goes away (a USB cable pulled): down while its last block is fresh."""
+    now = 1_000_000.0
+    device = DeviceConfig("mppt", port.path, stale_timeout=60)
+    state = State([device], clock=lambda: now)  # standing still: a block's age stays 0
+    reader = _reader(state, device)
+    try:
+        wait_for(lambda: state.devices()[0].connected)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: state.devices()[0].up)
+        os.close(port.master)
+        port.master = -1
+        view = wait_for(lambda: None if (v := state.devices()[0]).connected else v)
+        assert view.age_seconds == 0.0
+        assert not view.up
+        assert view.fields == {}
+    finally:
+        reader.stop()
+
+
+@pytest.mark.parametrize(("connected", "up"), [(True, True), (False, False)])
+def test_the_hex_pause_is_excused_only_while_the_link_is_open(connected: bool, up: bool) -> None:
+    """The device answered a HEX request and holds its text back, longer than its stale timeout."""
+    from pvmonit_exporter.state import HEX_TEXT_PAUSE
+    from pvmonit_exporter.vedirect import hex as vehex
+    from pvmonit_exporter.vedirect.framing import DecoderStats
+    from pvmonit_exporter.vedirect.hex_session import PING, Outcome, Result
+
+    now = [1_000_000.0]
+    device = DeviceConfig("mppt", "/dev/ttyUSB0", stale_timeout=5)
+    state = State([device], clock=lambda: now[0])
+    state.set_connection("mppt", "/dev/ttyUSB0", connected=True, error=None)
+    state.record_blocks("mppt", [MPPT], DecoderStats(blocks_valid=1))
+    state.record_hex("mppt", [Outcome(PING, Result.OK, vehex.PingReply(0x4159))], [])
+    now[0] += 5 + HEX_TEXT_PAUSE / 2  # past the stale timeout, inside the pause
+    if not connected:
+        state.set_connection("mppt", None, connected=False, error="/dev/ttyUSB0: disconnected")
+    assert state.devices()[0].up is up

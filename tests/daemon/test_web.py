@@ -7,6 +7,7 @@ import logging
 import math
 import socket
 import struct
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -186,7 +187,7 @@ def test_bind_address(host: str, expected: tuple[socket.AddressFamily, str, bool
     assert bind_address(host) == expected
 
 
-@pytest.mark.parametrize(("fd_limit", "expected"), [(1024, 256), (20000, 256), (400, 144), (100, 16)])
+@pytest.mark.parametrize(("fd_limit", "expected"), [(1024, 64), (20000, 64), (300, 44), (100, 16)])
 def test_connection_limit_leaves_descriptors_for_ports_and_probes(fd_limit: int, expected: int) -> None:
     assert connection_limit(fd_limit) == expected
 
@@ -204,6 +205,43 @@ def test_at_the_connection_limit_the_idlest_connection_makes_room(monkeypatch: p
         assert idle[0].recv(1) == b""
     finally:
         for client in idle:
+            client.close()
+        running.stop()
+
+
+class HeldApp(WebApp):
+    """Answers only once `release` is set: every connection stays busy being answered until then."""
+
+    def __init__(self) -> None:
+        super().__init__(registry_with_two_gauges(), State([DeviceConfig("mppt", "/dev/ttyUSB0")]), WebConfig())
+        self.release = threading.Event()
+
+    def __call__(self, environ, start_response):
+        self.release.wait(30)
+        return super().__call__(environ, start_response)
+
+
+def test_at_the_limit_with_every_connection_busy_a_newcomer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No idle connection to close: the server must not hold more than its cap, so the newcomer is closed at
+    once (before, it was left in the backlog for as long as the others took)."""
+    monkeypatch.setattr(server, "connection_limit", lambda fd_limit: 2)
+    app = HeldApp()
+    running = WebServer("127.0.0.1", 0, app)
+    running.start()
+    busy = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
+    try:
+        for client in busy:
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        channels = running._server._channels()
+        wait_for(lambda: (len(channels) == 2 and all(channel.requests for channel in channels.values())) or None)
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as newcomer:
+            assert newcomer.recv(1) == b""
+        app.release.set()
+        for client in busy:
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        app.release.set()
+        for client in busy:
             client.close()
         running.stop()
 

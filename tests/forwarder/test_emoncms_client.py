@@ -7,18 +7,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from pvmonit_exporter.forwarder.emoncms import (
-    MAX_ANSWER_BYTES,
-    AuthError,
-    ContentError,
-    EmoncmsClient,
-    Ok,
-    Outcome,
-    TransientError,
-    classify,
-    encode_rows,
-    scrub,
-)
+from pvmonit_exporter.forwarder.emoncms import MAX_ANSWER_BYTES, EmoncmsClient, classify, encode_rows, scrub
+from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.forwarder.conftest import START
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, Point

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pvmonit_exporter.forwarder.emoncms import AuthError, ContentError, Ok, Outcome, TransientError
+from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.forwarder.policy import (
     ERROR_KINDS,
     GROW_AFTER,

@@ -166,9 +166,11 @@ def test_no_probe_row_without_probe_values() -> None:
         # Python's int() takes these; no device sends them and the metrics reject them (`parse_int`).
         ("V", "1_000", None), ("V", " 12 ", None), ("OR", "0x0000_0100", None), ("UNKNOWN", "1_0", None),
         ("UNKNOWN", "0x1_0", None),
+        # A Bluetooth temperature keeps the advert's resolution in the pvmonit payload too; only T may.
+        ("T", "22.5", 22.5), ("T", "-3.25", -3.25), ("V", "12.5", None), ("T", "22.", None),
     ],
 )
-def test_raw_value(label: str, raw: str, expected: int | None) -> None:
+def test_raw_value(label: str, raw: str, expected: float | None) -> None:
     assert raw_value(label, raw) == expected
 
 

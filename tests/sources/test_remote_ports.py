@@ -3,6 +3,7 @@ one serving a genuine recording, stopped and restarted on the same port; one bri
 (text and HEX) the way ser2net does; and an RFC 2217 server built on pyserial's own PortManager."""
 
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -47,14 +48,17 @@ class RecordingServer:
         self._stop.clear()
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def stop(self) -> None:
-        """Close the listener and drop every client: the TCP link is gone."""
+    def stop(self, *, reset: bool = False) -> None:
+        """Close the listener and drop every client: the TCP link is gone. With `reset`, each connection is
+        reset (RST, as a bridge that reboots) instead of closed (FIN, end of file)."""
         self._stop.set()
         if self._listener is not None:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: the port stops listening
             self._listener.close()
             self._listener = None
         for client in self._clients:
+            if reset:  # linger on, for 0 s: close() sends RST
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
         self._clients.clear()
 
@@ -186,7 +190,11 @@ class _Writer:
 
 class Bridge:
     """A TCP ↔ serial bridge like ser2net, in front of one of the simulator's ports: `socket://` sees the
-    device, text and HEX answers alike. With `rfc2217`, the bridge speaks RFC 2217 (pyserial's PortManager)."""
+    device, text and HEX answers alike. With `rfc2217`, the bridge speaks RFC 2217 (pyserial's PortManager).
+
+    One client at a time, as ser2net serves a port: when a client goes, the bridge stops reading the device for
+    it before it accepts the next one. (A reader left running for a client that had gone took the next
+    client's first bytes — a HEX answer — and threw them away: `hex` timed out on the next connection.)"""
 
     def __init__(self, device_port: str, *, rfc2217: bool = False) -> None:
         self.serial = PtySerial(device_port, 19200, timeout=0.05)
@@ -197,8 +205,8 @@ class Bridge:
         self.listener.listen()
         self.port = self.listener.getsockname()[1]
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -209,14 +217,17 @@ class Bridge:
             client.settimeout(0.05)
             manager = (serial.rfc2217.PortManager(cast(Any, self.serial), cast(Any, _Writer(client)))
                        if self.rfc2217 else None)
-            to_client = threading.Thread(target=self._to_client, args=(client, manager), daemon=True)
-            self._threads.append(to_client)
+            gone = threading.Event()
+            to_client = threading.Thread(target=self._to_client, args=(client, manager, gone), daemon=True)
             to_client.start()
             self._to_device(client, manager)
+            gone.set()
+            to_client.join()
             client.close()
 
-    def _to_client(self, client: socket.socket, manager: serial.rfc2217.PortManager | None) -> None:
-        while not self._stop.is_set():
+    def _to_client(self, client: socket.socket, manager: serial.rfc2217.PortManager | None,
+                   gone: threading.Event) -> None:
+        while not (self._stop.is_set() or gone.is_set()):
             data = self.serial.read(4096)
             try:
                 if data:
@@ -240,8 +251,7 @@ class Bridge:
         self._stop.set()
         self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
-        for thread in self._threads:
-            thread.join(5)
+        self._thread.join(5)
         self.serial.close()
 
 
@@ -251,24 +261,14 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
-def run_hex(*args: str) -> subprocess.CompletedProcess[str]:
-    """`hex ARGS`, run again (up to 5 times in all) only while it fails with a timeout: a device answers within
-    0.5 s, three tries; the bridge thread on a loaded machine sometimes does not. Any other failure is final."""
-    for _ in range(4):
-        result = run_cli("hex", *args)
-        if "no answer to HEX requests" not in result.stderr:
-            return result
-    return run_cli("hex", *args)
-
-
 @pytest.mark.parametrize("scheme", ["socket", "rfc2217"])
 def test_hex_over_a_remote_port(simulator: Simulator, scheme: str) -> None:
     bridge = Bridge(simulator.ports["mppt"], rfc2217=scheme == "rfc2217")
     try:
         url = f"{scheme}://127.0.0.1:{bridge.port}"
-        ping = run_hex(url, "ping")
+        ping = run_cli("hex", url, "ping")
         assert (ping.returncode, ping.stdout, ping.stderr) == (0, "1.59\n", "")
-        history = run_hex(url, "history", "--json")
+        history = run_cli("hex", url, "history", "--json")
         assert history.returncode == 0, history.stderr
         assert len(history.stdout.splitlines()) == 31
     finally:
@@ -292,3 +292,53 @@ def test_a_silent_remote_link_is_reconnected(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         reader.stop()
         silent.stop()
+
+
+class FrozenClock:
+    """The state's clock, standing still: a block's age stays 0, so only the link can take the device down."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_tcp_link_that_ends_takes_the_device_down_at_once(recording_server: RecordingServer, how: str) -> None:
+    """The bridge closes the connection (end of file) or resets it: the device is down while its last block is
+    still well inside its stale timeout."""
+    from pvmonit_exporter.config import DeviceConfig
+    from pvmonit_exporter.sources import serialport
+    from pvmonit_exporter.state import State
+
+    device = DeviceConfig("remote", f"socket://127.0.0.1:{recording_server.port}", stale_timeout=60)
+    state = State([device], clock=FrozenClock())
+    reader = serialport.SerialReader(device, state, serialport.Discovery(serialport.PortClaims()))
+    reader.start()
+    try:
+        wait_for(lambda: state.devices()[0].up, timeout=30)
+        recording_server.stop(reset=how == "reset")
+        view = wait_for(lambda: None if (v := state.devices()[0]).connected else v, timeout=30)
+        assert view.age_seconds == 0.0  # its last block is as fresh as can be...
+        assert not view.up  # ...but the link that carried it is gone
+        assert view.fields == {}
+    finally:
+        reader.stop()
+
+
+def test_hex_waits_longer_on_a_remote_port(tmp_path: Path) -> None:
+    from pvmonit_exporter.config.schema import REMOTE_HEX_TIMEOUT, hex_timeout
+    from pvmonit_exporter.vedirect.hex_session import DEFAULT_TIMEOUT
+
+    assert REMOTE_HEX_TIMEOUT > DEFAULT_TIMEOUT
+    assert [hex_timeout(port) for port in ("/dev/ttyUSB0", "auto", "socket://h:1", "rfc2217://h:1")] == [
+        DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, REMOTE_HEX_TIMEOUT, REMOTE_HEX_TIMEOUT]
+    assert hex_timeout("socket://h:1", 7.5) == 7.5
+    config = tmp_path / "config.yaml"
+    config.write_text("devices:\n  - {name: far, port: 'socket://192.168.1.20:3333', hex_timeout: 7.5}\n"
+                      "  - {name: near, port: /dev/ttyUSB0}\n", encoding="utf-8")
+    assert [d.hex_timeout for d in load_config(str(config)).devices] == [7.5, None]
+    config.write_text("devices:\n  - {name: far, port: 'socket://h:1', hex_timeout: 0}\n", encoding="utf-8")
+    assert_one_line_error(run_cli("check-config", "--config.file", str(config)),
+                          f"{config}: devices[0].hex_timeout: must be from 0.1 to 60 s, got 0")

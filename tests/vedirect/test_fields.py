@@ -204,7 +204,7 @@ def test_unknown_label_is_kept_raw() -> None:
 def test_enumeration_words() -> None:
     assert decode("CS", "3").text == "Bulk"
     assert decode("CS", "3").value == 3.0
-    assert decode("CS", "99").text == "Unknown (99)"
+    assert decode("CS", "99").text == "unknown (99)"
     assert decode("ERR", "0").text == "No error"
     assert decode("MPPT", "2").text == "MPPT tracker active"
     assert decode("MON", "-9").text == "Solar charger"

@@ -117,7 +117,7 @@ ALL = {"mppt", "bmv", "inverter", "charger", "unknown"}
 M, B = {"mppt"}, {"bmv"}
 REFERENCE = {  # id: (type, scale, unit, kinds)
     0x0100: (Type.PRODUCT_ID, 1.0, "", ALL),
-    0x0102: (Type.UN24, 1.0, "", ALL),
+    0x0102: (Type.APP_VERSION, 1.0, "", ALL),
     0x010A: (Type.STRING, 1.0, "", ALL),
     0x010B: (Type.STRING, 1.0, "", ALL),
     0x0140: (Type.UN32, 1.0, "", ALL),
@@ -129,7 +129,7 @@ REFERENCE = {  # id: (type, scale, unit, kinds)
     0xEDBD: (Type.UN16, 0.1, "A", M),
     0xEDBC: (Type.UN32, 0.01, "W", M),
     0xEDD5: (Type.UN16, 0.01, "V", M),
-    0xEDD7: (Type.UN16, 0.1, "A", M),
+    0xEDD7: (Type.SN16, 0.1, "A", M),
     0xEDD3: (Type.UN16_OR_32, 0.01, "kWh", M),
     0xEDD1: (Type.UN16_OR_32, 0.01, "kWh", M),
     0xEDD2: (Type.UN16_OR_32, 1.0, "W", M),
@@ -153,7 +153,8 @@ REFERENCE = {  # id: (type, scale, unit, kinds)
     0xED8D: (Type.SN16, 0.01, "V", B),
     0xED8F: (Type.SN16, 0.1, "A", B),
     0xED8E: (Type.SN16, 1.0, "W", B),
-    0xED7D: (Type.UN16, 0.01, "V", B),
+    0xED7D: (Type.SN16, 0.01, "V", B),
+    0xED8C: (Type.SN32, 0.001, "A", B),
     0x0FFF: (Type.UN16, 0.01, "%", B),
     0x0FFE: (Type.UN16, 1.0, "min", B),
     0x1000: (Type.UN16, 1.0, "Ah", B),
@@ -222,15 +223,18 @@ def test_register_not_in_the_table_is_shown_raw() -> None:
 @pytest.mark.parametrize(
     ("register_id", "data", "expected"),
     [
-        (0xEDDB, b"\xff\xff", (None, None)),  # all bits set: not available, never 0
+        (0xEDDB, b"\xff\x7f", (None, None)),  # sn16: 0x7FFF is not available, never 0
+        (0xEDDB, b"\xff\xff", (-0.01, None)),  # sn16: all bits set is -1 unit
+        (0xEDBB, b"\xff\xff", (None, None)),  # un16: all bits set is not available
         (0xEDDB, b"\x38\xff", (-2.0, None)),  # sn16
         (0xEDF1, b"\xff", (255, None)),  # battery type 0xFF = user defined, a real value
         (0xEDD3, b"\x10\x27", (100.0, None)),  # un16 on VE.Direct
         (0xEDD3, b"\x10\x27\x00\x00", (100.0, None)),  # un32 on VE.Can
         (0xEDF0, b"\x96", (None, "malformed")),
         (0x010A, b"HQ1328Y6TF6\x00\x00", ("HQ1328Y6TF6", None)),
-        (0x0100, b"\x00\xa0\x5f", ("0xA05F", None)),  # un16 big-endian on VE.Direct MPPTs
-        (0x0102, b"\xff\x16\x01", (0x0116FF, None)),
+        (0x0100, b"\x00\x5f\xa0\xff", ("0xA05F", None)),  # un8, then the id little-endian (recorded)
+        (0x0102, b"\x00\xff\x16\x01", (0x0116FF, None)),  # un8, then un24
+        (0x0102, b"\xff\x16\x01", (None, "malformed")),
     ],
 )
 def test_decode_value(register_id: int, data: bytes, expected: tuple[object, str | None]) -> None:

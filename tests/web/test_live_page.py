@@ -466,6 +466,24 @@ def test_errors_alarms_and_off_reasons_in_words_highlighted(
     assert status == 0, server.output()
 
 
+def test_a_temperature_keeps_the_tenths_a_bluetooth_advert_gives(
+    tmp_path: Path, browser: Browser, sending_device: Callable[[dict[str, str]], SendingDevice]
+) -> None:
+    """A Smart Battery Sense's 22.5 °C is not rounded to 22 (a VE.Direct cable's whole degrees stay whole)."""
+    sense = sending_device({**BMV_MAIN, "T": "22.5"})
+    whole = sending_device({**BMV_MAIN, "T": "25"})
+    server = run_exporter(tmp_path, {"sense": sense.port.path, "cabled": whole.port.path})
+    try:
+        driver = browser()
+        open_live_page(driver, server.url)
+        page = wait_all_live(driver)
+        assert card(page, "sense")["fields"]["T"]["value"] == "22.5\xa0°C"
+        assert card(page, "cabled")["fields"]["T"]["value"] == "25\xa0°C"
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+
+
 def test_the_forwarder_corner_shows_a_growing_backlog_while_emoncms_is_unreachable(
     tmp_path: Path, browser: Browser, sending_device: Callable[[dict[str, str]], SendingDevice]
 ) -> None:

@@ -220,7 +220,7 @@
     ["AC_OUT_S", (f) => withUnit(f.value, 0, "VA"), (p, v) => [0, p.consumption_max, v > 0.9 * p.consumption_max ? "low" : "use"]],
     ["I", (f) => amps(f.value, 2)], ["P", (f) => watts(f.value)],
     ["TTG", (f) => (f.value === "inf" ? t("infinite") : duration(f.value))],
-    ["CE", (f) => withUnit(f.value / 3600, 1, "Ah")], ["T", (f) => withUnit(f.value, 0, "°C")],
+    ["CE", (f) => withUnit(f.value / 3600, 1, "Ah")], ["T", (f) => withUnit(f.value, Number.isInteger(f.value) ? 0 : 1, "°C")],
     ["VS", (f) => volts(f.value, 2)], ["VM", (f) => volts(f.value, 2)], ["DM", (f) => withUnit(f.value * 100, 1, "%")],
     ["VPV", (f) => volts(f.value, 1)], ["MPPT", (f) => word(f.text)],
     ["H20", (f) => kwh(f.value)], ["H21", (f) => watts(f.value)], ["H22", (f) => kwh(f.value)],

@@ -1,0 +1,62 @@
+"""A daemon that only reads serial devices loads only what that needs.
+
+On a Raspberry Pi every library imported is resident memory: requests (~6 MB with urllib3 and its
+encodings), asyncio (~2 MB), diskcache with SQLite (~2 MB). They belong to the parts a user may not configure
+(emoncms, Bluetooth, MQTT, load control), so a daemon without those sections must never import them, not at
+start and not while serving a scrape or the live page. Read from the real daemon's `-X importtime` report.
+"""
+
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FakeDevicePort
+from tests.ops.processes import environment, stop
+
+pytestmark = pytest.mark.slow
+
+# The libraries of optional parts; each is imported only when its section is configured.
+OPTIONAL = ("requests", "urllib3", "asyncio", "diskcache", "sqlite3", "bleak", "victron_ble", "Crypto", "paho",
+            "gpiozero")
+LISTENING = re.compile(rb"listening on (http://\S+) ")
+IMPORTED = re.compile(rb"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", re.MULTILINE)
+
+
+def test_serial_only_daemon_imports_no_optional_library(tmp_path: Path) -> None:
+    ports = [FakeDevicePort() for _ in range(4)]
+    config = tmp_path / "config.yaml"
+    config.write_text("devices:\n" + "".join(f"  - name: dev{i}\n    port: {p.path}\n" for i, p in enumerate(ports)))
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as stderr:
+        daemon = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "pvmonit_exporter", "run", "--config.file", str(config),
+             "--web.listen-address", "127.0.0.1:0"],
+            stderr=stderr, env=environment())
+    try:
+        base = _listening(log, daemon)
+        for path in ("/metrics", "/api/state", "/", "/healthz"):
+            with urllib.request.urlopen(base + path, timeout=30) as answer:
+                assert answer.status == 200
+    finally:
+        assert stop(daemon) == 0
+        for port in ports:
+            port.close()
+    imported = {name.split(b".")[0].decode() for name in IMPORTED.findall(log.read_bytes())}
+    assert {"serial", "prometheus_client"} <= imported  # the report was read
+    assert sorted(imported & set(OPTIONAL)) == []
+
+
+def _listening(log: Path, daemon: subprocess.Popen[bytes]) -> str:
+    """The daemon's address, from its start-up line (it bound port 0)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (found := LISTENING.search(log.read_bytes())) is not None:
+            return found.group(1).decode()
+        assert daemon.poll() is None, log.read_text(errors="replace")
+        time.sleep(0.05)
+    raise AssertionError("the daemon never said where it listens:\n" + log.read_text(errors="replace"))
