@@ -45,6 +45,7 @@ class Reading:
 
     value: float | str
     age: float
+    text: str | None = None  # the words of a number that has some (ON/OFF: 1.0 is "ON"), for `in`
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,11 @@ def faulted(memory: Memory, safe: Position, now: float) -> Memory:
 # --- comparisons -------------------------------------------------------------------------------------------
 
 
-def compare(comparison: Comparison, value: float | str) -> bool:
+def compare(comparison: Comparison, value: float | str, text: str | None = None) -> bool:
     op = comparison.op
     if op == "in":
-        if isinstance(value, str):
-            return value in comparison.choices
+        if isinstance(value, str) or (text is not None and any(isinstance(c, str) for c in comparison.choices)):
+            return (value if isinstance(value, str) else text) in comparison.choices
         return any(isinstance(choice, float | int) and value == choice for choice in comparison.choices)
     if isinstance(value, str) or math.isnan(value):
         return False
@@ -167,7 +168,7 @@ def evaluate(rule: RuleConfig, readings: Mapping[str, Reading]) -> tuple[tuple[C
             checks.append(Check(comparison, None if reading is None else reading.value,
                                 None if reading is None else reading.age, None))
             continue
-        holds = compare(comparison, reading.value)
+        holds = compare(comparison, reading.value, reading.text)
         results[comparison] = holds
         checks.append(Check(comparison, reading.value, reading.age, holds))
     if not fresh or rule.on_when is None:

@@ -19,7 +19,7 @@ def _device_reading(view: DeviceView, label: str) -> Reading | None:
     spec = FIELDS.get(label)
     if spec is not None and spec.kind is Kind.ENUM:
         return None if item.text is None else Reading(item.text, view.age_seconds)
-    return None if item.value is None else Reading(item.value, view.age_seconds)
+    return None if item.value is None else Reading(item.value, view.age_seconds, item.text)
 
 
 def _summary_ages(devices: Sequence[DeviceView], probes: Sequence[ProbeView],

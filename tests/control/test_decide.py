@@ -15,6 +15,7 @@ from pvmonit_exporter.control.decide import (
     Reading,
     confirm,
     decide,
+    evaluate,
     evaluate_all,
     faulted,
     in_window,
@@ -274,3 +275,21 @@ def test_a_charger_in_automatic_after_a_fault_stays_faulted() -> None:
     memory = faulted(switched(started("auto", T0 - 100), "on", T0 - 50), "auto", T0)
     memory, event = confirm(memory, True, T0 + 10, confirm_timeout=5)
     assert (memory.fault, event) == (True, None)
+
+
+@pytest.mark.parametrize(
+    ("reading", "choices", "holds"),
+    [
+        (Reading("Float", 1.0), ("Absorption", "Float"), True),  # an enumeration, by its text
+        (Reading("Bulk", 1.0), ("Absorption", "Float"), False),
+        (Reading(1.0, 1.0, "ON"), ("ON",), True),  # ON/OFF: a number with words, either may be compared
+        (Reading(0.0, 1.0, "OFF"), ("ON",), False),
+        (Reading(1.0, 1.0, "ON"), (1.0,), True),
+        (Reading(3.0, 1.0), (3.0, 4.0), True),
+    ],
+)
+def test_in_compares_text_or_numbers(reading: Reading, choices: tuple[str | float, ...], holds: bool) -> None:
+    rule = RuleConfig("load", on_when=Comparison("mppt.X", "in", choices=choices))
+    checks, on, _ = evaluate(rule, {"mppt.X": reading})
+    assert on is holds
+    assert checks[0].holds is holds
