@@ -131,12 +131,14 @@ def test_the_battery_monitor_unplugged_while_on_switches_off_after_data_loss_aft
         assert daemon.stop() == 0
 
 
-def test_sigterm_while_on_runs_the_off_command_before_exit(tmp_path: Path, daemons: list[Daemon]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_while_on_runs_the_off_command_before_exit(tmp_path: Path, daemons: list[Daemon],
+                                                           signum: signal.Signals) -> None:
     with Simulator(period=0.5) as simulator:
         daemon = Daemon(write_config(tmp_path, simulator, FAST_ON, relay(tmp_path)), tmp_path)
         daemons.append(daemon)
         wait_for(lambda: switched(tmp_path) == ["off", "on"], timeout=60)
-        daemon.process.send_signal(signal.SIGTERM)
+        daemon.process.send_signal(signum)
         assert daemon.process.wait(timeout=60) == 0
     assert switched(tmp_path) == ["off", "on", "off"]
     assert audit(tmp_path)[-1]["rule"]["why"] == "stop"
