@@ -125,7 +125,7 @@ class Slot:
 class Handover:
     """What a reload passes on: each actuator's configuration, the actuator itself and its memory."""
 
-    slots: Mapping[str, tuple[ActuatorConfig, Slot]]
+    slots: dict[str, tuple[ActuatorConfig, Slot]]
 
 
 class Controller:
@@ -140,11 +140,13 @@ class Controller:
         self.units: dict[str, Unit] = units(config.probes)
         rules = {rule.actuator: rule for rule in config.rules}
         self.wanted_inputs = list(dict.fromkeys(name for rule in config.rules for name in inputs_of(rule)))
-        kept = dict(previous.slots) if previous is not None else {}
+        self._lock = threading.Lock()
+        # The previous configuration's actuators are taken out of the handover as they are used or retired, so
+        # that a pipeline built again from it (the new one failed) finds only what is still open.
+        kept = previous.slots if previous is not None else {}
         now = clock()
         self.slots: dict[str, Slot] = {}
         self.fresh: list[str] = []  # actuators to drive to their safe state at start
-        self.retired: list[Slot] = []  # the previous configuration's, no longer configured or changed
         for actuator_config in config.actuators:
             name = actuator_config.name
             old = kept.pop(name, None)
@@ -154,22 +156,23 @@ class Controller:
                 old[1].memory = replace(old[1].memory, fault=False, disagreements=0)
                 self.slots[name] = old[1]
                 continue
-            if old is not None:
-                self.retired.append(old[1])
+            if old is not None:  # changed: the old one goes safe and lets go (its GPIO line) before the new one
+                self._retire(old[1])
             actuator = build(actuator_config, dict(builders or {}))
             self.slots[name] = Slot(actuator, rules.get(name), started(actuator.safe, now), "safe state at start")
             self.fresh.append(name)
-        self.retired += [slot for _, slot in kept.values()]
+        for name in list(kept):  # no longer configured
+            self._retire(kept.pop(name)[1])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control", daemon=True)
-        self._lock = threading.Lock()
 
     # --- life ------------------------------------------------------------------------------------------
 
+    def _retire(self, slot: Slot) -> None:
+        self._to_safe(slot, "stop")
+        slot.actuator.close()
+
     def start(self) -> None:
-        for slot in self.retired:
-            self._to_safe(slot, "stop")
-            slot.actuator.close()
         for name in self.fresh:
             self._to_safe(self.slots[name], "start")
         self._thread.start()
@@ -236,19 +239,22 @@ class Controller:
         entries = [Entry(name, slot.rule, slot.actuator.safe, slot.memory) for name, slot in usable.items()]
         result = evaluate_all(entries, readings, now, local_time(now), dry_run=self.dry_run)
         commands = dict(result.commands)
+        switch: tuple[Slot, Decision, Position] | None = None
         with self._lock:
             for name, slot in usable.items():
                 decision = result.decisions[name]
                 before = slot.memory.position
                 slot.decision, slot.memory = decision, result.memories[name]
                 if decision.target is not None and name in commands:
-                    self._switch(slot, decision, before, now)
+                    switch = (slot, decision, before)  # carried out below, without holding up /api/state
                 elif decision.target is not None:  # a dry run
                     self._switched(slot, decision, before, now)
                 elif decision.notable and decision.veto is not None:
                     slot.vetoes_total[decision.veto] += 1
                     self.audit.write(audit_line(now, name, before, decision.wanted, decision, slot.rule,
                                                 reason(decision, slot.rule, self.units), dry_run=self.dry_run))
+        if switch is not None:
+            self._switch(*switch, now)
 
     def _usable(self, slot: Slot) -> bool:
         if slot.actuator.waiting() is not None:
@@ -267,22 +273,25 @@ class Controller:
     def _switch(self, slot: Slot, decision: Decision, before: Position, now: float) -> None:
         assert decision.target is not None  # noqa: S101 - only called for a switch
         if now < slot.retry_at:
-            slot.memory = decision.memory  # not yet: the switch is tried again after the backoff
+            with self._lock:
+                slot.memory = decision.memory  # not yet: the switch is tried again after the backoff
             return
         try:
             slot.actuator.set(decision.target)
         except ActuatorError as exc:
-            slot.failures += 1
-            slot.retry_at = now + backoff_delay(slot.failures, RETRY_INITIAL, RETRY_MAX, 1.0)
-            slot.error = str(exc)
-            slot.memory = decision.memory  # it did not move
+            with self._lock:
+                slot.failures += 1
+                slot.retry_at = now + backoff_delay(slot.failures, RETRY_INITIAL, RETRY_MAX, 1.0)
+                slot.error = str(exc)
+                slot.memory = decision.memory  # it did not move
             log.warning("control: %s: switching %s failed: %s", slot.actuator.name, decision.target, exc)
             self.audit.write(audit_line(now, slot.actuator.name, before, decision.target, decision, slot.rule,
                                         reason(decision, slot.rule, self.units), dry_run=False, error=str(exc)))
             return
-        slot.failures, slot.retry_at, slot.error = 0, 0.0, None
-        slot.read_back = None  # read before the switch: not known again until the next read
-        self._switched(slot, decision, before, now)
+        with self._lock:
+            slot.failures, slot.retry_at, slot.error = 0, 0.0, None
+            slot.read_back = None  # read before the switch: not known again until the next read
+            self._switched(slot, decision, before, now)
 
     def _switched(self, slot: Slot, decision: Decision, before: Position, now: float) -> None:
         text = reason(decision, slot.rule, self.units)

@@ -117,12 +117,18 @@ def replay(config: Config, rows: list[Row]) -> Iterator[dict[str, Any]]:
                     if now - when <= lifetimes.get(name, math.inf)}
         entries = [Entry(a.name, rules.get(a.name), SAFE_STATES[a.type], memories[a.name]) for a in config.actuators]
         result = evaluate_all(entries, readings, now, local_time(now), dry_run=config.control.dry_run)
+        switches = []  # as in the daemon, a switch is audited once carried out: after the evaluation's vetoes
         for entry in entries:
             decision = result.decisions[entry.name]
             rule = rules.get(entry.name)
             if decision.target is not None or (decision.notable and decision.veto is not None):
-                yield audit_line(now, entry.name, entry.memory.position, decision.target or decision.wanted,
-                                 decision, rule, reason(decision, rule, shown), dry_run=config.control.dry_run)
+                line = audit_line(now, entry.name, entry.memory.position, decision.target or decision.wanted,
+                                  decision, rule, reason(decision, rule, shown), dry_run=config.control.dry_run)
+                if decision.target is not None and not config.control.dry_run:
+                    switches.append(line)
+                else:
+                    yield line
+        yield from switches
         memories = dict(result.memories)
         now += config.control.interval
 

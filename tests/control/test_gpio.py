@@ -106,3 +106,22 @@ def test_a_pin_already_in_use_is_one_line(pins: MockFactory) -> None:
     with pytest.raises(UserError, match="actuator pump: cannot use GPIO 17: "):
         GpioActuator(first)
     held.close()
+
+
+def test_a_reload_that_changes_a_gpio_actuator_releases_its_line_first(pins: MockFactory, tmp_path: Path) -> None:
+    """Same pin, now active high: the old device lets the line go before the new one claims it."""
+    first = parse_config(config(tmp_path), "c.yaml")
+    state = State((), first.probes, clock=lambda: NOW)
+    controller = Controller(first, state, clock=lambda: NOW)
+    controller.start()
+    controller.request_stop()
+    controller.evaluate()
+    handover = controller.handover()
+    second = parse_config(config(tmp_path).replace("active_low: true", "active_low: false"), "c.yaml")
+    again = Controller(second, state, handover, clock=lambda: NOW + 10)
+    again.start()
+    again.request_stop()
+    again.evaluate()
+    assert pins.pin(17).state is True  # forced on, now active high
+    assert handover.slots == {}  # everything was used or retired
+    again.stop()
