@@ -24,6 +24,7 @@ from pvmonit_exporter.state import State
 from pvmonit_exporter.web.server import WebApp, WebServer
 
 if TYPE_CHECKING:
+    from pvmonit_exporter.control.loop import Controller, Handover
     from pvmonit_exporter.forwarder.loop import Forwarder
     from pvmonit_exporter.sources.simulator import Simulator
 
@@ -37,11 +38,15 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None) -> None:
+    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None,
+                 control: "Handover | None" = None) -> None:
         """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
-        Bluetooth devices' radio, None for the real one (bleak)."""
+        Bluetooth devices' radio, None for the real one (bleak); `control`: the actuators the previous
+        configuration hands over at a reload."""
         self.config = config
         self.state = State(config.devices, config.probes)
+        self.controller = self._controller(control)
+        self.handover: Handover | None = None  # what stop(reloading=True) leaves for the next pipeline
         serial_devices = [d for d in config.devices if d.source == "serial"]
         ble_devices = [d for d in config.devices if d.source == "ble"]
         claims = PortClaims()
@@ -49,7 +54,9 @@ class Pipeline:
             claims.reserve(named)
         wanted = [d.serial_number for d in serial_devices if d.serial_number]
         discovery = Discovery(claims, config.auto_port_patterns, wanted_serials=wanted)
-        self.readers = [SerialReader(device, self.state, discovery) for device in serial_devices]
+        links = self.controller.load_links() if self.controller is not None else {}
+        self.readers = [SerialReader(device, self.state, discovery, load_link=links.get(device.name))
+                        for device in serial_devices]
         self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = HistoryRecorder(self.state, history)
@@ -69,7 +76,21 @@ class Pipeline:
 
             self.registry.register(ForwarderCollector(self.forwarder))
             status = self.forwarder.status_document
-        self.app = WebApp(self.registry, self.state, config.web, status, self.history)
+        control_status = None
+        if self.controller is not None:
+            from pvmonit_exporter.collector.control import ControlCollector
+
+            self.registry.register(ControlCollector(self.controller))
+            control_status = self.controller.status
+        self.app = WebApp(self.registry, self.state, config.web, status, self.history, control_status)
+
+    def _controller(self, previous: "Handover | None") -> "Controller | None":
+        """Control is loaded only for a configuration that switches something (or had actuators to release)."""
+        if not self.config.actuators and not self.config.rules and previous is None:
+            return None
+        from pvmonit_exporter.control.loop import Controller
+
+        return Controller(self.config, self.state, previous)
 
     def _forwarder(self) -> "Forwarder | None":
         if self.config.emoncms is None:
@@ -79,6 +100,8 @@ class Pipeline:
         return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes)
 
     def start(self) -> None:
+        if self.controller is not None:  # every actuator to its safe state before anything else
+            self.controller.start()
         for reader in self.readers:
             reader.start()
         if self.ble is not None:
@@ -89,8 +112,15 @@ class Pipeline:
             self.forwarder.start()
         self.history.start()
 
-    def stop(self, before_waiting: Callable[[], None] = lambda: None) -> None:
-        """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum."""
+    def stop(self, before_waiting: Callable[[], None] = lambda: None, *, reloading: bool = False) -> None:
+        """Everything is asked to stop first, then waited for: shutdown takes the longest wait, not the sum.
+        Actuators go to their safe state first, while the readers (a charger's HEX link) still run; at a
+        reload they are handed over as they are (`self.handover`)."""
+        if self.controller is not None:
+            if reloading:
+                self.handover = self.controller.handover()
+            else:
+                self.controller.stop()
         sources: list[SerialReader | ProbeRunner | HistoryRecorder | BleSource] = [*self.readers, *self.probes,
                                                                                     self.history]
         if self.ble is not None:
@@ -141,11 +171,11 @@ class Exporter:
             log.warning("web.listen_address changed to %s: it applies at the next restart; still listening on %s",
                         config.web.listen_address, self._listen_address)
         previous = self.pipeline
-        previous.stop()
+        previous.stop(reloading=True)
         try:
-            self.pipeline = Pipeline(config, self._history, self._ble_scanner)
+            self.pipeline = Pipeline(config, self._history, self._ble_scanner, previous.handover)
         except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
-            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner)
+            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner, previous.handover)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
             self.pipeline.start()

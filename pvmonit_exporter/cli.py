@@ -1,4 +1,5 @@
-"""Command line: `run` (the daemon), `demo`, `simulate`, `read`, `hex`, `ble`, `check-config`, `queue`.
+"""Command line: `run` (the daemon), `demo`, `simulate`, `read`, `hex`, `ble`, `check-config`, `queue`,
+`control replay`.
 
 Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
 is one line on stderr and exit status 2 — never a traceback.
@@ -78,6 +79,16 @@ def queue_command(config_file: str, *, flush: bool) -> int:
     return run(config, flush=flush)
 
 
+def control_command(args: argparse.Namespace) -> int:
+    """`control replay`: the rules of a configuration on a CSV of inputs."""
+    from pvmonit_exporter.control.replay import replay_command
+
+    config = load_config(args.config_file, key_required=False)
+    if not config.actuators:
+        raise UserError(f"{args.config_file}: no actuators and no rules to replay")
+    return replay_command(config, args.inputs, sys.stdout, sys.stderr)
+
+
 def _listen(address: str | None) -> str | None:
     if address is not None:
         parse_listen_address(address, lambda message: UserError(f"--web.listen-address: {message}"))
@@ -141,6 +152,14 @@ def _parser() -> argparse.ArgumentParser:
     queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
 
     ble_cli.register(commands, [common], config_file)
+
+    control = commands.add_parser("control", parents=[common], help="switching loads: try the rules")
+    control_commands = control.add_subparsers(dest="control_command", metavar="ACTION", required=True)
+    replay = control_commands.add_parser("replay", parents=[common, config_file],
+                                         help="replay a CSV of inputs through the rules; print each decision as "
+                                              "an audit JSON line")
+    replay.add_argument("--inputs", required=True, metavar="CSV",
+                        help="a `time` column (Unix seconds or ISO 8601), then one column per rule value")
     return parser
 
 
@@ -162,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
         "ble": lambda: ble_cli.run(args),
+        "control": lambda: control_command(args),
     }
     if args.command is None:
         if not args.config_file:
@@ -169,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write("pvmonit-exporter: error: give a COMMAND, or --config.file to run the exporter\n")
             return EXIT_USAGE
         args.command = "run"
-    if args.command in ("run", "check-config", "queue") and not args.config_file:
+    if args.command in ("run", "check-config", "queue", "control") and not args.config_file:
         parser.error(f"{args.command} needs --config.file")
     try:
         return actions[args.command]()

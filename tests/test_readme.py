@@ -68,3 +68,15 @@ def test_api_state_keys_are_documented() -> None:
             | set(document["page"]) | {f.name for f in fields(ForwarderStatus)} | set(document["summary"])
             | set(document["history"]) | set(document["history"]["columns"]))
     assert sorted(keys - documented) == []
+
+
+def test_api_state_control_keys_are_documented() -> None:
+    from pvmonit_exporter.config import parse_config
+    from pvmonit_exporter.control.loop import Controller
+    from pvmonit_exporter.state import State
+
+    config = parse_config("probes: [{name: t, type: file, quantity: temperature, path: /x}]\n"
+                          "actuators: [{name: a, type: command, on: [/bin/true], off: [/bin/true]}]\n", "c.yaml")
+    status = Controller(config, State((), config.probes)).status()
+    documented = set(re.findall(r"`([a-z_]+)`", _api_section()))
+    assert sorted((set(status) | set(status["actuators"][0])) - documented) == []

@@ -115,12 +115,27 @@ FORWARDER_METRICS: tuple[MetricDoc, ...] = (
               "Snapshots not taken, by reason (clock: the system clock is before the build year)"),
 )
 
+CONTROL_METRICS: tuple[MetricDoc, ...] = (
+    MetricDoc("pvmonit_control_actuator_on", "gauge", ("actuator",),
+              "1 when the actuator is on, as read back where it can be, else as last switched; 0 otherwise"),
+    MetricDoc("pvmonit_control_wanted_on", "gauge", ("actuator",), "1 when the rules want the actuator on"),
+    MetricDoc("pvmonit_control_switches_total", "counter", ("actuator",),
+              "Switches decided and carried out (in a dry run: decided, nothing switched)"),
+    MetricDoc("pvmonit_control_vetoes_total", "counter", ("actuator", "reason"),
+              "Changes the rules wanted that a guard held back, by reason (stale_input, on_for, off_for, min_on, "
+              "min_off, max_switches_per_hour, max_on_per_day, fault, one_per_evaluation)"),
+    MetricDoc("pvmonit_control_fault", "gauge", ("actuator",),
+              "1 while the actuator is in fault (its read-back disagreed twice): held in its safe state"),
+    MetricDoc("pvmonit_control_dry_run", "gauge", (), "1 when control only decides and switches nothing"),
+)
+
 EXPORTER_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_exporter_build_info", "gauge", ("version",), "The exporter's version; always 1"),
 )
 
 
-ALL_METRICS: tuple[MetricDoc, ...] = DEVICE_METRICS + PROBE_METRICS + FORWARDER_METRICS + EXPORTER_METRICS
+ALL_METRICS: tuple[MetricDoc, ...] = (DEVICE_METRICS + PROBE_METRICS + FORWARDER_METRICS + CONTROL_METRICS
+                                      + EXPORTER_METRICS)
 
 
 _BY_NAME = {doc.name: doc for doc in ALL_METRICS}

@@ -5,7 +5,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from pvmonit_exporter.config.schema import PROBE_KEYS_NOT_APPLICABLE, Config
+from pvmonit_exporter.config.schema import ACTUATOR_KEYS, PROBE_KEYS_NOT_APPLICABLE, Comparison, Condition, Config
 from pvmonit_exporter.display import mask_url_credentials
 
 
@@ -18,6 +18,8 @@ def effective_config(config: Config) -> dict[str, Any]:
     """The configuration with every default filled in and secrets masked, ready to print as YAML."""
 
     def plain(value: object) -> object:
+        if isinstance(value, Comparison | Condition):
+            return condition_document(value)
         if is_dataclass(value) and not isinstance(value, type):
             return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
         if isinstance(value, tuple | list):
@@ -38,6 +40,12 @@ def effective_config(config: Config) -> dict[str, Any]:
         # An empty key: its file could not be read (a warning says why).
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey) if config.emoncms.apikey else None
         result["emoncms"]["url"] = mask_url_credentials(config.emoncms.url)
+    if not config.actuators and not config.rules:  # nothing to switch: the sections mean nothing
+        for key in ("control", "actuators", "rules"):
+            result.pop(key)
+    for actuator in result.get("actuators", []):
+        for key in [key for key in actuator if key not in ("name", "type", *ACTUATOR_KEYS[actuator["type"]])]:
+            actuator.pop(key)
     for device, shown in zip(config.devices, result["devices"], strict=True):
         # A device is either a cable or a Bluetooth address: only its own keys, so the output loads back.
         for key in ("ble_address", "ble_key") if device.source == "serial" else ("port", "serial_number",
@@ -46,3 +54,11 @@ def effective_config(config: Config) -> dict[str, Any]:
         if device.ble_key is not None:
             shown["ble_key"] = mask_secret(device.ble_key.hex())
     return result
+
+
+def condition_document(condition: Comparison | Condition) -> dict[str, Any]:
+    """A rule's condition as the file writes it: `{value: …, at_least: …}`, `{all: [...]}`."""
+    if isinstance(condition, Condition):
+        return {condition.combine: [condition_document(item) for item in condition.items]}
+    threshold = list(condition.choices) if condition.op == "in" else condition.threshold
+    return {"value": condition.value, condition.op: threshold}

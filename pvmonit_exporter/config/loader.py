@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from pvmonit_exporter.ble.keys import parse_address, parse_key
+from pvmonit_exporter.config import control as control_sections
 from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, type_name, unknown_key
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
@@ -220,6 +221,7 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     if data is None:
         raise ConfigError(file, "", "the file is empty")
     checks = Checks(file)
+    data = control_sections.yaml_11_switch_keys(data)
     _check_names(data, "", "", checks)
     top = Reader(file, data, "")
     stale = top.get("stale_timeout", checks.measure("stale_timeout"), DEFAULT_STALE_TIMEOUT)
@@ -231,6 +233,10 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file,
                                                        key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
+    control = control_sections.control(top.get("control", lambda v, p: Reader(file, v, p), None), checks, file)
+    actuators = control_sections.actuators(top.get("actuators", _list_of_mappings(checks), []), file, checks, devices)
+    rules = control_sections.rules(top.get("rules", _list_of_mappings(checks), []), file, checks, actuators,
+                                   devices, probes)
     top.finish()
     if not devices and not probes:
         raise ConfigError(file, "devices", "configure at least one device or probe")
@@ -238,7 +244,9 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     if emoncms is not None:
         _check_emoncms_org_nodes(file, emoncms, devices)
         _check_emoncms_destinations(file, emoncms, devices, probes)
-    return Config(devices, probes, emoncms, web, stale, patterns, file, tuple(warnings))
+    return Config(devices=devices, probes=probes, emoncms=emoncms, web=web, stale_timeout=stale,
+                  auto_port_patterns=patterns, control=control, actuators=actuators, rules=rules, source=file,
+                  warnings=tuple(warnings))
 
 
 def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:

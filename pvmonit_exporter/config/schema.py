@@ -111,6 +111,74 @@ class EmoncmsConfig:
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_EMONCMS_FIELDS))
 
 
+# --- switching loads (`control`, `actuators`, `rules`) -------------------------------------------------------
+
+ACTUATOR_TYPES = ("command", "gpio", "vedirect_load", "mqtt")
+RULE_MODES = ("auto", "on", "off")
+COMPARISONS = ("at_least", "above", "below", "at_most", "in")
+# The keys of /api/state's summary a rule may read (`summary.<key>`).
+SUMMARY_INPUTS = ("battery_soc", "battery_voltage", "pv_power", "consumption", "temperature")
+DEFAULT_MAX_SWITCHES_PER_HOUR = 6
+DEFAULT_DATA_LOSS_AFTER = 120.0
+DEFAULT_MAX_AGE = 60.0
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    dry_run: bool = True  # nothing switches unless the file says `dry_run: false`
+    interval: float = 10.0
+    audit_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ActuatorConfig:
+    name: str
+    type: Literal["command", "gpio", "vedirect_load"]
+    on: tuple[str, ...] = ()  # command: argv, run without a shell
+    off: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()  # command: optional read-back, prints on or off
+    timeout: float = 10.0  # command: seconds before a command counts as failed
+    confirm_timeout: float = 5.0  # seconds a read-back has to agree after a switch
+    pin: int | None = None  # gpio: BCM pin number
+    active_low: bool = False  # gpio: the relay board switches on when the pin is low
+    device: str = ""  # vedirect_load: the solar charger's device name
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`value` compared with `op` to `threshold` (a number), or, with `in`, to any of `choices`."""
+
+    value: str  # summary.<key>, <device>.<LABEL> or <probe>
+    op: Literal["at_least", "above", "below", "at_most", "in"]
+    threshold: float = 0.0
+    choices: tuple[str | float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`all` or `any` of its items (comparisons or other conditions)."""
+
+    combine: Literal["all", "any"]
+    items: tuple["Comparison | Condition", ...]
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    actuator: str
+    mode: Literal["auto", "on", "off"] = "auto"
+    on_when: "Comparison | Condition | None" = None
+    off_when: "Comparison | Condition | None" = None  # None: off once on_when no longer holds
+    on_for: float = 0.0
+    off_for: float = 0.0
+    min_on: float = 0.0
+    min_off: float = 0.0
+    max_on_per_day: float | None = None
+    window: tuple[str, str] | None = None  # local "HH:MM" start and end; may run across midnight
+    max_age: float = DEFAULT_MAX_AGE
+    data_loss_after: float = DEFAULT_DATA_LOSS_AFTER
+    max_switches_per_hour: int = DEFAULT_MAX_SWITCHES_PER_HOUR
+
+
 @dataclass(frozen=True)
 class Config:
     devices: tuple[DeviceConfig, ...]
@@ -119,6 +187,9 @@ class Config:
     web: WebConfig = WebConfig()
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
+    control: ControlConfig = ControlConfig()
+    actuators: tuple[ActuatorConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
     source: str = "<built-in>"
     # What the loader noticed without refusing the file (a key file absent while the service is stopped).
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -138,9 +209,19 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
     "probes[]": _keys(ProbeConfig),
     "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
     "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),
+    "control": _keys(ControlConfig),
+    "actuators[]": _keys(ActuatorConfig),
+    "rules[]": _keys(RuleConfig),
 }
 # Lists of VE.Direct labels (`*`: any key of that mapping).
 LABEL_LISTS = ("devices[].emoncms_fields", "emoncms.fields.*")
+
+# Actuator keys that mean nothing for a type: refused in a file, left out of `check-config` output.
+ACTUATOR_KEYS: Mapping[str, tuple[str, ...]] = {
+    "command": ("on", "off", "state", "timeout", "confirm_timeout"),
+    "gpio": ("pin", "active_low", "confirm_timeout"),
+    "vedirect_load": ("device", "confirm_timeout"),
+}
 
 # Probe keys that mean nothing for a type: refused in a file, left out of `check-config` output.
 PROBE_KEYS_NOT_APPLICABLE: Mapping[str, tuple[str, ...]] = {
@@ -200,6 +281,18 @@ BOUNDS: Mapping[str, Bounds] = {
     "probes[].max": _CALIBRATION,
     "probes[].power_voltage": Bounds(1, 1000, "V"),
     "probes[].power_max": Bounds(1, 1e6, "W"),
+    "control.interval": Bounds(0.1, 3600, "s"),
+    "actuators[].timeout": Bounds(0.1, 600, "s"),
+    "actuators[].confirm_timeout": Bounds(0.1, 3600, "s"),
+    "actuators[].pin": Bounds(0, 27, whole=True),  # the Raspberry Pi's BCM GPIO numbers
+    "rules[].on_for": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].off_for": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].min_on": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].min_off": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].max_on_per_day": Bounds(0, _SECONDS_A_DAY, "s"),
+    "rules[].max_age": Bounds(0.1, _SECONDS_A_DAY, "s"),
+    "rules[].data_loss_after": Bounds(0.1, _SECONDS_A_DAY, "s"),
+    "rules[].max_switches_per_hour": Bounds(1, 3600, whole=True),
     "emoncms.interval": Bounds(1, _SECONDS_A_DAY, "s"),
     "emoncms.timeout": Bounds(1, 600, "s"),
     # emonhub sends at most 1,000 rows a request; 10,000 rows stay far below PHP's 8 MB post_max_size.

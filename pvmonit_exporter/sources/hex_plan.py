@@ -12,11 +12,12 @@ do not fit (a gap, the charger reset), the whole history is read again.
 """
 
 import enum
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pvmonit_exporter.vedirect import hex as vehex
-from pvmonit_exporter.vedirect.hex_session import HexSession, Outcome, Request, Result, get
+from pvmonit_exporter.vedirect.hex_session import HexSession, Kind, Outcome, Request, Result, get
 from pvmonit_exporter.vedirect.history import HISTORY_DAYS, HistoryDay, HistoryTotal
 from pvmonit_exporter.vedirect.registers import (
     CAPABILITIES,
@@ -28,6 +29,8 @@ from pvmonit_exporter.vedirect.registers import (
 )
 
 SETTINGS_INTERVAL = 600.0  # settings and temperature: every 10 minutes
+# Back-to-back writes were dropped by chargers without a 1 s gap (krahabb/esphome-victron-vedirect#6).
+WRITE_GAP = 1.0
 HISTORY_INTERVAL = 900.0  # today's and yesterday's records: every 15 minutes
 
 
@@ -66,6 +69,7 @@ class HexPlan:
     history_enabled: bool
     stage: Stage = Stage.WAITING
     has_history: bool = False
+    capabilities: int | None = None  # 0x0140, once the device answered it
     days: list[HistoryDay] = field(default_factory=list)  # newest first
     total: HistoryTotal | None = None
     _settings_at: float | None = None
@@ -102,6 +106,7 @@ class HexPlan:
             self.stage = Stage.READY
             if isinstance(reply, vehex.RegisterReply) and outcome.result is Result.OK:
                 capabilities, _ = decode_value(REGISTERS[CAPABILITIES], reply.data)
+                self.capabilities = capabilities if isinstance(capabilities, int) else None
                 self.has_history = self.history_enabled and isinstance(capabilities, int) and bool(
                     capabilities & CAPABILITY_HISTORY)
             return []
@@ -149,6 +154,23 @@ class Conversation:
         self.plan = HexPlan(history_enabled)
         self.session = session or HexSession()
         self._fresh_days: list[HistoryDay] = []
+        self._extra: deque[Request] = deque()  # asked by others (control's load output), once the device is ready
+        self._last_write: float | None = None
+
+    def ask(self, requests: Iterable[Request]) -> None:
+        """Requests from outside the plan (a load output's set and read-back): sent in order once the device is
+        ready, before the plan's own, a set at most once per WRITE_GAP."""
+        self._extra.extend(requests)
+
+    def _next_extra(self, now: float) -> Request | None:
+        if not self._extra or self.plan.stage is not Stage.READY:
+            return None
+        head = self._extra[0]
+        if head.kind is Kind.SET:
+            if self._last_write is not None and now - self._last_write < WRITE_GAP:
+                return None
+            self._last_write = now
+        return self._extra.popleft()
 
     def step(self, now: float, messages: Sequence[bytes], kind: str, text_seen: bool) -> Step:
         outcomes, async_replies = self.session.receive_messages(messages)
@@ -161,7 +183,11 @@ class Conversation:
             if self._fresh_days:
                 self.plan.history_read_done(self._fresh_days)
                 self._fresh_days, history = [], list(self.plan.days)
-            self.session.submit(*self.plan.requests(now, kind, text_seen))
+            extra = self._next_extra(now)
+            if extra is not None:
+                self.session.submit(extra)
+            elif not self._extra or self.plan.stage is not Stage.READY:
+                self.session.submit(*self.plan.requests(now, kind, text_seen))
         if write is None:
             write, _ = self.session.due(now)  # nothing can time out here: the call above ended it
         return Step(write, outcomes, async_replies, history)

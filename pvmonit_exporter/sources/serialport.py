@@ -24,6 +24,7 @@ from pvmonit_exporter.config.schema import hex_timeout, is_remote
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
+from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
@@ -303,8 +304,10 @@ class SerialReader:
     """Reads one device's port forever (until `stop()`), feeding valid blocks into the state."""
 
     def __init__(self, device: DeviceConfig, state: State, discovery: Discovery,
-                 opener: SerialFactory = open_port) -> None:
+                 opener: SerialFactory = open_port, load_link: LoadLink | None = None) -> None:
+        """`load_link`: control's way to the device's load output, carried in this reader's HEX session."""
         self.device, self.state, self.discovery, self.opener = device, state, discovery, opener
+        self.load_link = load_link
         self.claims = discovery.claims
         self.decoder = Decoder(keep_hex=True)  # async messages update readings; replies answer our requests
         self._no_hex_logged = False
@@ -425,6 +428,8 @@ class SerialReader:
         except PORT_ERRORS as exc:  # closing failed: the link is gone all the same
             self._link_lost(path, exc)
         self.decoder.reset()
+        if self.load_link is not None:
+            self.load_link.disconnected()
         return got_block
 
     def _link_lost(self, path: str, exc: BaseException) -> None:
@@ -433,7 +438,12 @@ class SerialReader:
 
     def _talk_hex(self, port: serial.Serial, conversation: Conversation, kind: str, text_seen: bool) -> None:
         """One turn of the HEX conversation: take the decoder's messages, write what is due, record results."""
+        link = self.load_link
+        if link is not None:
+            conversation.ask(link.take())
         step = conversation.step(time.monotonic(), self.decoder.take_hex_messages(), kind, text_seen)
+        if link is not None:
+            link.record(step.outcomes, conversation.plan.capabilities)
         if step.write is not None:
             port.write(step.write)
         if step.outcomes or step.async_replies or step.history is not None:

@@ -95,6 +95,11 @@ _REG_CHARGER_TEMPERATURE = 0xEDDB  # value: 0.01 °C, signed 16 bits
 DEFAULT_TEXT_PAUSE = 2.0
 _FLAG_UNKNOWN_ID, _FLAG_PARAMETER_ERROR = 0x01, 0x04
 _CAPABILITY_LOAD, _CAPABILITY_HISTORY = 1 << 0, 1 << 2
+# The load output's mode register and its values (Victron's register header): 0 off, 1 automatic, 4 on; the
+# others are other automatic algorithms.
+_REG_LOAD_CONTROL = 0xEDAB
+_LOAD_OFF, _LOAD_AUTOMATIC, _LOAD_ON = 0, 1, 4
+_LOAD_MODES = frozenset(range(7))
 
 
 def _ocv(soc: float) -> float:
@@ -457,6 +462,10 @@ class SimulatedDevice(ABC):
         """The flag a get of a register the device does not have is refused with."""
         return _FLAG_UNKNOWN_ID
 
+    def set_register(self, register: int, value: bytes) -> int:
+        """A set: the flags of the answer (0 when taken). Only the load output's mode is writable here."""
+        return _FLAG_UNKNOWN_ID
+
     def answer(self, body: bytes, model: SystemModel) -> bytes | None:
         """The reply to one HEX request (`body`: without `:` and LF), as the device sends it; None when the
         device answers nothing (it speaks no HEX)."""
@@ -472,6 +481,10 @@ class SimulatedDevice(ABC):
             return encode_hex_message(vehex.Response.DONE, self.hex_firmware.to_bytes(2, "little"))
         if command == vehex.Command.PRODUCT_ID:
             return encode_hex_message(vehex.Response.DONE, self.product_number.to_bytes(2, "little"))
+        if command == vehex.Command.SET and len(payload) >= 4:
+            register = int.from_bytes(payload[:2], "little")
+            flags = self.set_register(register, payload[3:])
+            return vehex.encode_register(vehex.Response.SET, register, flags, payload[3:] if not flags else b"")
         if command == vehex.Command.GET and len(payload) >= 3:
             register = int.from_bytes(payload[:2], "little")
             value = self.registers(model).get(register)
@@ -565,12 +578,35 @@ class BlueSolarMppt(SimulatedDevice):
     hex_firmware = 0x4159
     product_number = 0xA04A
 
-    def __init__(self, name: str, serial: str, pv_peak_watts: float, hex_every: int = 30) -> None:
+    def __init__(self, name: str, serial: str, pv_peak_watts: float, hex_every: int = 30, *,
+                 follows_load_control: bool = True) -> None:
+        """`follows_load_control=False`: a charger that acknowledges a set of its load output's mode (0xEDAB)
+        but whose load output state (0xEDA8) does not change — the write that does not stick."""
         super().__init__(name)
         self.serial = serial
         self.pv_peak_watts = pv_peak_watts
         self.hex_every = hex_every
         self._periods = 0
+        self.follows_load_control = follows_load_control
+        self.load_mode = _LOAD_AUTOMATIC
+        self.load_writes: list[int] = []  # every mode written to 0xEDAB, in order
+
+    def set_register(self, register: int, value: bytes) -> int:
+        if register != _REG_LOAD_CONTROL:
+            return _FLAG_UNKNOWN_ID
+        if len(value) != 1 or value[0] not in _LOAD_MODES:
+            return _FLAG_PARAMETER_ERROR
+        self.load_writes.append(value[0])
+        self.load_mode = value[0]
+        return 0
+
+    def load_on(self, model: SystemModel) -> bool:
+        """The load output now: forced by 0xEDAB (4 on, 0 off) or, in automatic, on for the charger that feeds
+        the DC loads; a charger that does not follow its load control stays in automatic."""
+        automatic = model.load_charger == self.name
+        if not self.follows_load_control:
+            return automatic
+        return {_LOAD_OFF: False, _LOAD_ON: True}.get(self.load_mode, automatic)
 
     def blocks(self, model: SystemModel) -> list[Block]:
         c = model.chargers[self.name]
@@ -589,7 +625,7 @@ class BlueSolarMppt(SimulatedDevice):
                 "CS": str(state),
                 "MPPT": "0" if state == CS_OFF else "1" if c.limited else "2",
                 "ERR": "0",
-                "LOAD": _on_off(has_load),
+                "LOAD": _on_off(self.load_on(model)),
                 "IL": _milli(load_current),
                 "H19": _hundredths(c.yield_total),
                 "H20": _hundredths(c.yield_today),
@@ -657,7 +693,8 @@ class BlueSolarMppt(SimulatedDevice):
             0xEDF4: _un(32.4 * 100, 2),
             0xEDF2: _sn(-32.4 * 100, 2),
             0xEDEF: bytes([24]),
-            0xEDA8: bytes([1 if has_load else 0]),
+            0xEDA8: bytes([1 if self.load_on(model) else 0]),
+            0xEDAB: bytes([self.load_mode]),
             0xEDAD: _un(model.dc_load_current * 10 if has_load else 0, 2),
             0x2031: _un(model.hour * 60, 2),
             0x104F: encode_total(c.yield_total, c.yield_total, max_pv, max_battery, len(c.past_days)),

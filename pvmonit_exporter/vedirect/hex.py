@@ -10,15 +10,18 @@ import enum
 from dataclasses import dataclass
 
 from pvmonit_exporter.vedirect.framing import encode_hex_message, hex_message_is_valid
+from pvmonit_exporter.vedirect.registers import WRITABLE
 
 
 class Command(enum.IntEnum):
-    """Commands a host sends (§2). Restart and set exist but this package never builds them."""
+    """Commands a host sends (§2). Restart exists but this package never builds it; set only for the registers in
+    `registers.WRITABLE`."""
 
     PING = 0x1
     APP_VERSION = 0x3
     PRODUCT_ID = 0x4
     GET = 0x7
+    SET = 0x8
 
 
 class Response(enum.IntEnum):
@@ -59,6 +62,14 @@ def product_id() -> bytes:
 def get(register: int) -> bytes:
     """`:7` + register id (un16 little-endian) + flags 0: `get(0xEDF0)` → `:7F0ED0071\\n`."""
     return encode_hex_message(Command.GET, register.to_bytes(2, "little") + b"\x00")
+
+
+def set_register(register: int, data: bytes) -> bytes:
+    """`:8` + register id (un16 little-endian) + flags 0 + value. Only a register the exporter may write
+    (`registers.WRITABLE`): anything else is a programming error, refused here."""
+    if register not in WRITABLE:
+        raise ValueError(f"register 0x{register:04X} is not one the exporter writes")
+    return encode_hex_message(Command.SET, register.to_bytes(2, "little") + b"\x00" + data)
 
 
 def format_version(version: int) -> str:

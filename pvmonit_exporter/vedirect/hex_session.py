@@ -25,15 +25,19 @@ class Kind(enum.Enum):
     APP_VERSION = "app version"
     PRODUCT_ID = "product id"
     GET = "get"
+    SET = "set"
 
 
 @dataclass(frozen=True)
 class Request:
     kind: Kind
-    register: int | None = None  # for GET
+    register: int | None = None  # for GET and SET
+    data: bytes = b""  # for SET: the value
 
     def encode(self) -> bytes:
-        if self.register is not None:  # a get: the only kind with a register
+        if self.kind is Kind.SET and self.register is not None:
+            return vehex.set_register(self.register, self.data)
+        if self.register is not None:
             return vehex.get(self.register)
         return {Kind.PING: vehex.ping, Kind.APP_VERSION: vehex.app_version,
                 Kind.PRODUCT_ID: vehex.product_id}[self.kind]()
@@ -43,14 +47,20 @@ class Request:
             return True  # "unknown command" or "frame error" can only be about what is in flight
         if self.kind is Kind.PING:
             return isinstance(reply, vehex.PingReply)
-        if self.kind is Kind.GET:
-            return (isinstance(reply, vehex.RegisterReply) and reply.command is vehex.Response.GET
+        if self.kind in (Kind.GET, Kind.SET):
+            answer = vehex.Response.GET if self.kind is Kind.GET else vehex.Response.SET
+            return (isinstance(reply, vehex.RegisterReply) and reply.command is answer
                     and reply.register == self.register)
         return isinstance(reply, vehex.DoneReply)
 
 
 def get(register: int) -> Request:
     return Request(Kind.GET, register)
+
+
+def set_(register: int, data: bytes) -> Request:
+    """A set of a register the exporter may write (`registers.WRITABLE`; encoding refuses any other)."""
+    return Request(Kind.SET, register, data)
 
 
 PING = Request(Kind.PING)

@@ -121,7 +121,9 @@ REGISTERS: Mapping[int, Register] = {
         _r(0xEDF2, "battery_temperature_compensation", Type.SN16, 0.01, "mV/K", MPPT,
            "Temperature compensation"),
         _r(0xEDEF, "battery_voltage_setting", Type.UN8, 1.0, "V", MPPT, "Battery voltage in use (12/24/36/48)"),
-        _r(0xEDA8, "load_output_state", Type.UN8, 1.0, "", MPPT, "Load output state"),
+        _r(0xEDA8, "load_output_state", Type.UN8, 1.0, "", MPPT, "Load output state (0 off, 1 on)"),
+        _r(0xEDAB, "load_output_control", Type.UN8, 1.0, "", MPPT,
+           "Load output control (0 off, 1 automatic, 4 on)"),
         _r(0xEDAD, "load_current", Type.UN16, 0.1, "A", MPPT, "Load current", label="IL", label_scale=100.0),
         _r(0x2031, "charger_time_of_day", Type.UN16, 1.0, "min", MPPT,
            "Minutes since the charger's inferred midnight"),
@@ -153,7 +155,15 @@ REGISTERS: Mapping[int, Register] = {
 BY_NAME: Mapping[str, Register] = {reg.name: reg for reg in REGISTERS.values()}
 
 CAPABILITIES = 0x0140
+CAPABILITY_LOAD = 1 << 0
 CAPABILITY_HISTORY = 1 << 2
+LOAD_OUTPUT_STATE = 0xEDA8
+LOAD_OUTPUT_CONTROL = 0xEDAB
+# 0xEDAB's modes per Victron's register header (velib); a third-party table says 4 is off and 5 on, so the
+# read-back of 0xEDA8 decides whether a write did what was meant.
+LOAD_MODES: Mapping[str, int] = {"off": 0, "auto": 1, "on": 4}
+# The only registers the exporter ever writes (the contract): the load output's mode.
+WRITABLE = frozenset({LOAD_OUTPUT_CONTROL})
 HISTORY_TOTAL = 0x104F
 HISTORY_DAY_0 = 0x1050
 

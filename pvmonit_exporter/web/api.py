@@ -16,6 +16,7 @@ from pvmonit_exporter.summary import Summary, summarise
 from pvmonit_exporter.vedirect.fields import FIELDS, decode
 
 ForwarderStatus = Callable[[], Mapping[str, Any] | None]
+ControlStatus = Callable[[], Mapping[str, Any]]
 
 _PROBE_UNITS = {"temperature": "°C", "current": "A", "power": "W"}
 
@@ -118,7 +119,7 @@ def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
 
 
 def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None,
-                   history: HistoryRecorder | None = None) -> dict[str, Any]:
+                   history: HistoryRecorder | None = None, control: ControlStatus | None = None) -> dict[str, Any]:
     now = state.now()
     devices, probes = state.devices(), state.probes()
     return {
@@ -128,6 +129,7 @@ def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | No
         "devices": [device_document(view) for view in devices],
         "probes": [probe_document(view) for view in probes],
         "forwarder": None if forwarder is None else forwarder(),
+        "control": None if control is None else control(),
         "history": history_document(history),
         "page": {name: getattr(web, name) for name in PAGE_SETTINGS},
     }

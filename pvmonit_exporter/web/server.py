@@ -31,7 +31,7 @@ from pvmonit_exporter.config import WebConfig
 from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.history import HistoryRecorder
 from pvmonit_exporter.state import State
-from pvmonit_exporter.web.api import ForwarderStatus, state_document
+from pvmonit_exporter.web.api import ControlStatus, ForwarderStatus, state_document
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -110,13 +110,15 @@ class WebApp:
     """What the handlers read: the registry for /metrics and the state for /api/state."""
 
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
-                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None) -> None:
+                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None,
+                 control: ControlStatus | None = None) -> None:
         self.registry, self.state, self.web, self.forwarder, self.history = registry, state, web, forwarder, history
+        self.control = control
         self.metrics = make_wsgi_app(registry)
         self.static = _static_files()
 
     def state_document(self) -> dict[str, Any]:
-        return state_document(self.state, self.web, self.forwarder, self.history)
+        return state_document(self.state, self.web, self.forwarder, self.history, self.control)
 
     def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")

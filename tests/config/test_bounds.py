@@ -7,14 +7,15 @@ import typing
 from pathlib import Path
 
 from pvmonit_exporter.config import Config, DeviceConfig, EmoncmsConfig, ProbeConfig, WebConfig
-from pvmonit_exporter.config.schema import BOUNDS, SECTION_KEYS
+from pvmonit_exporter.config.schema import BOUNDS, SECTION_KEYS, ActuatorConfig, ControlConfig, RuleConfig
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.state import State
 from tests.config import ROOT
 from tests.helpers import wait_for
 
 SECTIONS: dict[str, type] = {"": Config, "web": WebConfig, "devices[]": DeviceConfig, "probes[]": ProbeConfig,
-                             "emoncms": EmoncmsConfig}
+                             "emoncms": EmoncmsConfig, "control": ControlConfig, "actuators[]": ActuatorConfig,
+                             "rules[]": RuleConfig}
 
 
 def is_number(annotation: object) -> bool:
@@ -41,7 +42,8 @@ def test_every_number_has_bounds() -> None:
 def test_every_default_is_within_its_bounds() -> None:
     defaults = {"": Config(devices=()), "web": WebConfig(), "devices[]": DeviceConfig("a", "/dev/ttyUSB0"),
                 "probes[]": ProbeConfig("a", "file", "temperature"),
-                "emoncms": EmoncmsConfig(url="http://x", apikey="k", queue_dir=Path())}
+                "emoncms": EmoncmsConfig(url="http://x", apikey="k", queue_dir=Path()), "control": ControlConfig(),
+                "actuators[]": ActuatorConfig("a", "command"), "rules[]": RuleConfig("a")}
     for place, bounds in BOUNDS.items():
         section, _, key = place.rpartition(".")
         value = getattr(defaults[section], key)

@@ -24,6 +24,7 @@ from pvmonit_exporter.config import (
     load_config,
 )
 from pvmonit_exporter.config.checks import node_name_problem
+from pvmonit_exporter.config.schema import ActuatorConfig, ControlConfig, RuleConfig
 from tests.config import (
     ROOT,
     assert_one_line_error,
@@ -488,11 +489,15 @@ def field_names(cls: type) -> set[str]:
 def test_example_documents_every_key(example: tuple[str, dict[str, object]]) -> None:
     text, data = example
     sections: list[tuple[type, set[str]]] = [
-        (Config, keys_of(data)),
+        (Config, keys_of(data) | commented_keys(text)),
         (WebConfig, keys_of(data["web"])),
         (DeviceConfig, keys_of(data["devices"])),
         (ProbeConfig, keys_of(data["probes"])),
         (EmoncmsConfig, keys_of(data["emoncms"]) | commented_keys(text)),
+        # The control sections are shown commented out: switching loads is for those who ask for it.
+        (ControlConfig, commented_keys(text)),
+        (ActuatorConfig, commented_keys(text) | set(re.findall(r"^#\s+- (name):", text, flags=re.MULTILINE))),
+        (RuleConfig, commented_keys(text) | set(re.findall(r"^#\s+- (actuator):", text, flags=re.MULTILINE))),
     ]
     for cls, shown in sections:
         missing = field_names(cls) - {"source", "warnings"} - shown  # what the loader adds, not keys

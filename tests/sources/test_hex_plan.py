@@ -7,6 +7,7 @@ import pytest
 from pvmonit_exporter.sources.hex_plan import (
     HISTORY_INTERVAL,
     SETTINGS_INTERVAL,
+    WRITE_GAP,
     Conversation,
     HexPlan,
     Stage,
@@ -15,7 +16,7 @@ from pvmonit_exporter.sources.hex_plan import (
 )
 from pvmonit_exporter.sources.simulator import BlueSolarMppt, Bmv702, PhoenixInverter, SimulatedDevice, model_for
 from pvmonit_exporter.vedirect import hex as vehex
-from pvmonit_exporter.vedirect.hex_session import Outcome, Result, get
+from pvmonit_exporter.vedirect.hex_session import Outcome, Request, Result, get, set_
 from pvmonit_exporter.vedirect.history import HistoryDay
 
 
@@ -130,3 +131,58 @@ def test_conversation_with_the_bmv_has_no_history() -> None:
     conversation = converse(Bmv702("bmv"), 3.0)
     assert conversation.plan.stage is Stage.READY
     assert not conversation.plan.has_history
+
+
+def converse_with_writes(device: BlueSolarMppt, asks: list[tuple[float, list[Request]]],
+                         seconds: float) -> tuple[Conversation, list[tuple[float, bytes]], list[Outcome]]:
+    """`converse`, with requests from outside the plan asked at given times; every write with its time, and
+    every outcome."""
+    model = model_for([device])
+    conversation = Conversation(history_enabled=False)
+    messages: list[bytes] = []
+    writes: list[tuple[float, bytes]] = []
+    outcomes: list[Outcome] = []
+    now = 0.0
+    pending = list(asks)
+    while now < seconds:
+        while pending and pending[0][0] <= now:
+            conversation.ask(pending.pop(0)[1])
+        step = conversation.step(now, messages, "mppt", True)
+        outcomes += step.outcomes
+        if step.write:
+            writes.append((now, step.write))
+        answer = device.answer(step.write[1:-1], model) if step.write else None
+        messages = [answer[1:-1]] if answer else []
+        now = round(now + 0.05, 2)
+    return conversation, writes, outcomes
+
+
+def test_load_output_sets_go_at_most_once_a_second_after_the_device_is_ready() -> None:
+    """krahabb/esphome-victron-vedirect#6: back-to-back writes were dropped without a 1 s gap."""
+    charger = BlueSolarMppt("mppt", "HQ1328Y6TF6", 600.0)
+    on, off = set_(0xEDAB, b"\x04"), set_(0xEDAB, b"\x00")
+    conversation, writes, outcomes = converse_with_writes(charger, [(0.0, [on, get(0xEDA8), off, get(0xEDA8)])], 4.0)
+    sets = [when for when, data in writes if data.startswith(b":8")]
+    assert len(sets) == 2
+    assert sets[0] > 0.0  # not before the capabilities probe answered
+    assert sets[1] - sets[0] >= WRITE_GAP
+    assert charger.load_writes == [4, 0]
+    assert conversation.plan.capabilities == 0b101  # load output and history
+    reads = [o for o in outcomes if o.request.register == 0xEDA8]
+    assert [o.reply.data for o in reads if isinstance(o.reply, vehex.RegisterReply)] == [b"\x01", b"\x00"]
+
+
+def test_a_charger_that_does_not_follow_acknowledges_but_keeps_its_state() -> None:
+    charger = BlueSolarMppt("mppt", "HQ1328Y6TF6", 600.0, follows_load_control=False)
+    _, _, outcomes = converse_with_writes(charger, [(0.0, [set_(0xEDAB, b"\x00"), get(0xEDA8)])], 2.0)
+    (written,) = [o for o in outcomes if o.request.register == 0xEDAB]
+    (read,) = [o for o in outcomes if o.request.register == 0xEDA8]
+    assert written.result is Result.OK
+    assert isinstance(read.reply, vehex.RegisterReply)
+    assert read.reply.data == b"\x01"  # still on: it feeds the DC loads in automatic
+
+
+def test_only_the_load_output_control_can_be_written() -> None:
+    with pytest.raises(ValueError, match="0xEDF0 is not one the exporter writes"):
+        set_(0xEDF0, b"\x00\x01").encode()
+    assert vehex.set_register(0xEDAB, b"\x04") == b":8ABED0004B1\n"  # vedirect-hex.md §2's example

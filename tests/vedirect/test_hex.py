@@ -147,6 +147,7 @@ REFERENCE = {  # id: (type, scale, unit, kinds)
     0xEDF2: (Type.SN16, 0.01, "mV/K", M),
     0xEDEF: (Type.UN8, 1.0, "V", M),
     0xEDA8: (Type.UN8, 1.0, "", M),
+    0xEDAB: (Type.UN8, 1.0, "", M),  # load output control (load-control.md: velib, un8 mode)
     0xEDAD: (Type.UN16, 0.1, "A", M),
     0x2031: (Type.UN16, 1.0, "min", M),
     0xED8D: (Type.SN16, 0.01, "V", B),

@@ -42,6 +42,11 @@
       battery_voltage_max_v: "Battery max.", battery_voltage_min_v: "Battery min.",
       max_battery_current_a: "Max. battery current", max_pv_voltage_v: "Max. panel voltage", bulk_min: "Bulk",
       absorption_min: "Absorption", float_min: "Float", day_errors: "Errors",
+      actuator: "Switched load", act_on: "on", act_off: "off", act_auto: "automatic",
+      act_since: "{state} since {time}: {reason}", act_mode: "Mode", mode_auto: "automatic", mode_on: "forced on",
+      mode_off: "forced off", mode_none: "no rule: kept safe", dry_run: "Dry run", fault: "Fault",
+      act_type_command: "command", act_type_gpio: "GPIO", act_type_vedirect_load: "charger's load output",
+      act_guard: "Held back", act_error: "Problem", act_dry_note: "Dry run: decided, nothing switched",
     },
     fr: {
       title: "PvMonit — en direct", loading: "Chargement…", language: "Langue", forwarder: "Envoi vers emoncms",
@@ -83,6 +88,12 @@
       max_power_w: "Puissance max.", battery_voltage_max_v: "Batterie max.", battery_voltage_min_v: "Batterie min.",
       max_battery_current_a: "Courant batterie max.", max_pv_voltage_v: "Tension panneaux max.", bulk_min: "Bulk",
       absorption_min: "Absorption", float_min: "Floating", day_errors: "Erreurs",
+      actuator: "Charge commandée", act_on: "allumé", act_off: "éteint", act_auto: "automatique",
+      act_since: "{state} depuis {time}\u202f: {reason}", act_mode: "Mode", mode_auto: "automatique",
+      mode_on: "forcé allumé", mode_off: "forcé éteint", mode_none: "sans règle\u202f: laissé sûr",
+      dry_run: "Simulation", fault: "Défaut", act_type_command: "commande", act_type_gpio: "GPIO",
+      act_type_vedirect_load: "sortie de charge du régulateur", act_guard: "Retenu", act_error: "Problème",
+      act_dry_note: "Simulation\u202f: décidé, rien n'est commuté",
     },
   };
 
@@ -379,6 +390,30 @@
     return card;
   }
 
+  // A switched load: where it is and since when, why, the guard holding it back, a fault, a dry run.
+  function actuatorCard(a, index, offline) {
+    const id = `actuator-${index}`;
+    const card = h("article", {
+      class: offline ? "card actuator stale" : "card actuator", "data-name": a.name, "data-kind": "actuator",
+      "data-position": a.position, "data-fault": String(a.fault), "aria-labelledby": id,
+    });
+    const state = t(`act_${a.position}`);
+    card.append(h("header", null,
+      h("div", null, h("h2", { id }, a.name), h("p", { class: "product" }, `${t("actuator")} · ${t(`act_type_${a.type}`)}`)),
+      a.fault ? badge(t("fault"), "bad") : badge(state, a.position === "on" ? "" : "quiet"),
+      a.dry_run ? badge(t("dry_run"), "quiet") : null));
+    const time = new Date(a.since * 1000).toLocaleTimeString(lang === "fr" ? "fr-FR" : "en-GB",
+      { hour: "2-digit", minute: "2-digit" });
+    card.append(h("p", { class: "reason" }, t("act_since", { state, time, reason: a.reason })));
+    const list = h("dl", { class: "values" });
+    list.append(row("mode", t("act_mode"), t(a.mode ? `mode_${a.mode}` : "mode_none")));
+    if (a.guard) list.append(row("guard", t("act_guard"), a.guard));
+    if (a.error) list.append(row("error", t("act_error"), a.error));
+    card.append(list);
+    if (a.dry_run) card.append(h("p", { class: "meta" }, t("act_dry_note")));
+    return card;
+  }
+
   function forwarderBox(f, now) {
     const box = document.getElementById("forwarder");
     box.hidden = false;
@@ -554,6 +589,7 @@
     const cards = [
       ...doc.devices.map((d, i) => deviceCard(d, i, page, failing, extraAge)),
       ...doc.probes.map((p, i) => probeCard(p, i, page, failing, extraAge)),
+      ...(doc.control ? doc.control.actuators.map((a, i) => actuatorCard(a, i, failing)) : []),
     ];
     main.replaceChildren(...(cards.length ? cards : [h("p", { class: "notice" }, t("nothing"))]));
     main.setAttribute("aria-busy", "false");
