@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pvmonit_exporter.config.schema import PROBE_KEYS_NOT_APPLICABLE, Config
-from pvmonit_exporter.display import mask_url_credentials
+from pvmonit_exporter.display import mask_url
 
 
 def mask_secret(secret: str) -> str:
@@ -37,7 +37,7 @@ def effective_config(config: Config) -> dict[str, Any]:
     if config.emoncms is not None:
         # An empty key: its file could not be read (a warning says why).
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey) if config.emoncms.apikey else None
-        result["emoncms"]["url"] = mask_url_credentials(config.emoncms.url)
+        result["emoncms"]["url"] = mask_url(config.emoncms.url)
     for device, shown in zip(config.devices, result["devices"], strict=True):
         # A device is either a cable or a Bluetooth address: only its own keys, so the output loads back.
         for key in ("ble_address", "ble_key") if device.source == "serial" else ("port", "serial_number"):

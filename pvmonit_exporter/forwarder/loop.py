@@ -99,7 +99,7 @@ class Forwarder:
         self._pace = Pace(config.batch_size)  # flush only
         self._clock_wrong = False  # snapshot thread only
         self._key_refused = False  # emoncms refused the key and has accepted nothing since (flush only)
-        self._url = self._client.scrub(config.url)
+        self._url = self._client.shown_url
 
     # --- life cycle ----------------------------------------------------------------------------------
 
