@@ -123,7 +123,7 @@ def test_config_accepts_remote_ports_and_refuses_malformed_ones(tmp_path: Path) 
     bad = tmp_path / "bad.yaml"
     bad.write_text("devices:\n  - {name: a, port: 'socket://bridge.local'}\n", encoding="utf-8")
     assert_one_line_error(run_cli("check-config", "--config.file", str(bad)),
-                          f"{bad}: devices[0].port: 'socket://bridge.local' must be socket://HOST:PORT")
+                          f"{bad}:2: devices[0].port: 'socket://bridge.local' must be socket://HOST:PORT")
 
 
 def test_daemon_reconnects_when_the_tcp_link_drops(recording_server: RecordingServer, tmp_path: Path) -> None:
@@ -209,14 +209,20 @@ class Bridge:
             client.settimeout(0.05)
             manager = (serial.rfc2217.PortManager(cast(Any, self.serial), cast(Any, _Writer(client)))
                        if self.rfc2217 else None)
-            to_client = threading.Thread(target=self._to_client, args=(client, manager), daemon=True)
+            # One client at a time reads the device: a reader left behind by the previous client (its thread
+            # used to live on) raced this one for the same bytes, and pyserial raised in the loser's thread.
+            done = threading.Event()
+            to_client = threading.Thread(target=self._to_client, args=(client, manager, done), daemon=True)
             self._threads.append(to_client)
             to_client.start()
             self._to_device(client, manager)
+            done.set()
+            to_client.join()
             client.close()
 
-    def _to_client(self, client: socket.socket, manager: serial.rfc2217.PortManager | None) -> None:
-        while not self._stop.is_set():
+    def _to_client(self, client: socket.socket, manager: serial.rfc2217.PortManager | None,
+                   done: threading.Event) -> None:
+        while not self._stop.is_set() and not done.is_set():
             data = self.serial.read(4096)
             try:
                 if data:
