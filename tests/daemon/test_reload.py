@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.reload_rig import ReloadRig
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +24,7 @@ RELOADS = 150
 # closed (seen: +5 once in 180 reloads).
 FD_SLACK = 5
 RSS_SLACK_MB = 1.0
+THREAD_SLACK = 1
 SPAN = 10  # RSS moves by a few hundred kB from one reading to the next: compare medians of this many
 
 
@@ -36,10 +38,14 @@ def test_reloads_leave_descriptors_threads_and_memory_where_they_were(tmp_path: 
         while rig.reloads < RELOADS:
             rig.reload_until(rig.reloads + 1)
             readings.append((rig.reloads, rig.fds(), rig.threads(), rig.rss_mb()))
+        # A thread of the pipeline just replaced may still be on its way out (seen: one, now and then): the count
+        # must come back, where a leaked thread never would.
+        settled = wait_for(lambda: rig.threads() == threads, timeout=10)
         log = rig.log()
     most_fds = max(readings, key=lambda reading: reading[1])
     assert most_fds[1] - fds <= FD_SLACK, (fds, most_fds)
-    assert {reading[2] for reading in readings} == {threads}
+    assert settled
+    assert max(reading[2] for reading in readings) <= threads + THREAD_SLACK, (threads, readings)
     rss_first = statistics.median(reading[3] for reading in readings[:SPAN])
     rss_last = statistics.median(reading[3] for reading in readings[-SPAN:])
     assert rss_last - rss_first <= RSS_SLACK_MB, (rss_first, rss_last)
