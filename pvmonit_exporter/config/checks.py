@@ -15,19 +15,31 @@ from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 EMONCMS_NAME_PUNCTUATION = "_- ."
 NODE_NAME_MAX = 64
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# Anything else would break the HTTP header it travels in (and end up quoted in an error message).
-KEY_RE = re.compile(r"[!-~]{1,256}")
+# emoncms makes its keys with bin2hex(16 random bytes) and refuses any other before looking one up
+# (Modules/user/user_model.php, User::apikey_session: ctype_xdigit, then strlen 32).
+EMONCMS_KEY_RE = re.compile(r"[0-9A-Fa-f]{32}")
 # 1e3, 2E-5: numbers to YAML 1.2 and to people, text to PyYAML's YAML 1.1 (it wants 1.0e+3).
 _YAML_1_2_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 
 class ConfigError(UserError):
-    """A configuration problem; `str()` is the one line to print."""
+    """A configuration problem; `str()` is the one line to print: `FILE:LINE: KEY.PATH: MESSAGE`, without
+    `LINE` when the problem has no place in the file (it cannot be read, it is empty) and without `KEY.PATH`
+    when it is about the file as a whole. `place` is the key path whose line locates the problem (the unknown
+    key itself, where `key_path` names its mapping); the loader fills in `line` (`located`)."""
 
-    def __init__(self, file: str, key_path: str, message: str) -> None:
-        self.file, self.key_path, self.message = file, key_path, message
-        where = f"{file}: {key_path}: " if key_path else f"{file}: "
-        super().__init__(where + message)
+    def __init__(self, file: str, key_path: str, message: str, *, line: int | None = None,
+                 place: str | None = None) -> None:
+        self.file, self.key_path, self.message, self.line = file, key_path, message, line
+        self.place = key_path if place is None else place
+        where = file if line is None else f"{file}:{line}"
+        super().__init__(f"{where}: {key_path}: {message}" if key_path else f"{where}: {message}")
+
+    def located(self, line: int | None) -> "ConfigError":
+        """The same error on `line` of the file (kept as it is when it already names one)."""
+        if self.line is not None or line is None:
+            return self
+        return ConfigError(self.file, self.key_path, self.message, line=line, place=self.place)
 
 
 T = TypeVar("T")
@@ -65,7 +77,7 @@ class Reader:
         """Refuse a key nothing read (the first in the file's order)."""
         unknown = [key for key in self.data if key not in self.used]
         if unknown:
-            raise ConfigError(self.file, self.path, unknown_key(unknown[0], self.used))
+            raise ConfigError(self.file, self.path, unknown_key(unknown[0], self.used), place=self.key(unknown[0]))
 
 
 def did_you_mean(word: str, choices: Collection[str]) -> str | None:
@@ -85,17 +97,18 @@ def unknown_key(key: object, allowed: Collection[str]) -> str:
 
 
 def type_name(value: object) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+    for kind, name in ((dict, "a mapping"), (list, "a list"), (str, "a string"), (bool, "a boolean")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 class Checks:
     def __init__(self, file: str) -> None:
         self.file = file
 
-    def fail(self, path: str, message: str) -> ConfigError:
-        return ConfigError(self.file, path, message)
+    def fail(self, path: str, message: str, place: str | None = None) -> ConfigError:
+        return ConfigError(self.file, path, message, place=place)
 
     def text(self, value: object, path: str) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -198,6 +211,22 @@ class Checks:
         text = self.text(value, path)
         parse_listen_address(text, lambda message: self.fail(path, message))
         return text
+
+
+def emoncms_key_problem(key: str) -> str | None:
+    """Why emoncms would refuse `key` (never quoted: it may be most of a real key), or None."""
+    if EMONCMS_KEY_RE.fullmatch(key):
+        return None
+    if set(key.upper()) == {"X"}:
+        return (f"the key is PvMonit's placeholder XXXX… ({len(key)} X): put the write key of your emoncms account "
+                "there (32 hexadecimal digits; emoncms: My Account, Write API Key)")
+    if any(char.isspace() or not char.isprintable() for char in key):
+        found = "spaces, line breaks or control characters"
+    elif len(key) != 32:
+        found = f"{len(key)} characters"
+    else:
+        found = "characters that are not hexadecimal digits"
+    return f"the key must be 32 hexadecimal digits (emoncms refuses any other); found {found}"
 
 
 def node_name_problem(name: str) -> str | None:

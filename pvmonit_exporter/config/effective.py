@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pvmonit_exporter.config.schema import ACTUATOR_KEYS, PROBE_KEYS_NOT_APPLICABLE, Comparison, Condition, Config
-from pvmonit_exporter.display import mask_url_credentials
+from pvmonit_exporter.display import mask_url
 
 
 def mask_secret(secret: str) -> str:
@@ -39,7 +39,7 @@ def effective_config(config: Config) -> dict[str, Any]:
     if config.emoncms is not None:
         # An empty key: its file could not be read (a warning says why).
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey) if config.emoncms.apikey else None
-        result["emoncms"]["url"] = mask_url_credentials(config.emoncms.url)
+        result["emoncms"]["url"] = mask_url(config.emoncms.url)
     if not config.actuators and not config.rules:  # nothing to switch: the sections mean nothing
         for key in ("control", "actuators", "rules"):
             result.pop(key)

@@ -1,9 +1,10 @@
 """YAML → typed, validated settings. Every error names the file, the key path and what is wrong, in one line."""
 
+import dataclasses
 import os
 import re
 import stat
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -12,7 +13,14 @@ import yaml
 
 from pvmonit_exporter.ble.keys import parse_address, parse_key
 from pvmonit_exporter.config import control as control_sections
-from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, type_name, unknown_key
+from pvmonit_exporter.config.checks import (
+    Checks,
+    ConfigError,
+    Reader,
+    emoncms_key_problem,
+    type_name,
+    unknown_key,
+)
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
@@ -32,7 +40,7 @@ from pvmonit_exporter.config.schema import (
     is_remote,
     remote_port_problem,
 )
-from pvmonit_exporter.display import mask_url_credentials
+from pvmonit_exporter.display import mask_url, url_credentials_problem
 from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
 
 # A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
@@ -58,16 +66,18 @@ def load_config(path: str | Path, *, key_required: bool = True) -> Config:
     try:
         text = _read_text(file, MAX_FILE_BYTES, "a configuration file")
     except _UnreadableError as exc:
-        raise ConfigError(file, "", str(exc)) from None
+        raise ConfigError(file, "", exc.reason_here, line=exc.line) from None
     return parse_config(text, file, key_required=key_required)
 
 
 class _UnreadableError(Exception):
     """Why a file cannot be used (`str()`); `absent` and `denied` are the causes a stopped service explains."""
 
-    def __init__(self, reason: str, *, absent: bool = False, denied: bool = False) -> None:
+    def __init__(self, reason: str, *, absent: bool = False, denied: bool = False, line: int | None = None,
+                 reason_here: str | None = None) -> None:
         super().__init__(reason)
-        self.absent, self.denied = absent, denied
+        self.absent, self.denied, self.line = absent, denied, line
+        self.reason_here = reason if reason_here is None else reason_here  # said on `line` of the file itself
 
 
 def _read_text(path: str, limit: int, what: str) -> str:
@@ -100,8 +110,9 @@ def _read_text(path: str, limit: int, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise _UnreadableError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (save the file as "
-                           "UTF-8)") from None
+        problem = f"not UTF-8 text: byte 0x{data[exc.start]:02x}"
+        raise _UnreadableError(f"{problem} on line {line} (save the file as UTF-8)", line=line,
+                               reason_here=f"{problem} (save the file as UTF-8)") from None
 
 
 def _short_tag(tag: str) -> str:
@@ -142,6 +153,18 @@ def _check_expansion(root: yaml.Node) -> None:
             stack.extend((child, False) for child in _children(node))
 
 
+class _Mapping(dict[object, object]):
+    """A mapping of the file, with the line of each of its keys (from 1)."""
+
+    key_lines: dict[object, int]
+
+
+class _Sequence(list[object]):
+    """A list of the file, with the line of each of its items (from 1)."""
+
+    item_lines: list[int]
+
+
 class _StrictLoader(yaml.SafeLoader):
     """YAML's safe loader, with every surprise turned into a YAMLError: a key given twice (the last one would
     silently win), a value its tag cannot hold (`!!float abc`, a date such as 2026-02-30), aliases that expand
@@ -168,12 +191,30 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail in many ways (`!!bool maybe`: KeyError,
+            # `!!timestamp notadate`: AttributeError, `!!int ""`: IndexError): each is a value its tag cannot hold
             raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r:.40} is not a valid {_short_tag(node.tag)}: {exc}", node.start_mark
-            ) from None
+                None, None, f"{node.value!r:.40} is not a valid {_short_tag(node.tag)}{_reason(exc)}",
+                node.start_mark) from None
+
+    def construct_lined_mapping(self, node: yaml.MappingNode) -> Iterator[_Mapping]:
+        """`!!map`, remembering where each key is (after `construct_mapping`, merged keys included)."""
+        data = _Mapping()
+        yield data
+        data.update(self.construct_mapping(node))
+        data.key_lines = {self.construct_object(key): key.start_mark.line + 1 for key, _ in node.value}
+
+    def construct_lined_sequence(self, node: yaml.SequenceNode) -> Iterator[_Sequence]:
+        data = _Sequence()
+        yield data
+        data.extend(self.construct_sequence(node))
+        data.item_lines = [item.start_mark.line + 1 for item in node.value]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)  # refuses it with its own message
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -187,14 +228,47 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_lined_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:seq", _StrictLoader.construct_lined_sequence)
+
+
+def _reason(exc: Exception) -> str:
+    """`: why`, from a constructor's exception, when it says something (a KeyError only repeats the value)."""
+    return f": {exc}" if isinstance(exc, ValueError | OverflowError) and str(exc) else ""
+
+
 def _load_yaml(text: str, file: str) -> object:
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = _short_tag(getattr(exc, "problem", None) or str(exc).splitlines()[0])
-        raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
+        raise ConfigError(file, "", f"invalid YAML: {problem}",
+                          line=mark.line + 1 if mark is not None else None) from None
+
+
+def _key_lines(data: object, path: str = "", lines: dict[str, int] | None = None) -> dict[str, int]:
+    """The line of every key path of `data` (`devices[1].port`, as the errors write them)."""
+    lines = {} if lines is None else lines
+    children: list[tuple[str, int, object]] = []
+    if isinstance(data, _Mapping):
+        children = [(f"{path}.{key}" if path else str(key), data.key_lines[key], value) for key, value in data.items()]
+    elif isinstance(data, _Sequence):
+        children = [(f"{path}[{index}]", line, item)
+                    for index, (item, line) in enumerate(zip(data, data.item_lines, strict=True))]
+    for child, line, value in children:
+        lines[child] = line
+        _key_lines(value, child, lines)
+    return lines
+
+
+def _located(error: ConfigError, lines: dict[str, int]) -> ConfigError:
+    """`error` on the line of its place, or of the nearest enclosing key or item the file has (a missing key:
+    its mapping's line); a problem of the file as a whole has no line."""
+    place = error.place
+    while place and place not in lines:
+        place = place[: place.rindex("[")] if place.endswith("]") and "[" in place else place.rpartition(".")[0]
+    return error.located(lines.get(place))
 
 
 def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
@@ -204,7 +278,7 @@ def _check_names(value: object, path: str, place: str, checks: Checks) -> None:
         allowed = SECTION_KEYS[place]
         for key in value:
             if key not in allowed:
-                raise checks.fail(path, unknown_key(key, allowed))
+                raise checks.fail(path, unknown_key(key, allowed), place=f"{path}.{key}" if path else str(key))
         for key, item in value.items():
             _check_names(item, f"{path}.{key}" if path else str(key), f"{place}.{key}" if place else str(key),
                          checks)
@@ -220,13 +294,22 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     data = _load_yaml(text, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty")
+    lines = _key_lines(data)
+    warnings: list[ConfigError] = []
+    try:
+        config = _build(data, file, key_required=key_required, warnings=warnings)
+    except ConfigError as exc:
+        raise _located(exc, lines) from None
+    return dataclasses.replace(config, warnings=tuple(str(_located(warning, lines)) for warning in warnings))
+
+
+def _build(data: object, file: str, *, key_required: bool, warnings: list[ConfigError]) -> Config:
     checks = Checks(file)
     data = control_sections.yaml_11_switch_keys(data)
     _check_names(data, "", "", checks)
     top = Reader(file, data, "")
     stale = top.get("stale_timeout", checks.measure("stale_timeout"), DEFAULT_STALE_TIMEOUT)
     web = _web(top.get("web", lambda v, p: Reader(file, v, p), None), checks)
-    warnings: list[str] = []
     devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale,
                        key_required=key_required, warnings=warnings)
     probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
@@ -245,8 +328,7 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
         _check_emoncms_org_nodes(file, emoncms, devices)
         _check_emoncms_destinations(file, emoncms, devices, probes)
     return Config(devices=devices, probes=probes, emoncms=emoncms, web=web, stale_timeout=stale,
-                  auto_port_patterns=patterns, control=control, actuators=actuators, rules=rules, source=file,
-                  warnings=tuple(warnings))
+                  auto_port_patterns=patterns, control=control, actuators=actuators, rules=rules, source=file)
 
 
 def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
@@ -355,7 +437,7 @@ def _web(reader: Reader | None, checks: Checks) -> WebConfig:
 
 
 def _devices(items: list[object], file: str, checks: Checks, stale: float, *, key_required: bool,
-             warnings: list[str]) -> tuple[DeviceConfig, ...]:
+             warnings: list[ConfigError]) -> tuple[DeviceConfig, ...]:
     devices: list[DeviceConfig] = []
     seen: dict[str, str] = {}
     first_address: dict[str, int] = {}
@@ -476,14 +558,39 @@ def _input_api(url: str) -> tuple[str, str] | None:
     return match.group(), f"{parts.scheme}://{parts.netloc}{path[:match.start()]}/"
 
 
-def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> EmoncmsConfig:
-    url = reader.require("url", checks.text).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise reader.error("url", f"{mask_url_credentials(url)!r} must start with http:// or https://")
+def _url_problem(url: str) -> str | None:
+    """Why `url` is not a usable emoncms address, or None. The URL is parsed (never matched with a pattern), and
+    every message shows it with its credentials masked, or not at all when they cannot be told apart."""
+    if (problem := url_credentials_problem(url)) is not None:
+        return problem  # the URL is not shown: where its password ends is unknown
+    shown = mask_url(url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not url.lower().startswith(f"{parts.scheme.lower()}://"):
+        return f"{shown!r} must start with http:// or https://"
+    if any(not char.isprintable() or char.isspace() for char in url):
+        return (f"{shown!r} holds a space or a control character: percent-encode it (a space in a password is "
+                "%20)")
     if (api := _input_api(url)) is not None:  # the query is not shown: it may hold the key
         endpoint, base = api
-        raise reader.error("url", f"ends in {endpoint!r}, an input API address; the exporter wants emoncms's "
-                                  f"own address and adds the API itself: did you mean {mask_url_credentials(base)!r}?")
+        return (f"ends in {endpoint!r}, an input API address; the exporter wants emoncms's own address and adds "
+                f"the API itself: did you mean {mask_url(base)!r}?")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return (f"{shown!r} has a query ('?') or a fragment ('#'): give emoncms's address alone (the key goes in "
+                "apikey or apikey_file; a password holding '?' or '#' must be percent-encoded: %3F, %23)")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or port in (0, -1):
+        return f"{shown!r} must name a host, and a port from 1 to 65535 if any"
+    return None
+
+
+def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool,
+             warnings: list[ConfigError]) -> EmoncmsConfig:
+    url = reader.require("url", checks.text).rstrip("/")
+    if (problem := _url_problem(url)) is not None:
+        raise reader.error("url", problem)
     inline = reader.get("apikey", checks.text, None)
     key_file = reader.get("apikey_file", checks.text, None)
     if (inline is None) == (key_file is None):
@@ -491,10 +598,8 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
     # A relative apikey_file is relative to the configuration file, not to wherever the daemon was started.
     key_path = Path(file).parent / (key_file or "")
     apikey = inline if inline is not None else _read_key(str(key_path), reader, key_required, warnings)
-    if apikey and not KEY_RE.fullmatch(apikey):
-        where = "apikey" if inline is not None else "apikey_file"
-        raise reader.error(where, "the key must be one word of printable characters (an emoncms key is 32 "
-                                  "hexadecimal digits); found spaces, line breaks or control characters")
+    if apikey and (problem := emoncms_key_problem(apikey)) is not None:
+        raise reader.error("apikey" if inline is not None else "apikey_file", problem)
     defaults = EmoncmsConfig(url="", apikey="", queue_dir=Path())
     fields_reader = reader.get("fields", lambda v, p: Reader(file, v, p), None)
     kind_fields = dict(DEFAULT_EMONCMS_FIELDS)
@@ -520,7 +625,8 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
     return config
 
 
-def _read_key(path: str, reader: Reader, required: bool, warnings: list[str], name: str = "apikey_file") -> str:
+def _read_key(path: str, reader: Reader, required: bool, warnings: list[ConfigError],
+              name: str = "apikey_file") -> str:
     """The key in `path` (the value of key `name`); "" with a warning when it is absent or unreadable and not
     `required`."""
     credential = _is_credential(path)
@@ -528,7 +634,7 @@ def _read_key(path: str, reader: Reader, required: bool, warnings: list[str], na
         key = _read_text(path, MAX_KEY_FILE_BYTES, "a key file").strip()
     except _UnreadableError as exc:
         if not required and (exc.absent or exc.denied):
-            warnings.append(str(reader.error(name, _why_unreadable(path, exc, credential=credential))))
+            warnings.append(reader.error(name, _why_unreadable(path, exc, credential=credential)))
             return ""
         hint = ""
         if exc.absent and credential:
@@ -541,7 +647,7 @@ def _read_key(path: str, reader: Reader, required: bool, warnings: list[str], na
 
 
 def _bluetooth(reader: Reader, checks: Checks, file: str, *, key_required: bool,
-               warnings: list[str]) -> tuple[str | None, bytes | None]:
+               warnings: list[ConfigError]) -> tuple[str | None, bytes | None]:
     """A device's `ble_address` and its key (`ble_key`, or `ble_key_file` read like emoncms.apikey_file: when
     not `key_required`, an unreadable file is a warning and the key None)."""
     address = reader.get("ble_address", checks.text, None)

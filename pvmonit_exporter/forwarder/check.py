@@ -44,6 +44,6 @@ def check_emoncms(config: EmoncmsConfig) -> list[Finding]:
     """Ask the configured emoncms (one request, within `config.timeout`) and judge the answer."""
     client = EmoncmsClient(config.url, config.apikey, config.timeout)
     try:
-        return judge(client.scrub(config.url), client.check_write_access())
+        return judge(client.shown_url, client.check_write_access())
     finally:
         client.close()

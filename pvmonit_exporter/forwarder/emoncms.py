@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 import requests
 
 from pvmonit_exporter import __version__
-from pvmonit_exporter.display import mask_url_credentials
+from pvmonit_exporter.display import mask_url, url_secrets
 from pvmonit_exporter.forwarder.deadline import Deadline, deadline_session
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.forwarder.snapshot import Row
@@ -100,6 +100,7 @@ class EmoncmsClient:
     """Posts rows to `<url>/input/bulk.json`, one request at a time; `abort()` may be called from any thread."""
 
     def __init__(self, url: str, apikey: str, timeout: float) -> None:
+        self._url, self._shown_url = url, mask_url(url)
         self.endpoint = url.rstrip("/") + "/input/bulk.json"
         self.post_endpoint = url.rstrip("/") + "/input/post.json"
         self.timeout = timeout
@@ -113,9 +114,18 @@ class EmoncmsClient:
             "User-Agent": f"pvmonit-exporter/{__version__}",
         }
 
+    @property
+    def shown_url(self) -> str:
+        """This client's emoncms URL as it may be shown: its credentials masked (`display.mask_url`)."""
+        return self._shown_url
+
     def scrub(self, text: str) -> str:
-        """`text` without any trace of this client's key (see `scrub`), nor of a password in a URL."""
-        return mask_url_credentials(scrub(text, self._apikey))
+        """`text` without any trace of this client's key (see `scrub`) nor of the credentials in its URL: the URL
+        itself is shown masked, then each of its secrets, however spelt, is scrubbed wherever it appears."""
+        text = scrub(text, self._apikey).replace(self._url, self._shown_url)
+        for secret in url_secrets(self._url):
+            text = scrub(text, secret)
+        return text
 
     def send(self, rows: Sequence[Row], sentat: int) -> Outcome:
         """POST `rows`; `sentat` is our clock now, so emoncms corrects row times for our clock's skew."""

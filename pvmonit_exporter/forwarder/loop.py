@@ -109,7 +109,7 @@ class Forwarder:
         self._key_refused = False  # emoncms refused the key and has accepted nothing since (flush only)
         self._disk = dict.fromkeys(_Use, DiskHealth())  # each entry written by its own thread only
         self._pass_disk_error = False  # the current flush pass met a disk error (flush only)
-        self._url = self._client.scrub(config.url)
+        self._url = self._client.shown_url
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -120,13 +120,21 @@ class Forwarder:
             return
         self._refresh_stats(_Use.SENDING)
         self._threads = [
-            threading.Thread(target=self._snapshot_loop, name="emoncms-snapshots", daemon=True),
-            threading.Thread(target=self._flush_loop, name="emoncms-flush", daemon=True),
+            threading.Thread(target=self._run, args=(self._snapshot_loop,), name="emoncms-snapshots", daemon=True),
+            threading.Thread(target=self._run, args=(self._flush_loop,), name="emoncms-flush", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
         logger.info("emoncms forwarder: a snapshot every %g s to %s, queue in %s (%d rows waiting)",
                     self._config.interval, self._url, self._config.queue_dir, self._stats.queue_rows)
+
+    def _run(self, loop: Callable[[], None]) -> None:
+        """A thread's life: `loop`, then its own connections to the queue closed (else each reload would leave
+        two threads' open until a garbage collection: `DiskQueue.release_thread`)."""
+        try:
+            loop()
+        finally:
+            self._queue.release_thread()
 
     def stop(self) -> None:
         """Stop both threads and any flush, then close the queue. A request in flight is ended at once: its rows

@@ -307,6 +307,13 @@ class _Store:
         """Close the files without a word: the caller knows they were deleted or replaced."""
         self._close_cache()
 
+    def release_thread(self) -> None:
+        """Close the calling thread's connection, keeping the others: diskcache opens one per thread and closes
+        only the caller's, and an ended thread's stays open (two descriptors and a page cache) until a garbage
+        collection happens to run."""
+        if self._cache is not None:
+            self._cache.close()
+
     def _close_cache(self) -> None:
         if self._cache is not None:
             self._cache.close()
@@ -557,6 +564,12 @@ class DiskQueue:
             dead = self._dead.run(len)
             recoveries = self._queue.recoveries + self._dead.recoveries
         return QueueStats(rows, oldest, newest, dead, recoveries, self._reserve_releases)
+
+    def release_thread(self) -> None:
+        """For a thread that is ending: close its own connections to the queue (see `_Store.release_thread`)."""
+        with self._lock:
+            self._queue.release_thread()
+            self._dead.release_thread()
 
     def close(self) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ import dataclasses
 import os
 import re
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from pvmonit_exporter.config import (
 from pvmonit_exporter.config.checks import node_name_problem
 from pvmonit_exporter.config.schema import ActuatorConfig, ControlConfig, RuleConfig
 from tests.config import (
+    CLI_TIMEOUT,
     ROOT,
     assert_one_line_error,
     run_cli,
@@ -38,150 +40,174 @@ EXAMPLE = ROOT / "config.yaml.example"
 EXAMPLE_KEY_FILE = "/etc/pvmonit-exporter/emoncms.key"
 INLINE_KEY = "0123456789abcdef0123456789abcdef"  # valid_full.yaml's emoncms.apikey
 
-# Fixture (tests/config/fixtures/NAME.yaml) → (the key path named by the error, a fragment of its message).
-# An empty key path: the error is about the file as a whole.
-ERRORS: dict[str, tuple[str, str]] = {
-    "bad_yaml": ("", "invalid YAML: line "),
-    "emoncms_key_file_with_comment": ("emoncms.apikey_file", "the key must be one word of printable characters"),
-    "emoncms_key_with_space": ("emoncms.apikey", "the key must be one word of printable characters"),
-    "two_auto_without_serial": ("devices[1].port", "only one `auto` device may go without serial_number"),
-    "duplicate_key": ("", "invalid YAML: line 4: key 'devices' appears twice in the same mapping"),
-    "empty": ("", "the file is empty"),
-    "comments_only": ("", "the file is empty"),
-    "top_not_mapping": ("", "must be a mapping, got a list"),
-    "unknown_key": ("", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
-    "unknown_key_typo": ("devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
-    "unknown_key_before_other_errors": ("devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
-    "unknown_device_key": ("devices[1]", "unknown key 'baud' (allowed here: ble_address, ble_key, ble_key_file, "
+# Fixture (tests/config/fixtures/NAME.yaml) → (the line the error names, the key path it names, a fragment of its
+# message). No line: the problem has no place in the file; an empty key path: it is about the file as a whole.
+ERRORS: dict[str, tuple[int | None, str, str]] = {
+    "bad_yaml": (4, "", "invalid YAML: expected ',' or ']'"),
+    "emoncms_key_file_with_comment": (6, "emoncms.apikey_file", "the key must be 32 hexadecimal digits (emoncms "
+                                                                "refuses any other); found spaces, line breaks"),
+    "emoncms_key_with_space": (6, "emoncms.apikey", "the key must be 32 hexadecimal digits (emoncms refuses any "
+                                                  "other); found spaces, line breaks"),
+    "two_auto_without_serial": (5, "devices[1].port", "only one `auto` device may go without serial_number"),
+    "duplicate_key": (4, "", "invalid YAML: key 'devices' appears twice in the same mapping"),
+    "empty": (None, "", "the file is empty"),
+    "comments_only": (None, "", "the file is empty"),
+    "top_not_mapping": (None, "", "must be a mapping, got a list"),
+    "unknown_key": (1, "", "unknown key 'stale_timout' (did you mean 'stale_timeout'?)"),
+    "unknown_key_typo": (3, "devices[0]", "unknown key 'prot' (did you mean 'port'?)"),
+    "unknown_key_before_other_errors": (6, "devices[1]", "unknown key 'stale_timeuot' (did you mean 'stale_timeout'?)"),
+    "unknown_device_key": (6, "devices[1]", "unknown key 'baud' (allowed here: ble_address, ble_key, ble_key_file, "
                                          "emoncms_fields, emoncms_node, hex_timeout, history,"),
-    "unknown_web_key": ("web", "unknown key 'listen' (did you mean 'listen_address'?)"),
-    "emoncms_unknown_label": ("emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
-    "device_unknown_label": ("devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
-    "emoncms_text_label": ("emoncms.fields.mppt[1]", "'PID' is text: emoncms stores only numbers"),
-    "tag_float_not_a_number": ("", "invalid YAML: line 1: 'abc' is not a valid !!float"),
-    "tag_python_object": ("", "invalid YAML: line 2: could not determine a constructor for the tag "
+    "unknown_web_key": (2, "web", "unknown key 'listen' (did you mean 'listen_address'?)"),
+    "emoncms_unknown_label": (9, "emoncms.fields.bmv[2]", "unknown label 'soc' (did you mean 'SOC'?)"),
+    "device_unknown_label": (4, "devices[0].emoncms_fields[1]", "unknown label 'VBAT' (the labels"),
+    "emoncms_text_label": (9, "emoncms.fields.mppt[1]", "'PID' is text: emoncms stores only numbers"),
+    "tag_float_not_a_number": (1, "", "invalid YAML: 'abc' is not a valid !!float"),
+    "tag_python_object": (2, "", "invalid YAML: could not determine a constructor for the tag "
                               "'!!python/object/apply:os.system'"),
-    "invalid_date": ("", "invalid YAML: line 4: '2026-02-30' is not a valid !!timestamp: day is out of range"),
-    "invalid_timestamp": ("", "invalid YAML: line 4: '2026-01-01 25:61:00' is not a valid !!timestamp"),
-    "date_where_text_is_expected": ("devices[0].name", "must be a non-empty string, got date"),
-    "billion_laughs": ("", "anchors and aliases expand to more than 10000 values; refused before expanding"),
-    "recursive_alias": ("", "invalid YAML: line 1: an alias refers to a node that contains it"),
-    "deep_nesting": ("", "invalid YAML: line 1: lists or mappings nested more than 32 deep"),
-    "not_utf8": ("", "not UTF-8 text: byte 0xe9 on line 2"),
-    "directory": ("", "is a directory, not a configuration file"),
-    "wrong_type_port": ("devices[1].port", "must be a non-empty string, got int"),
-    "missing_port": ("devices[0].port", "missing required key"),
-    "missing_name": ("devices[0].name", "missing required key"),
-    "duplicate_name": ("devices[1].name", "duplicate device name 'mppt' (also devices[0])"),
-    "bad_device_name": ("devices[0].name", "'my mppt' must be 1-64 letters, digits"),
-    "relative_port": ("devices[0].port", "'ttyUSB0' must be an absolute path"),
-    "same_port_twice": ("devices[1].port", "/dev/ttyUSB0 is already used by devices[0]"),
-    "serial_number_without_auto": ("devices[0].serial_number", "is only used with port: auto"),
-    "devices_not_list": ("devices", "must be a list, got a mapping"),
-    "device_not_mapping": ("devices[0]", "must be a mapping, got a string"),
-    "device_emoncms_fields_not_list": ("devices[0].emoncms_fields", "must be a list of VE.Direct labels"),
-    "no_devices_or_probes": ("devices", "configure at least one device or probe"),
-    "zero_stale_timeout": ("stale_timeout", "must be from 1 to 86,400 s, got 0"),
-    "boolean_stale_timeout": ("devices[0].stale_timeout", "must be a number, got a boolean"),
-    "nan_stale_timeout": ("stale_timeout", "must be a number"),
-    "huge_stale_timeout": ("stale_timeout", "must be a number"),
-    "bad_listen_address": ("web.listen_address", "'localhost' is not HOST:PORT"),
-    "listen_port_out_of_range": ("web.listen_address", "':70000' is not HOST:PORT"),
-    "listen_port_superscript_digit": ("web.listen_address", "is not HOST:PORT"),
-    "battery_range_inverted": ("web.battery_voltage_max", "must be greater than battery_voltage_min"),
-    "relative_auto_port_pattern": ("auto_port_patterns", "must be a non-empty list of absolute glob patterns"),
-    "probe_missing_command": ("probes[0].command", "missing required key for a command probe"),
-    "probe_missing_path": ("probes[0].path", "missing required key for a w1 probe"),
-    "probe_missing_port": ("probes[0].port", "missing required key for a serial probe"),
-    "probe_bad_type": ("probes[0].type", "must be one of command, serial, w1, file, got 'modbus'"),
-    "probe_bad_quantity": ("probes[0].quantity", "must be one of temperature, current, power, got 'humidity'"),
-    "probe_command_string": ("probes[0].command", "must be a non-empty list of strings"),
-    "probe_key_of_other_type": ("probes[0].path", "does not apply to a command probe"),
-    "probe_min_not_below_max": ("probes[0].max", "must be greater than min"),
-    "probe_power_voltage_not_current": ("probes[0].power_voltage", "only applies to a current probe"),
-    "web_consumption_ratios_inverted": ("web.consumption_alarm_ratio", "needs consumption_warning_ratio < "
+    "invalid_date": (4, "", "invalid YAML: '2026-02-30' is not a valid !!timestamp: day is out of range"),
+    "invalid_timestamp": (4, "", "invalid YAML: '2026-01-01 25:61:00' is not a valid !!timestamp"),
+    "date_where_text_is_expected": (2, "devices[0].name", "must be a non-empty string, got date"),
+    "billion_laughs": (6, "", "anchors and aliases expand to more than 10000 values; refused before expanding"),
+    "recursive_alias": (1, "", "invalid YAML: an alias refers to a node that contains it"),
+    "deep_nesting": (1, "", "invalid YAML: lists or mappings nested more than 32 deep"),
+    "not_utf8": (2, "", "not UTF-8 text: byte 0xe9 (save the file as UTF-8)"),
+    "directory": (None, "", "is a directory, not a configuration file"),
+    "wrong_type_port": (5, "devices[1].port", "must be a non-empty string, got int"),
+    "missing_port": (2, "devices[0].port", "missing required key"),
+    "missing_name": (2, "devices[0].name", "missing required key"),
+    "duplicate_name": (4, "devices[1].name", "duplicate device name 'mppt' (also devices[0])"),
+    "bad_device_name": (2, "devices[0].name", "'my mppt' must be 1-64 letters, digits"),
+    "relative_port": (3, "devices[0].port", "'ttyUSB0' must be an absolute path"),
+    "same_port_twice": (5, "devices[1].port", "/dev/ttyUSB0 is already used by devices[0]"),
+    "serial_number_without_auto": (4, "devices[0].serial_number", "is only used with port: auto"),
+    "devices_not_list": (1, "devices", "must be a list, got a mapping"),
+    "device_not_mapping": (2, "devices[0]", "must be a mapping, got a string"),
+    "device_emoncms_fields_not_list": (4, "devices[0].emoncms_fields", "must be a list of VE.Direct labels"),
+    "no_devices_or_probes": (None, "devices", "configure at least one device or probe"),
+    "zero_stale_timeout": (1, "stale_timeout", "must be from 1 to 86,400 s, got 0"),
+    "boolean_stale_timeout": (4, "devices[0].stale_timeout", "must be a number, got a boolean"),
+    "nan_stale_timeout": (1, "stale_timeout", "must be a number"),
+    "huge_stale_timeout": (2, "stale_timeout", "must be a number"),
+    "bad_listen_address": (2, "web.listen_address", "'localhost' is not HOST:PORT"),
+    "listen_port_out_of_range": (2, "web.listen_address", "':70000' is not HOST:PORT"),
+    "listen_port_superscript_digit": (3, "web.listen_address", "is not HOST:PORT"),
+    "battery_range_inverted": (3, "web.battery_voltage_max", "must be greater than battery_voltage_min"),
+    "relative_auto_port_pattern": (1, "auto_port_patterns", "must be a non-empty list of absolute glob patterns"),
+    "probe_missing_command": (2, "probes[0].command", "missing required key for a command probe"),
+    "probe_missing_path": (2, "probes[0].path", "missing required key for a w1 probe"),
+    "probe_missing_port": (2, "probes[0].port", "missing required key for a serial probe"),
+    "probe_bad_type": (3, "probes[0].type", "must be one of command, serial, w1, file, got 'modbus'"),
+    "probe_bad_quantity": (5, "probes[0].quantity", "must be one of temperature, current, power, got 'humidity'"),
+    "probe_command_string": (4, "probes[0].command", "must be a non-empty list of strings"),
+    "probe_key_of_other_type": (5, "probes[0].path", "does not apply to a command probe"),
+    "probe_min_not_below_max": (7, "probes[0].max", "must be greater than min"),
+    "probe_power_voltage_not_current": (6, "probes[0].power_voltage", "only applies to a current probe"),
+    "web_consumption_ratios_inverted": (3, "web.consumption_alarm_ratio", "needs consumption_warning_ratio < "
                                         "consumption_alarm_ratio <= 1, got 0.8 and 0.5"),
-    "web_temperature_bounds_unordered": ("web.temperature_warning_low",
+    "web_temperature_bounds_unordered": (2, "web.temperature_warning_low",
                                          "needs temperature_alarm_low < temperature_warning_low < "
                                          "temperature_warning_high < temperature_alarm_high, got 5, 4, 26, 30"),
-    "probe_power_max_without_voltage": ("probes[0].power_max", "needs power_voltage"),
-    "device_bad_emoncms_node": ("devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
-    "device_history_not_boolean": ("devices[0].history", "must be true or false, got a string"),
-    "emoncms_org_long_node": ("devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
-    "probe_duplicate_name": ("probes[1].name", "duplicate probe name 'cpu'"),
-    "probe_zero_baud": ("probes[0].baud", "must be a whole number from 50 to 4,000,000, got 0"),
-    "emoncms_both_keys": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
-    "emoncms_no_key": ("emoncms.apikey", "set exactly one of apikey or apikey_file"),
-    "emoncms_apikey_file_empty": ("emoncms.apikey_file", "keys/blank.key is empty"),
-    "emoncms_bad_url": ("emoncms.url", "'emoncms.org' must start with http:// or https://"),
+    "probe_power_max_without_voltage": (6, "probes[0].power_max", "needs power_voltage"),
+    "device_bad_emoncms_node": (4, "devices[0].emoncms_node", "'BMV#712': emoncms would drop '#'"),
+    "device_history_not_boolean": (4, "devices[0].history", "must be true or false, got a string"),
+    "emoncms_org_long_node": (4, "devices[0].emoncms_node", "longer than the 16 characters emoncms.org allows"),
+    "probe_duplicate_name": (6, "probes[1].name", "duplicate probe name 'cpu'"),
+    "probe_zero_baud": (5, "probes[0].baud", "must be a whole number from 50 to 4,000,000, got 0"),
+    "emoncms_both_keys": (6, "emoncms.apikey", "set exactly one of apikey or apikey_file"),
+    "emoncms_no_key": (4, "emoncms.apikey", "set exactly one of apikey or apikey_file"),
+    "emoncms_apikey_file_empty": (6, "emoncms.apikey_file", "keys/blank.key is empty"),
+    "emoncms_bad_url": (5, "emoncms.url", "'emoncms.org' must start with http:// or https://"),
     # PvMonit's $EMONCMS_URL_INPUT_JSON_POST pasted as is: the base URL is suggested, the query (a key?) not shown.
-    "emoncms_url_input_post_json": ("emoncms.url", "ends in '/input/post.json', an input API address; the "
+    "emoncms_url_input_post_json": (5, "emoncms.url", "ends in '/input/post.json', an input API address; the "
                                                    "exporter wants emoncms's own address and adds the API itself: "
                                                    "did you mean 'http://emoncms.org/'?"),
-    "emoncms_url_input_post": ("emoncms.url", "ends in '/input/post', an input API address; "),
-    "emoncms_url_input_bulk": ("emoncms.url", "did you mean 'http://192.168.1.20/emoncms/'?"),
-    "emoncms_url_input_bulk_json": ("emoncms.url", "ends in '/input/bulk.json', an input API address; the exporter "
+    "emoncms_url_input_post": (5, "emoncms.url", "ends in '/input/post', an input API address; "),
+    "emoncms_url_input_bulk": (5, "emoncms.url", "did you mean 'http://192.168.1.20/emoncms/'?"),
+    "emoncms_url_input_bulk_json": (5, "emoncms.url", "ends in '/input/bulk.json', an input API address; the exporter "
                                                    "wants emoncms's own address and adds the API itself: did you "
                                                    "mean 'https://emoncms.org/'?"),
-    "emoncms_missing_queue_dir": ("emoncms.queue_dir", "missing required key"),
-    "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
-    "emoncms_interval_below_one": ("emoncms.interval", "must be from 1 to 86,400 s, got 0.5"),
-    "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1.5"),
-    "emoncms_unknown_fields_kind": ("emoncms.fields", "unknown key 'solar' (allowed here: bmv, charger, inverter,"),
-    "emoncms_not_mapping": ("emoncms", "must be a mapping, got a string"),
-    "probe_on_device_port": ("probes[0].port", "/dev/ttyUSB1 is also devices[1].port: two readers on one port"),
-    "two_probes_one_port": ("probes[1].port", "/dev/ttyUSB3 is also probes[0].port"),
-    "emoncms_same_node_and_input": ("devices[1].emoncms_node", "input 'CS' of emoncms node 'mppt' would also come "
+    "emoncms_missing_queue_dir": (4, "emoncms.queue_dir", "missing required key"),
+    "emoncms_bad_payload": (8, "emoncms.payload", "must be one of pvmonit, si, got 'json'"),
+    "emoncms_interval_below_one": (8, "emoncms.interval", "must be from 1 to 86,400 s, got 0.5"),
+    "emoncms_fractional_batch_size": (8, "emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1.5"),
+    "emoncms_unknown_fields_kind": (9, "emoncms.fields", "unknown key 'solar' (allowed here: bmv, charger, inverter,"),
+    "emoncms_not_mapping": (4, "emoncms", "must be a mapping, got a string"),
+    "probe_on_device_port": (10, "probes[0].port", "/dev/ttyUSB1 is also devices[1].port: two readers on one port"),
+    "two_probes_one_port": (8, "probes[1].port", "/dev/ttyUSB3 is also probes[0].port"),
+    "emoncms_same_node_and_input": (7, "devices[1].emoncms_node", "input 'CS' of emoncms node 'mppt' would also come "
                                                                "from devices[0].name: one would overwrite the other"),
-    "emoncms_two_probes_one_input": ("probes[1].emoncms_input", "input 'temp' of emoncms node '1' would also come "
+    "emoncms_two_probes_one_input": (11, "probes[1].emoncms_input", "input 'temp' of emoncms node '1' would also come "
                                                                 "from probes[0].emoncms_input"),
-    "emoncms_probe_input_on_device_node": ("probes[0].emoncms_input", "input 'V' of emoncms node 'solar' would "
+    "emoncms_probe_input_on_device_node": (12, "probes[0].emoncms_input", "input 'V' of emoncms node 'solar' would "
                                                                       "also come from devices[0].name"),
-    "emoncms_huge_timeout": ("emoncms.timeout", "must be from 1 to 600 s, got 1e+308"),
-    "emoncms_huge_batch_size": ("emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1000000000"),
-    "emoncms_huge_interval": ("emoncms.interval", "must be from 1 to 86,400 s, got 1e+300"),
-    "emoncms_tiny_queue": ("emoncms.max_queue_rows", "must be a whole number from 100 to 10,000,000 rows, got 10"),
-    "probe_huge_interval": ("probes[0].interval", "must be from 0.1 to 86,400 s, got 1e+20"),
-    "probe_tiny_timeout": ("probes[0].timeout", "must be from 0.1 to 3,600 s, got 0.001"),
-    "probe_huge_baud": ("probes[0].baud", "must be a whole number from 50 to 4,000,000, got 1000000000"),
-    "probe_huge_scale": ("probes[0].scale", "must be from -1,000,000,000 to 1,000,000,000, got 1e+300"),
-    "web_negative_voltage": ("web.battery_voltage_min", "must be from 0 to 1,000 V, got -12"),
-    "number_as_yaml11_text": ("devices[0].stale_timeout", "got the text '1e3': YAML reads an exponent without a "
+    "emoncms_huge_timeout": (9, "emoncms.timeout", "must be from 1 to 600 s, got 1e+308"),
+    "emoncms_huge_batch_size": (9, "emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got "
+                                                         "1000000000"),
+    "emoncms_huge_interval": (9, "emoncms.interval", "must be from 1 to 86,400 s, got 1e+300"),
+    "emoncms_tiny_queue": (8, "emoncms.max_queue_rows", "must be a whole number from 100 to 10,000,000 rows, got 10"),
+    "probe_huge_interval": (7, "probes[0].interval", "must be from 0.1 to 86,400 s, got 1e+20"),
+    "probe_tiny_timeout": (6, "probes[0].timeout", "must be from 0.1 to 3,600 s, got 0.001"),
+    "probe_huge_baud": (6, "probes[0].baud", "must be a whole number from 50 to 4,000,000, got 1000000000"),
+    "probe_huge_scale": (6, "probes[0].scale", "must be from -1,000,000,000 to 1,000,000,000, got 1e+300"),
+    "web_negative_voltage": (2, "web.battery_voltage_min", "must be from 0 to 1,000 V, got -12"),
+    "number_as_yaml11_text": (5, "devices[0].stale_timeout", "got the text '1e3': YAML reads an exponent without a "
                                                           "dot as text; write 1.0e+03"),
-    "device_huge_stale_timeout": ("devices[0].stale_timeout", "must be from 1 to 86,400 s, got 1e+12"),
-    "ble_key_not_hex": ("devices[0].ble_key", "a key is 32 hexadecimal digits"),
-    "ble_key_file_short": ("devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
-    "ble_bad_address": ("devices[0].ble_address", "'E1-2B-3C-4D-5E-6F' is not a Bluetooth address"),
-    "ble_port_and_address": ("devices[0].ble_address", "set either port (a VE.Direct cable) or ble_address"),
-    "ble_no_key": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
-    "ble_both_keys": ("devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
-    "ble_key_without_address": ("devices[0].ble_key", "is only used with ble_address"),
-    "ble_same_address_twice": ("devices[1].ble_address", "E1:2B:3C:4D:5E:6F is already used by devices[0]"),
+    "device_huge_stale_timeout": (4, "devices[0].stale_timeout", "must be from 1 to 86,400 s, got 1e+12"),
+    "ble_key_not_hex": (4, "devices[0].ble_key", "a key is 32 hexadecimal digits"),
+    "ble_key_file_short": (4, "devices[0].ble_key_file", "a key is 32 hexadecimal digits"),
+    "ble_bad_address": (3, "devices[0].ble_address", "'E1-2B-3C-4D-5E-6F' is not a Bluetooth address"),
+    "ble_port_and_address": (4, "devices[0].ble_address", "set either port (a VE.Direct cable) or ble_address"),
+    "ble_no_key": (2, "devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_both_keys": (4, "devices[0].ble_key", "set exactly one of ble_key or ble_key_file"),
+    "ble_key_without_address": (4, "devices[0].ble_key", "is only used with ble_address"),
+    "emoncms_key_pvmonit_placeholder": (6, "emoncms.apikey", "the key is PvMonit's placeholder XXXX… (24 X)"),
+    "emoncms_key_file_pvmonit_placeholder": (6, "emoncms.apikey_file", "the key is PvMonit's placeholder XXXX…"),
+    "emoncms_key_too_short": (6, "emoncms.apikey", "the key must be 32 hexadecimal digits (emoncms refuses any "
+                                                   "other); found 31 characters"),
+    "emoncms_key_not_hex": (6, "emoncms.apikey", "found characters that are not hexadecimal digits"),
+    # A password holding '/', '#' or '?' unencoded: the parsers (urllib3's as urllib's) end the host there, so
+    # the password's end is unknown and the URL is not shown at all.
+    "emoncms_url_password_with_slash": (5, "emoncms.url", "has an '@' after the host: a user name or password "
+                                                          "holding '/', '?', '#' or '@' must be percent-encoded"),
+    "emoncms_url_password_with_hash": (5, "emoncms.url", "has an '@' after the host"),
+    "emoncms_url_password_with_question_mark": (5, "emoncms.url", "has an '@' after the host"),
+    "emoncms_url_password_with_space": (5, "emoncms.url", "'http://pvmonit:****@emonpi.local/emoncms' holds a "
+                                                          "space or a control character: percent-encode it"),
+    "emoncms_url_query": (5, "emoncms.url", "'https://emoncms.org/emoncms?****' has a query ('?') or a fragment"),
+    "emoncms_url_bad_port": (5, "emoncms.url", "'http://pvmonit:****@emonpi.local:80a/emoncms' must name a host, "
+                                               "and a port from 1 to 65535"),
+    "tag_bool_maybe": (4, "", "invalid YAML: 'maybe' is not a valid !!bool"),
+    "tag_timestamp_not_a_date": (4, "", "invalid YAML: 'notadate' is not a valid !!timestamp"),
+    "ble_same_address_twice": (6, "devices[1].ble_address", "E1:2B:3C:4D:5E:6F is already used by devices[0]"),
 }
 VALID = ("valid_minimal", "valid_full")
 # Key files `check-config` cannot read: a warning from check-config (exit 0), an error from `run`.
-# Fixture → (the warning's key path, a fragment of the warning, a fragment of run's error).
-KEY_WARNINGS: dict[str, tuple[str, str, str]] = {
+# Fixture → (the line and key path of the warning, a fragment of it, a fragment of run's error).
+KEY_WARNINGS: dict[str, tuple[int, str, str, str]] = {
     "emoncms_apikey_file_missing": (
-        "emoncms.apikey_file", "/nonexistent/pvmonit-exporter/emoncms.key is absent: `run` will not start until",
+        6, "emoncms.apikey_file", "/nonexistent/pvmonit-exporter/emoncms.key is absent: `run` will not start until",
         "cannot read /nonexistent/pvmonit-exporter/emoncms.key: no such file"),
     "emoncms_apikey_credential_absent": (
-        "emoncms.apikey_file", "emoncms.key is absent: expected while the service is stopped, as systemd creates "
+        7, "emoncms.apikey_file", "emoncms.key is absent: expected while the service is stopped, as systemd creates "
                                "it from LoadCredential= only for the running service",
         "(systemd creates it from LoadCredential= only inside the running service: start the service"),
 }
 # `run` must refuse these before it starts anything (a sample: every kind of section).
 RUN_SAMPLE = ("bad_yaml", "unknown_key", "wrong_type_port", "probe_missing_command", "emoncms_both_keys",
-              "bad_listen_address")
+              "bad_listen_address", "emoncms_key_pvmonit_placeholder", "emoncms_key_file_pvmonit_placeholder",
+              "tag_bool_maybe")
 
 
 def fixture(name: str) -> str:
     return str(FIXTURES / f"{name}.yaml")
 
 
-def where(file: str, key_path: str) -> str:
-    """The start of ConfigError's line: `FILE: KEY.PATH: ` (`FILE: ` for the file as a whole)."""
-    return f"{file}: {key_path}: " if key_path else f"{file}: "
+def where(file: str, line: int | None, key_path: str) -> str:
+    """The start of ConfigError's line: `FILE:LINE: KEY.PATH: `, without `LINE` when the problem has no place in
+    the file, `FILE:LINE: ` when it is about the file as a whole."""
+    place = file if line is None else f"{file}:{line}"
+    return f"{place}: {key_path}: " if key_path else f"{place}: "
 
 
 @pytest.fixture(scope="module")
@@ -203,35 +229,35 @@ def test_every_fixture_is_listed() -> None:
 
 @pytest.mark.parametrize("name", sorted(ERRORS))
 def test_load_config_error(name: str) -> None:
-    key_path, fragment = ERRORS[name]
+    line, key_path, fragment = ERRORS[name]
     file = fixture(name)
     with pytest.raises(ConfigError) as caught:
         load_config(file)
     error = caught.value
-    assert (error.file, error.key_path) == (file, key_path)
+    assert (error.file, error.line, error.key_path) == (file, line, key_path)
     assert fragment in error.message
-    assert str(error) == where(file, key_path) + error.message
+    assert str(error) == where(file, line, key_path) + error.message
     assert "\n" not in str(error)
 
 
 @pytest.mark.parametrize("name", sorted(ERRORS))
 def test_check_config_error(name: str, cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
-    key_path, fragment = ERRORS[name]
-    line = assert_one_line_error(cli_results["check-config", name], where(fixture(name), key_path))
+    line_number, key_path, fragment = ERRORS[name]
+    line = assert_one_line_error(cli_results["check-config", name], where(fixture(name), line_number, key_path))
     assert fragment in line
 
 
 @pytest.mark.parametrize("name", RUN_SAMPLE)
 def test_run_refuses_bad_config(name: str,
                                 cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
-    key_path, fragment = ERRORS[name]
-    line = assert_one_line_error(cli_results["run", name], where(fixture(name), key_path))
+    line_number, key_path, fragment = ERRORS[name]
+    line = assert_one_line_error(cli_results["run", name], where(fixture(name), line_number, key_path))
     assert fragment in line
 
 
 def test_config_file_without_command_runs_and_refuses_bad_config() -> None:
     file = fixture("wrong_type_port")
-    line = assert_one_line_error(run_cli("--config.file", file), where(file, "devices[1].port"))
+    line = assert_one_line_error(run_cli("--config.file", file), where(file, 5, "devices[1].port"))
     assert "must be a non-empty string" in line
 
 
@@ -244,22 +270,22 @@ def test_run_refuses_bad_listen_address_flag() -> None:
 # --- key files that cannot be read while the service is stopped ----------------------------------------
 
 
-def assert_one_warning(result: subprocess.CompletedProcess[str], file: str, key_path: str) -> str:
+def assert_one_warning(result: subprocess.CompletedProcess[str], file: str, line: int, key_path: str) -> str:
     """check-config's contract for a warning: exit 0, the configuration printed, one WARNING line on stderr."""
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"# {file}: valid\n")
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith(f"pvmonit-exporter: WARNING: {where(file, key_path)}"), result.stderr
+    assert result.stderr.startswith(f"pvmonit-exporter: WARNING: {where(file, line, key_path)}"), result.stderr
     return result.stderr.rstrip("\n")
 
 
 @pytest.mark.parametrize("name", sorted(KEY_WARNINGS))
 def test_check_config_warns_of_an_unreadable_key_file(name: str) -> None:
-    key_path, warning, _ = KEY_WARNINGS[name]
+    line, key_path, warning, _ = KEY_WARNINGS[name]
     file = fixture(name)
     result = run_cli("check-config", "--config.file", file)
-    assert warning in assert_one_warning(result, file, key_path)
+    assert warning in assert_one_warning(result, file, line, key_path)
     printed = yaml.safe_load(result.stdout)
     assert printed["emoncms"]["apikey"] is None
     config = load_config(file, key_required=False)
@@ -270,12 +296,12 @@ def test_check_config_warns_of_an_unreadable_key_file(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(KEY_WARNINGS))
 def test_run_refuses_an_unreadable_key_file(name: str) -> None:
-    key_path, _, error = KEY_WARNINGS[name]
+    line_number, key_path, _, error = KEY_WARNINGS[name]
     file = fixture(name)
     with pytest.raises(ConfigError) as caught:
         load_config(file)
-    assert caught.value.key_path == key_path
-    line = assert_one_line_error(run_cli("run", "--config.file", file), where(file, key_path))
+    assert (caught.value.line, caught.value.key_path) == (line_number, key_path)
+    line = assert_one_line_error(run_cli("run", "--config.file", file), where(file, line_number, key_path))
     assert error in line
 
 
@@ -307,7 +333,7 @@ def test_check_config_warns_of_a_key_file_this_user_cannot_read() -> None:
                         encoding="utf-8")
         path.chmod(0o644)
         result = run_cli_unprivileged("check-config", "--config.file", str(path), work=work)
-    line = assert_one_warning(result, str(path), "emoncms.apikey_file")
+    line = assert_one_warning(result, str(path), 6, "emoncms.apikey_file")
     assert "cannot be read by this user (uid " in line
     assert "0123456789abcdef" not in result.stdout + result.stderr
 
@@ -345,7 +371,7 @@ def test_python_tag_is_never_run(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(f"devices:\n  - name: !!python/object/apply:os.system [touch {marker}]\n    port: /dev/ttyUSB0\n",
                     encoding="utf-8")
-    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: invalid YAML: ")
+    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}:2: invalid YAML: ")
     assert "could not determine a constructor" in line
     assert not marker.exists()
 
@@ -418,7 +444,7 @@ def test_check_config_full_masks_inline_key() -> None:
     assert emoncms["probe_node"] == "1"
 
 
-@pytest.mark.parametrize("key", ["fedcba9876543210fedcba9876543210", "short-key"])
+@pytest.mark.parametrize("key", ["fedcba9876543210fedcba9876543210", "FEDCBA9876543210FEDCBA9876543210"])
 def test_check_config_masks_key_from_file(tmp_path: Path, key: str) -> None:
     key_file = tmp_path / "emoncms.key"
     key_file.write_text(key + "\n", encoding="utf-8")
@@ -433,7 +459,7 @@ def test_check_config_masks_key_from_file(tmp_path: Path, key: str) -> None:
     assert key not in stdout
     emoncms = printed["emoncms"]
     assert isinstance(emoncms, dict)
-    assert emoncms["apikey"] == ("****" + key[-4:] if len(key) >= 12 else "****")
+    assert emoncms["apikey"] == "****" + key[-4:]
 
 
 # --- config.yaml.example --------------------------------------------------------------------------------
@@ -576,9 +602,32 @@ def test_relative_queue_dir_is_relative_to_the_config_file(tmp_path: Path) -> No
 
 
 def test_key_never_appears_in_its_error(cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
-    for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space"):
+    for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space", "emoncms_key_too_short",
+                 "emoncms_key_not_hex"):
         result = cli_results[("check-config", name)]
         assert "0123456789abcdef" not in result.stderr + result.stdout
+
+
+def test_a_url_password_never_appears_in_its_error(
+        cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+    names = [name for name in ERRORS if name.startswith("emoncms_url_")]
+    assert len(names) >= 6
+    for name in names:
+        result = cli_results[("check-config", name)]
+        assert "hunter2" not in result.stderr + result.stdout, name
+
+
+def test_an_error_names_the_file_as_given_its_line_and_key_path(tmp_path: Path) -> None:
+    """The issue's own example, word for word: the file name as given on the command line, then the line."""
+    text = "# pvmonit-exporter\n" * 10 + "devices:\n  - name: mppt\n    port: /dev/ttyUSB0\n  - prot: /dev/ttyUSB1\n"
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    assert (tmp_path / "config.yaml").read_text("utf-8").splitlines()[13] == "  - prot: /dev/ttyUSB1"
+    result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "check-config", "--config.file",
+                             "config.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=CLI_TIMEOUT,
+                            check=False)
+    assert result.returncode == 2
+    assert result.stderr == ("pvmonit-exporter: config.yaml:14: devices[1]: unknown key 'prot' (did you mean "
+                             "'port'?)\n")
 
 
 def test_anchors_and_aliases_in_ordinary_use(tmp_path: Path) -> None:
@@ -644,3 +693,31 @@ def test_a_port_and_its_by_id_link_are_one_port(tmp_path: Path) -> None:
         load_config(path)
     assert caught.value.key_path == "probes[0].port"
     assert caught.value.message.startswith(f"{port} is also devices[0].port")
+
+
+# --- YAML tags -----------------------------------------------------------------------------------------
+
+# Every tag of YAML 1.1's type repository (yaml.org/type), which PyYAML's safe loader knows or refuses.
+YAML_TAGS = ("null", "bool", "int", "float", "binary", "timestamp", "omap", "pairs", "set", "str", "seq", "map",
+             "merge", "value", "yaml")
+# Values some tag cannot hold: words, an empty value, bad digits for each base, half a date, nested collections.
+ODD_VALUES = ("maybe", "''", "notadate", "2026-13-45", "0b2", "0x", "0o9", "-", "+", "1:x", "._", "=", "[1, 2]",
+              "{a: 1}", "[[]]", "{[a]: 1}", "[{a: 1}, b]", "~", "AA==", "@@@")
+
+
+@pytest.mark.parametrize("tag", YAML_TAGS)
+def test_every_yaml_tag_with_an_odd_value_is_one_line_naming_its_line(tag: str, tmp_path: Path) -> None:
+    """`!!bool maybe` and `!!timestamp notadate` used to end in a 53-line traceback: every value a tag cannot
+    hold is a ConfigError on the value's line (or, when the tag takes it, a value the schema takes or refuses)."""
+    path = tmp_path / "config.yaml"
+    errors: list[ConfigError] = []
+    for value in ODD_VALUES:
+        path.write_text(f"devices:\n  - name: mppt\n    port: /dev/ttyUSB0\nstale_timeout: !!{tag} {value}\n",
+                        encoding="utf-8")
+        try:
+            load_config(path)
+        except ConfigError as exc:  # anything else fails the test with its traceback
+            errors.append(exc)
+    assert errors  # every tag refuses some of these
+    assert all("\n" not in str(error) for error in errors)
+    assert [error.line for error in errors] == [4] * len(errors), [str(error) for error in errors]

@@ -61,8 +61,8 @@ def test_an_absent_key_file_follows_the_apikey_file_rules(tmp_path: Path) -> Non
     path = write_config(tmp_path, '    ble_address: "E1:2B:3C:4D:5E:6F"\n    ble_key_file: absent.key\n')
     checked = run_cli("check-config", "--config.file", str(path))
     assert checked.returncode == 0, checked.stderr
-    assert checked.stderr.startswith(f"pvmonit-exporter: WARNING: {path}: devices[1].ble_key_file: ")
+    assert checked.stderr.startswith(f"pvmonit-exporter: WARNING: {path}:6: devices[1].ble_key_file: ")
     assert "absent.key is absent: `run` will not start until it exists" in checked.stderr
     assert yaml.safe_load(checked.stdout)["devices"][1]["ble_key"] is None
     assert_one_line_error(run_cli("run", "--config.file", str(path)),
-                          f"{path}: devices[1].ble_key_file: cannot read {tmp_path / 'absent.key'}: no such file")
+                          f"{path}:6: devices[1].ble_key_file: cannot read {tmp_path / 'absent.key'}: no such file")

@@ -131,12 +131,12 @@ def test_a_signal_delivered_to_another_thread_stops_the_daemon(tmp_path: Path, d
 # --- SIGHUP ----------------------------------------------------------------------------------------------------
 
 
-def emoncms_config(tmp_path: Path, probes: str, interval: int = 1) -> str:
-    """An emoncms nobody answers (a closed port): every snapshot stays queued. Its URL carries a password."""
+def emoncms_config(tmp_path: Path, probes: str, interval: int = 1, userinfo: str = "pvmonit:hunter2hunter2") -> str:
+    """An emoncms nobody answers (a closed port): every snapshot stays queued. Its URL carries credentials."""
     return f"""
 probes:{probes}
 emoncms:
-  url: http://pvmonit:hunter2hunter2@127.0.0.1:{free_port()}/emoncms
+  url: "http://{userinfo}@127.0.0.1:{free_port()}/emoncms"
   apikey: 0123456789abcdef0123456789abcdef
   queue_dir: {tmp_path / "queue"}
   interval: {interval}
@@ -195,17 +195,33 @@ def test_sighup_with_a_broken_file_logs_one_line_and_keeps_running(tmp_path: Pat
 # --- URL passwords -------------------------------------------------------------------------------------------
 
 
-def test_a_url_password_is_masked_in_api_state_and_the_log(tmp_path: Path, daemons: list[Daemon]) -> None:
+@pytest.mark.parametrize(
+    ("userinfo", "shown"),
+    [
+        ("pvmonit:hunter2hunter2", "pvmonit:****"),
+        ("hunter2hunter2", "****"),  # a token alone, as the user name: used to be shown whole
+        ("pvmonit:hunter2%2Fhunter2", "pvmonit:****"),  # '/', '#', '?', ' ' in a password, percent-encoded
+        ("pvmonit:hunter2%23hunter2", "pvmonit:****"),
+        ("pvmonit:hunter2%3Fhunter2", "pvmonit:****"),
+        ("pvmonit:hunter2%20hunter2", "pvmonit:****"),
+    ],
+)
+def test_url_credentials_are_masked_in_api_state_the_page_and_the_log(tmp_path: Path, daemons: list[Daemon],
+                                                                      userinfo: str, shown: str) -> None:
+    """The live page shows the forwarder's figures and last error from /api/state, and nothing else of it."""
     temperature = write(tmp_path / "temperature", "21.5\n")
-    config = write(tmp_path / "config.yaml", emoncms_config(tmp_path, file_probe("shed", temperature)))
+    config = write(tmp_path / "config.yaml", emoncms_config(tmp_path, file_probe("shed", temperature),
+                                                            userinfo=userinfo))
     daemon = Daemon(config, tmp_path)
     daemons.append(daemon)
     wait_for(lambda: daemon.state()["forwarder"]["last_error"], timeout=60)
     body = get(daemon.base + "/api/state")[2].decode()
-    assert "pvmonit:****@127.0.0.1" in body
+    page = get(daemon.base + "/")[2].decode() + get(daemon.base + "/static/app.js")[2].decode()
+    assert f"{shown}@127.0.0.1" in json.loads(body)["forwarder"]["url"]
+    assert f"{shown}@127.0.0.1" in json.loads(body)["forwarder"]["last_error"]
     assert daemon.stop() == 0
-    assert "pvmonit:****@127.0.0.1" in daemon.log()
-    assert "hunter2" not in body + daemon.log()
+    assert f"{shown}@127.0.0.1" in daemon.log()
+    assert "hunter2" not in body + page + daemon.log()
 
 
 # --- hostile HTTP clients --------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_showing_the_queue_needs_no_key(tmp_path: Path, fake: FakeEmoncms) -> No
     assert "dead letters: 2 " in result.stdout
     assert fake.recorded() == []
     flush = run_cli("queue", "--flush", "--config.file", str(config))  # sending does need it
-    assert "emoncms.apikey_file: cannot read " in assert_one_line_error(flush, f"{config}: ")
+    assert "emoncms.apikey_file: cannot read " in assert_one_line_error(flush, f"{config}:6: ")
 
 
 def test_showing_an_absent_queue_says_so(tmp_path: Path, fake: FakeEmoncms) -> None:

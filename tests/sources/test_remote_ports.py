@@ -127,7 +127,7 @@ def test_config_accepts_remote_ports_and_refuses_malformed_ones(tmp_path: Path) 
     bad = tmp_path / "bad.yaml"
     bad.write_text("devices:\n  - {name: a, port: 'socket://bridge.local'}\n", encoding="utf-8")
     assert_one_line_error(run_cli("check-config", "--config.file", str(bad)),
-                          f"{bad}: devices[0].port: 'socket://bridge.local' must be socket://HOST:PORT")
+                          f"{bad}:2: devices[0].port: 'socket://bridge.local' must be socket://HOST:PORT")
 
 
 def test_daemon_reconnects_when_the_tcp_link_drops(recording_server: RecordingServer, tmp_path: Path) -> None:
@@ -341,4 +341,4 @@ def test_hex_waits_longer_on_a_remote_port(tmp_path: Path) -> None:
     assert [d.hex_timeout for d in load_config(str(config)).devices] == [7.5, None]
     config.write_text("devices:\n  - {name: far, port: 'socket://h:1', hex_timeout: 0}\n", encoding="utf-8")
     assert_one_line_error(run_cli("check-config", "--config.file", str(config)),
-                          f"{config}: devices[0].hex_timeout: must be from 0.1 to 60 s, got 0")
+                          f"{config}:2: devices[0].hex_timeout: must be from 0.1 to 60 s, got 0")
