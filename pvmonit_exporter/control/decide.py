@@ -1,5 +1,11 @@
 """The decision: what each actuator should be now. Pure — a function of (rule, inputs with their ages, the
-actuator's memory, the clock); no I/O, no threads, no logging. The loop in `loop.py` carries it out.
+actuator's memory, the clocks); no I/O, no threads, no logging. The loop in `loop.py` carries it out.
+
+Two clocks (`Now`): every duration (on_for, off_for, min_on, min_off, data_loss_after, max_switches_per_hour's
+hour, the seconds counted by max_on_per_day, confirm_timeout) is measured on the monotonic one; the wall clock
+only says what time and day it is (the window, the day of max_on_per_day) and what is shown. A Raspberry Pi has
+no real-time clock: its wall clock may jump by months at an NTP sync, and must neither cut a guard short nor
+hold one for ever.
 
 Order of precedence, for one actuator:
 1. a fault (a read-back that disagreed twice) holds it in its safe state;
@@ -40,6 +46,16 @@ Why = Literal["start", "no_rule", "mode", "on_when", "off_when", "hold", "stale_
 
 
 @dataclass(frozen=True)
+class Now:
+    """The moment of an evaluation on both clocks: `wall` (Unix seconds: the time of day, the date, what is
+    shown) and `monotonic` (seconds from any origin, never set: what durations are measured on). `control
+    replay` gives its CSV's time as both."""
+
+    wall: float
+    monotonic: float
+
+
+@dataclass(frozen=True)
 class Reading:
     """One input now: its value (a number in SI units, or an enumeration's text) and its age in seconds."""
 
@@ -68,11 +84,13 @@ class Memory:
     """What the decision remembers of one actuator between evaluations."""
 
     position: Position  # where it was put (in a dry run: where it would be)
-    since: float  # when it got there
+    since: float  # when it got there, on the wall clock: shown ("on since 11:42"), never measured from
+    # The times below are on the monotonic clock.
+    since_tick: float  # when it got there: min_on, min_off and confirm_timeout count from here
     fresh_at: float  # the last evaluation with every input fresh (at first: when control started)
     switches: tuple[float, ...] = ()  # switch times within the last hour
     on_today: float = 0.0  # seconds on during the local day `day`
-    day: int | None = None  # local date's ordinal
+    day: int | None = None  # local date's ordinal (wall clock)
     on_met_since: float | None = None  # on_when has held without a break since
     off_met_since: float | None = None  # off_when (or: on_when no longer) has held since
     evaluated_at: float | None = None
@@ -82,9 +100,15 @@ class Memory:
     disagreements: int = 0  # read-backs in a row that disagreed
 
 
-def started(safe: Position, now: float) -> Memory:
+def started(safe: Position, now: Now) -> Memory:
     """An actuator just driven to its safe state (start, or a new definition after a reload)."""
-    return Memory(position=safe, since=now, fresh_at=now)
+    return Memory(position=safe, since=now.wall, since_tick=now.monotonic, fresh_at=now.monotonic)
+
+
+def moved(memory: Memory, position: Position, now: Now) -> Memory:
+    """The memory once the actuator was put in `position` at `now`, without counting a switch (the safe state at
+    start and stop)."""
+    return replace(memory, position=position, since=now.wall, since_tick=now.monotonic)
 
 
 @dataclass(frozen=True)
@@ -108,12 +132,12 @@ class Decision:
     _previous_veto: Veto | None = None
 
 
-def switched(memory: Memory, position: Position, now: float) -> Memory:
-    """The memory once the actuator moved to `position` at `now`."""
-    return replace(memory, position=position, since=now, switches=(*memory.switches, now), disagreements=0)
+def switched(memory: Memory, position: Position, now: Now) -> Memory:
+    """The memory once the actuator switched to `position` at `now`."""
+    return replace(moved(memory, position, now), switches=(*memory.switches, now.monotonic), disagreements=0)
 
 
-def faulted(memory: Memory, safe: Position, now: float) -> Memory:
+def faulted(memory: Memory, safe: Position, now: Now) -> Memory:
     """A fault: the actuator was driven to its safe state and is not switched again until it agrees. (The fault
     is its own audit line: the evaluations it holds back are not new vetoes.)"""
     return replace(switched(memory, safe, now), fault=True, wanted=safe, veto="fault")
@@ -204,23 +228,24 @@ def _until_midnight(local: datetime.datetime) -> float:
 # --- the decision ------------------------------------------------------------------------------------------
 
 
-def advance(memory: Memory, now: float, local: datetime.datetime) -> Memory:
-    """The bookkeeping of time passing: seconds on today (a new local day starts from midnight), switches that
-    left the hour."""
+def advance(memory: Memory, now: Now, local: datetime.datetime) -> Memory:
+    """The bookkeeping of time passing: seconds on today, switches that left the hour. A new local date
+    (midnight, or a wall clock set to another day) counts only the seconds on since the last evaluation, no
+    more than since its midnight."""
     today = local.date().toordinal()
-    on_today = memory.on_today
+    on_since_last = 0.0
     if memory.position == "on" and memory.evaluated_at is not None:
-        on_today += max(0.0, now - memory.evaluated_at)
+        on_since_last = now.monotonic - memory.evaluated_at
+    on_today = memory.on_today + on_since_last
     if memory.day is not None and memory.day != today:
-        seconds_today = DAY - _until_midnight(local)
-        on_today = min(on_today, seconds_today) if memory.position == "on" else 0.0
-    return replace(memory, on_today=on_today, day=today, evaluated_at=now,
-                   switches=tuple(t for t in memory.switches if now - t < HOUR))
+        on_today = min(on_since_last, DAY - _until_midnight(local))
+    return replace(memory, on_today=on_today, day=today, evaluated_at=now.monotonic,
+                   switches=tuple(t for t in memory.switches if now.monotonic - t < HOUR))
 
 
-def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Reading], memory: Memory, now: float,
+def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Reading], memory: Memory, now: Now,
            local: datetime.datetime) -> Decision:
-    """What to do with one actuator now. `local` is `now` as the local wall clock reads it (the window and
+    """What to do with one actuator now. `local` is `now.wall` as the local wall clock reads it (the window and
     the day of max_on_per_day)."""
     previous = (memory.wanted, memory.veto)
     memory = advance(memory, now, local)
@@ -241,15 +266,16 @@ def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Readi
 
     checks, on, off = evaluate(rule, readings)
     if on is None or off is None:
-        if now - memory.fresh_at >= rule.data_loss_after:
+        without_data = now.monotonic - memory.fresh_at
+        if without_data >= rule.data_loss_after:
             return done(safe, None if position == safe else safe, "data_loss", checks=checks)
-        left = rule.data_loss_after - (now - memory.fresh_at)
-        return done(None, None, "stale_input", "stale_input", left, checks)
+        return done(None, None, "stale_input", "stale_input", rule.data_loss_after - without_data, checks)
+    tick = now.monotonic
     memory = replace(
         memory,
-        fresh_at=now,
-        on_met_since=(memory.on_met_since if memory.on_met_since is not None else now) if on else None,
-        off_met_since=(memory.off_met_since if memory.off_met_since is not None else now) if off else None,
+        fresh_at=tick,
+        on_met_since=(memory.on_met_since if memory.on_met_since is not None else tick) if on else None,
+        off_met_since=(memory.off_met_since if memory.off_met_since is not None else tick) if off else None,
     )
 
     spent = rule.max_on_per_day is not None and memory.on_today >= rule.max_on_per_day
@@ -275,25 +301,26 @@ def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Readi
     return done(wanted, wanted, why, checks=checks)
 
 
-def _guard(rule: RuleConfig, memory: Memory, wanted: Position, why: Why, now: float, local: datetime.datetime,
+def _guard(rule: RuleConfig, memory: Memory, wanted: Position, why: Why, now: Now, local: datetime.datetime,
            *, spent: bool) -> tuple[Veto, float | None] | None:
     """The first guard that holds back a switch to `wanted`, with the seconds until it lets go."""
-    held = now - memory.since
+    tick = now.monotonic
+    held = tick - memory.since_tick
     if wanted == "on":
         if spent:
             return "max_on_per_day", _until_midnight(local)
         assert memory.on_met_since is not None  # noqa: S101 - wanted on: on_when holds now
-        if now - memory.on_met_since < rule.on_for:
-            return "on_for", rule.on_for - (now - memory.on_met_since)
+        if tick - memory.on_met_since < rule.on_for:
+            return "on_for", rule.on_for - (tick - memory.on_met_since)
         if memory.position != "on" and held < rule.min_off:
             return "min_off", rule.min_off - held
     else:
-        if why == "off_when" and memory.off_met_since is not None and now - memory.off_met_since < rule.off_for:
-            return "off_for", rule.off_for - (now - memory.off_met_since)
+        if why == "off_when" and memory.off_met_since is not None and tick - memory.off_met_since < rule.off_for:
+            return "off_for", rule.off_for - (tick - memory.off_met_since)
         if memory.position == "on" and held < rule.min_on:
             return "min_on", rule.min_on - held
     if len(memory.switches) >= rule.max_switches_per_hour:
-        return "max_switches_per_hour", HOUR - (now - memory.switches[0]) if memory.switches else None
+        return "max_switches_per_hour", HOUR - (tick - memory.switches[0]) if memory.switches else None
     return None
 
 
@@ -317,7 +344,7 @@ class Round:
     commands: tuple[tuple[str, Position], ...]  # what to switch now: none in a dry run
 
 
-def evaluate_all(entries: Sequence[Entry], readings: Mapping[str, Reading], now: float, local: datetime.datetime,
+def evaluate_all(entries: Sequence[Entry], readings: Mapping[str, Reading], now: Now, local: datetime.datetime,
                  *, dry_run: bool) -> Round:
     """Every actuator's decision; at most one switches (the first in order that wants to), the others are
     held back until a later evaluation. In a dry run every decision is made and remembered as if carried
@@ -346,13 +373,13 @@ def evaluate_all(entries: Sequence[Entry], readings: Mapping[str, Reading], now:
 Confirmation = Literal["fault", "cleared"]
 
 
-def confirm(memory: Memory, read: bool | None, now: float,
+def confirm(memory: Memory, read: bool | None, now: Now,
             confirm_timeout: float) -> tuple[Memory, Confirmation | None]:
     """Take in a read-back (`read`: on or off; None when the actuator could not be read). A state that
     disagrees twice in a row once `confirm_timeout` has passed since the switch is a fault; a faulted actuator
     that reads back its safe state agrees again. A charger's automatic mode (`auto`) expects nothing: it
     agrees with anything, and a fault it was put in for lasts until the configuration is reloaded."""
-    if read is None or now - memory.since < confirm_timeout or memory.position == "auto":
+    if read is None or now.monotonic - memory.since_tick < confirm_timeout or memory.position == "auto":
         return memory, None
     if read == (memory.position == "on"):
         if memory.fault:

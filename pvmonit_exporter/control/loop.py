@@ -23,6 +23,7 @@ from pvmonit_exporter.control.decide import (
     Decision,
     Entry,
     Memory,
+    Now,
     Position,
     Veto,
     Why,
@@ -30,6 +31,7 @@ from pvmonit_exporter.control.decide import (
     evaluate_all,
     faulted,
     inputs_of,
+    moved,
     started,
 )
 from pvmonit_exporter.control.inputs import gather
@@ -45,17 +47,17 @@ log = logging.getLogger(__name__)
 RETRY_INITIAL, RETRY_MAX = 1.0, 60.0
 
 
-def local_time(now: float) -> datetime.datetime:
-    """`now` on the local wall clock (naive), as the window and the day's budget read it."""
-    return datetime.datetime.fromtimestamp(now)
+def local_time(wall: float) -> datetime.datetime:
+    """`wall` (Unix seconds) on the local wall clock (naive), as the window and the day's budget read it."""
+    return datetime.datetime.fromtimestamp(wall)
 
 
-def audit_line(now: float, actuator: str, before: Position, to: Position | None, decision: Decision | None,
+def audit_line(wall: float, actuator: str, before: Position, to: Position | None, decision: Decision | None,
                rule: RuleConfig | None, text: str, *, dry_run: bool, why: Why | None = None,
                veto: Veto | None = None, error: str | None = None) -> dict[str, Any]:
     """One line of the audit file (and of `control replay`)."""
     line: dict[str, Any] = {
-        "time": datetime.datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds"),
+        "time": datetime.datetime.fromtimestamp(wall).astimezone().isoformat(timespec="seconds"),
         "actuator": actuator,
         "from": before,
         "to": to,
@@ -113,7 +115,7 @@ class Slot:
     decision: Decision | None = None
     read_back: bool | None = None
     failures: int = 0  # switches that failed in a row
-    retry_at: float = 0.0
+    retry_at: float = 0.0  # monotonic
     error: str | None = None  # the last failure, in words
     switches_total: int = 0
     vetoes_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VETOES, 0))
@@ -129,11 +131,17 @@ class Handover:
 
 
 class Controller:
-    """The loop for one configuration. `start()`, then `stop()` (to the safe state) or `handover()` (a reload)."""
+    """The loop for one configuration. `start()`, then `stop()` (to the safe state) or `handover()` (a reload).
+
+    `clock` says what time it is (the window, the day, the audit); `ticker` measures durations (every guard, the
+    retry backoff), so that a wall clock set by NTP never cuts a guard short or holds it. A test that passes its
+    own `clock` drives both, unless it also passes a `ticker` (as `State` does)."""
 
     def __init__(self, config: Config, state: State, previous: Handover | None = None,
-                 builders: Mapping[str, Builder] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 builders: Mapping[str, Builder] | None = None, clock: Callable[[], float] = time.time,
+                 ticker: Callable[[], float] | None = None) -> None:
         self.config, self.state, self.clock = config, state, clock
+        self.ticker = ticker or (time.monotonic if clock is time.time else clock)
         self.settings = config.control
         self.dry_run = config.control.dry_run
         self.audit = AuditFile(config.control.audit_file)
@@ -144,7 +152,7 @@ class Controller:
         # The previous configuration's actuators are taken out of the handover as they are used or retired, so
         # that a pipeline built again from it (the new one failed) finds only what is still open.
         kept = previous.slots if previous is not None else {}
-        now = clock()
+        now = self.now()
         self.slots: dict[str, Slot] = {}
         self.fresh: list[str] = []  # actuators to drive to their safe state at start
         for actuator_config in config.actuators:
@@ -165,6 +173,9 @@ class Controller:
             self._retire(kept.pop(name)[1])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control", daemon=True)
+
+    def now(self) -> Now:
+        return Now(self.clock(), self.ticker())
 
     # --- life ------------------------------------------------------------------------------------------
 
@@ -201,7 +212,7 @@ class Controller:
 
     def _to_safe(self, slot: Slot, why: Why) -> None:
         """Drive to the safe state now (start, stop): not in a dry run, where nothing is switched."""
-        now = self.clock()
+        now = self.now()
         actuator = slot.actuator
         if actuator.waiting() is not None:
             slot.needs_safe = why == "start"  # it cannot be reached yet: at the first evaluation it can
@@ -215,10 +226,10 @@ class Controller:
             except ActuatorError as exc:
                 error = str(exc)
                 log.error("control: %s: cannot reach its safe state (%s): %s", actuator.name, why, error)  # noqa: TRY400
-        slot.memory = replace(slot.memory, position=actuator.safe, since=now)
+        slot.memory = moved(slot.memory, actuator.safe, now)
         slot.reason = text
         if why == "stop" or error is not None:
-            self.audit.write(audit_line(now, actuator.name, before, actuator.safe, None, slot.rule, text,
+            self.audit.write(audit_line(now.wall, actuator.name, before, actuator.safe, None, slot.rule, text,
                                         dry_run=self.dry_run, why=why, error=error))
 
     def _run(self) -> None:
@@ -231,13 +242,13 @@ class Controller:
     # --- one evaluation --------------------------------------------------------------------------------
 
     def evaluate(self) -> None:
-        now = self.clock()
+        now = self.now()
         readings = gather(self.state.devices(), self.state.probes(), self.wanted_inputs)
         for slot in self.slots.values():
             self._read_back(slot, now)
         usable = {name: slot for name, slot in self.slots.items() if self._usable(slot)}
         entries = [Entry(name, slot.rule, slot.actuator.safe, slot.memory) for name, slot in usable.items()]
-        result = evaluate_all(entries, readings, now, local_time(now), dry_run=self.dry_run)
+        result = evaluate_all(entries, readings, now, local_time(now.wall), dry_run=self.dry_run)
         commands = dict(result.commands)
         switch: tuple[Slot, Decision, Position] | None = None
         with self._lock:
@@ -251,7 +262,7 @@ class Controller:
                     self._switched(slot, decision, before, now)
                 elif decision.notable and decision.veto is not None:
                     slot.vetoes_total[decision.veto] += 1
-                    self.audit.write(audit_line(now, name, before, decision.wanted, decision, slot.rule,
+                    self.audit.write(audit_line(now.wall, name, before, decision.wanted, decision, slot.rule,
                                                 reason(decision, slot.rule, self.units), dry_run=self.dry_run))
         if switch is not None:
             self._switch(*switch, now)
@@ -270,9 +281,9 @@ class Controller:
         slot.error = why if why is not None else slot.error
         return why is None
 
-    def _switch(self, slot: Slot, decision: Decision, before: Position, now: float) -> None:
+    def _switch(self, slot: Slot, decision: Decision, before: Position, now: Now) -> None:
         assert decision.target is not None  # noqa: S101 - only called for a switch
-        if now < slot.retry_at:
+        if now.monotonic < slot.retry_at:
             with self._lock:
                 slot.memory = decision.memory  # not yet: the switch is tried again after the backoff
             return
@@ -281,11 +292,11 @@ class Controller:
         except ActuatorError as exc:
             with self._lock:
                 slot.failures += 1
-                slot.retry_at = now + backoff_delay(slot.failures, RETRY_INITIAL, RETRY_MAX, 1.0)
+                slot.retry_at = now.monotonic + backoff_delay(slot.failures, RETRY_INITIAL, RETRY_MAX, 1.0)
                 slot.error = str(exc)
                 slot.memory = decision.memory  # it did not move
             log.warning("control: %s: switching %s failed: %s", slot.actuator.name, decision.target, exc)
-            self.audit.write(audit_line(now, slot.actuator.name, before, decision.target, decision, slot.rule,
+            self.audit.write(audit_line(now.wall, slot.actuator.name, before, decision.target, decision, slot.rule,
                                         reason(decision, slot.rule, self.units), dry_run=False, error=str(exc)))
             return
         with self._lock:
@@ -293,15 +304,15 @@ class Controller:
             slot.read_back = None  # read before the switch: not known again until the next read
             self._switched(slot, decision, before, now)
 
-    def _switched(self, slot: Slot, decision: Decision, before: Position, now: float) -> None:
+    def _switched(self, slot: Slot, decision: Decision, before: Position, now: Now) -> None:
         text = reason(decision, slot.rule, self.units)
         slot.reason, slot.switches_total = text, slot.switches_total + 1
         dry = " (dry run: nothing switched)" if self.dry_run else ""
         log.info("control: %s %s (was %s): %s%s", slot.actuator.name, decision.target, before, text, dry)
-        self.audit.write(audit_line(now, slot.actuator.name, before, decision.target, decision, slot.rule, text,
+        self.audit.write(audit_line(now.wall, slot.actuator.name, before, decision.target, decision, slot.rule, text,
                                     dry_run=self.dry_run))
 
-    def _read_back(self, slot: Slot, now: float) -> None:
+    def _read_back(self, slot: Slot, now: Now) -> None:
         """Read the actuator's state, and take a fault (or its end) from it. Not in a dry run: the actuator is
         not where the decision pretends."""
         actuator = slot.actuator
@@ -327,7 +338,7 @@ class Controller:
                 log.info("control: %s agrees with its state again: the fault is over", actuator.name)
                 slot.reason = "fault over: the read-back agrees"
 
-    def _fault(self, slot: Slot, now: float) -> None:
+    def _fault(self, slot: Slot, now: Now) -> None:
         """Two read-backs disagreed: the safe state, one log line, one audit line."""
         actuator = slot.actuator
         before = slot.memory.position
@@ -344,7 +355,7 @@ class Controller:
             actuator.set(actuator.safe)
         except ActuatorError as exc:
             error = str(exc)
-        self.audit.write(audit_line(now, actuator.name, before, actuator.safe, None, slot.rule, slot.reason,
+        self.audit.write(audit_line(now.wall, actuator.name, before, actuator.safe, None, slot.rule, slot.reason,
                                     dry_run=False, why="fault", veto="fault", error=error))
 
     def load_links(self) -> dict[str, LoadLink]:

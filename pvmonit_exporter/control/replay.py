@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pvmonit_exporter.config.schema import Config
-from pvmonit_exporter.control.decide import SAFE_STATES, Entry, Reading, evaluate_all, inputs_of, started
+from pvmonit_exporter.control.decide import SAFE_STATES, Entry, Now, Reading, evaluate_all, inputs_of, started
 from pvmonit_exporter.control.loop import audit_line, local_time
 from pvmonit_exporter.control.words import reason, units
 from pvmonit_exporter.errors import UserError
@@ -106,7 +106,7 @@ def replay(config: Config, rows: list[Row]) -> Iterator[dict[str, Any]]:
     rules = {rule.actuator: rule for rule in config.rules}
     shown = units(config.probes)
     start = rows[0].time
-    memories = {a.name: started(SAFE_STATES[a.type], start) for a in config.actuators}
+    memories = {a.name: started(SAFE_STATES[a.type], Now(start, start)) for a in config.actuators}
     latest: dict[str, tuple[float | str, float]] = {}
     index, now = 0, start
     while now <= rows[-1].time:
@@ -116,7 +116,8 @@ def replay(config: Config, rows: list[Row]) -> Iterator[dict[str, Any]]:
         readings = {name: Reading(value, now - when) for name, (value, when) in latest.items()
                     if now - when <= lifetimes.get(name, math.inf)}
         entries = [Entry(a.name, rules.get(a.name), SAFE_STATES[a.type], memories[a.name]) for a in config.actuators]
-        result = evaluate_all(entries, readings, now, local_time(now), dry_run=config.control.dry_run)
+        # The simulated clock is both the wall clock and the one durations are measured on.
+        result = evaluate_all(entries, readings, Now(now, now), local_time(now), dry_run=config.control.dry_run)
         switches = []  # as in the daemon, a switch is audited once carried out: after the evaluation's vetoes
         for entry in entries:
             decision = result.decisions[entry.name]

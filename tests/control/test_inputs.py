@@ -38,3 +38,17 @@ def test_values_and_ages_from_the_state() -> None:
     assert "summary.battery_soc" not in readings
     assert "bmv.SOC" not in readings
     assert readings["mppt.V"] == Reading(26.18, 4.5)
+
+
+def test_ages_are_real_time_whatever_the_wall_clock_does() -> None:
+    """A Pi without a real-time clock sets its wall clock at an NTP sync, by months either way: a value must
+    neither look months old after a jump forward nor stay fresh for ever after a jump back. The state measures
+    ages on its monotonic ticker."""
+    wall, tick = [1000.0], [50.0]
+    state = State([DeviceConfig("bmv", "/dev/b", stale_timeout=5)], clock=lambda: wall[0], ticker=lambda: tick[0])
+    state.record_blocks("bmv", [BMV_MAIN], DecoderStats())
+    for jump in (90 * 86_400.0, -86_400.0):
+        wall[0], tick[0] = 1000.0 + jump + 2, 52.0
+        assert gather(state.devices(), state.probes(), ["bmv.SOC"]) == {"bmv.SOC": Reading(0.839, 2.0, None)}
+        wall[0], tick[0] = 1000.0 + jump + 6, 56.0  # past its stale timeout in real time
+        assert gather(state.devices(), state.probes(), ["bmv.SOC"]) == {}

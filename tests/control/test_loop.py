@@ -1,6 +1,7 @@
 """The control loop in process, on a clock the test moves: what it runs, what it audits, what it logs. The
 actuators are real `command` actuators running /bin/sh one-liners."""
 
+import datetime
 import json
 import logging
 from pathlib import Path
@@ -15,8 +16,10 @@ from pvmonit_exporter.state import State
 START = 1_782_036_000.0
 
 
-def setup(tmp_path: Path, *, dry_run: bool, fail_first: int = 0) -> tuple[Controller, State, list[float]]:
-    """A heater on when the tank probe reads below 50 °C; its `on` command fails `fail_first` times."""
+def setup(tmp_path: Path, *, dry_run: bool, fail_first: int = 0, rule_options: str = "",
+          tick: list[float] | None = None) -> tuple[Controller, State, list[float]]:
+    """A heater on when the tank probe reads below 50 °C; its `on` command fails `fail_first` times. The test
+    moves the wall clock (the list returned), and the monotonic one (`tick`) if it passes one."""
     counter = tmp_path / "attempts"
     on = (f'n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; '
           f'if [ $n -lt {fail_first} ]; then echo "relay board busy" >&2; exit 3; fi; echo on >> {tmp_path}/log')
@@ -33,11 +36,12 @@ actuators:
     on: [/bin/sh, -c, '{on}']
     off: [/bin/sh, -c, 'echo off >> {tmp_path}/log']
 rules:
-  - {{actuator: heater, on_when: {{value: tank, below: 50}}, off_when: {{value: tank, above: 60}}}}
+  - {{actuator: heater, on_when: {{value: tank, below: 50}}, off_when: {{value: tank, above: 60}}{rule_options}}}
 """, "c.yaml")
     now = [START]
-    state = State((), config.probes, clock=lambda: now[0])
-    return Controller(config, state, clock=lambda: now[0]), state, now
+    ticker = None if tick is None else (lambda: tick[0])
+    state = State((), config.probes, clock=lambda: now[0], ticker=ticker)
+    return Controller(config, state, clock=lambda: now[0], ticker=ticker), state, now
 
 
 def ran(tmp_path: Path) -> list[str]:
@@ -71,6 +75,46 @@ def test_a_failed_switch_is_audited_and_tried_again_after_a_backoff(tmp_path: Pa
     assert (status["position"], status["error"], status["switches"]) == ("on", None, 1)
     controller.stop()
     assert ran(tmp_path) == ["off", "on", "off"]
+
+
+def test_a_failed_switch_is_tried_again_after_its_backoff_across_a_wall_clock_jump(tmp_path: Path) -> None:
+    """The backoff is real time: a wall clock set back a day must not put the retry off for a day."""
+    tick = [0.0]
+    controller, state, now = setup(tmp_path, dry_run=False, fail_first=1, tick=tick)
+    controller.start()
+    controller.request_stop()
+    state.record_probe("tank", 40.0)
+    controller.evaluate()  # the first attempt fails
+    now[0], tick[0] = START - 86_400 + 1, 1.0
+    state.record_probe("tank", 40.0)
+    controller.evaluate()
+    assert (tmp_path / "attempts").read_text().split() == ["2"]
+    assert ran(tmp_path) == ["off", "on"]
+    controller.stop()
+
+
+@pytest.mark.parametrize("jump", [90 * 86_400.0, -86_400.0], ids=["+90 days", "-1 day"])
+def test_min_on_holds_for_real_time_across_a_wall_clock_jump(tmp_path: Path, jump: float) -> None:
+    """The daemon measures its guards on the monotonic clock and shows and audits the wall clock's time."""
+    tick = [0.0]
+    controller, state, now = setup(tmp_path, dry_run=False, rule_options=", min_on: 1200", tick=tick)
+    controller.start()
+    controller.request_stop()
+    state.record_probe("tank", 40.0)
+    controller.evaluate()
+    positions = []
+    for seconds in (10.0, 600.0, 1199.0, 1200.0):
+        now[0], tick[0] = START + jump + seconds, seconds
+        state.record_probe("tank", 65.0)  # wants off
+        controller.evaluate()
+        positions.append(controller.status()["actuators"][0]["position"])
+    assert positions == ["on", "on", "on", "off"]
+    assert ran(tmp_path) == ["off", "on", "off"]
+    assert controller.status()["actuators"][0]["since"] == START + jump + 1200  # "off since", on the wall clock
+    held, off = audit(tmp_path)[-2:]
+    assert (held["veto"], off["to"]) == ("min_on", "off")
+    assert off["time"] == datetime.datetime.fromtimestamp(START + jump + 1200).astimezone().isoformat()
+    controller.stop()
 
 
 def test_a_dry_run_decides_audits_and_logs_but_runs_nothing(tmp_path: Path,
