@@ -25,6 +25,8 @@ from pvmonit_exporter.web.server import WebApp, WebServer
 
 if TYPE_CHECKING:
     from pvmonit_exporter.forwarder.loop import Forwarder
+    from pvmonit_exporter.mqtt.connection import MqttConnection
+    from pvmonit_exporter.mqtt.publisher import Publisher
     from pvmonit_exporter.sources.simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None) -> None:
+    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None,
+                 mqtt_announced: dict[str, str] | None = None) -> None:
         """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
-        Bluetooth devices' radio, None for the real one (bleak)."""
+        Bluetooth devices' radio, None for the real one (bleak); `mqtt_announced`: what the configuration before
+        a reload announced to Home Assistant (see `Publisher`)."""
         self.config = config
         self.state = State(config.devices, config.probes)
         serial_devices = [d for d in config.devices if d.source == "serial"]
@@ -53,6 +57,14 @@ class Pipeline:
         self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = HistoryRecorder(self.state, history)
+        self.mqtt: MqttConnection | None = None
+        self.publisher: Publisher | None = None
+        if config.mqtt is not None:  # paho is imported only then
+            from pvmonit_exporter.mqtt import connection, publisher
+
+            self.mqtt = connection.MqttConnection(config.mqtt)
+            self.publisher = publisher.Publisher(config.mqtt, self.state, config.devices, config.probes, self.mqtt,
+                                       mqtt_announced)
         self.forwarder = self._forwarder()
         self.registry = CollectorRegistry(auto_describe=False)
         # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
@@ -66,14 +78,26 @@ class Pipeline:
 
             self.registry.register(ForwarderCollector(self.forwarder))
             status = self.forwarder.status_document
-        self.app = WebApp(self.registry, self.state, config.web, status, self.history)
+        mqtt_status = None
+        if self.mqtt is not None:
+            from pvmonit_exporter.collector.mqtt import MqttCollector
+
+            self.registry.register(MqttCollector(self.mqtt))
+            mqtt_status = self.mqtt.status_document
+        self.app = WebApp(self.registry, self.state, config.web, status, self.history, mqtt_status)
 
     def _forwarder(self) -> "Forwarder | None":
         if self.config.emoncms is None:
             return None
         from pvmonit_exporter.forwarder.loop import Forwarder
 
-        return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes)
+        transport = None
+        if self.config.emoncms.via == "mqtt" and self.mqtt is not None:
+            from pvmonit_exporter.forwarder.mqtt import EmoncmsMqttClient
+
+            transport = EmoncmsMqttClient(self.mqtt, self.config.emoncms)
+        return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes,
+                         transport=transport)
 
     def start(self) -> None:
         for reader in self.readers:
@@ -82,6 +106,9 @@ class Pipeline:
             self.ble.start()
         for probe in self.probes:
             probe.start()
+        if self.mqtt is not None and self.publisher is not None:
+            self.publisher.start()
+            self.mqtt.start()
         if self.forwarder is not None:
             self.forwarder.start()
         self.history.start()
@@ -97,8 +124,15 @@ class Pipeline:
         before_waiting()
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         for source in sources:
             source.stop()
+
+    def mqtt_announced(self) -> dict[str, str]:
+        return {} if self.publisher is None else self.publisher.announced()
 
 
 class Exporter:
@@ -139,10 +173,11 @@ class Exporter:
                         config.web.listen_address, self._listen_address)
         previous = self.pipeline
         previous.stop()
+        announced = previous.mqtt_announced()
         try:
-            self.pipeline = Pipeline(config, self._history, self._ble_scanner)
+            self.pipeline = Pipeline(config, self._history, self._ble_scanner, announced)
         except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
-            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner)
+            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner, announced)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
             self.pipeline.start()

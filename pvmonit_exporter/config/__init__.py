@@ -16,6 +16,7 @@ from pvmonit_exporter.config.schema import (
     Config,
     DeviceConfig,
     EmoncmsConfig,
+    MqttConfig,
     ProbeConfig,
     WebConfig,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "DeviceConfig",
     "EmoncmsConfig",
+    "MqttConfig",
     "ProbeConfig",
     "WebConfig",
     "effective_config",

@@ -1,7 +1,9 @@
 """YAML → typed, validated settings. Every error names the file, the key path and what is wrong, in one line."""
 
+import dataclasses
 import os
 import re
+import socket
 import stat
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -15,9 +17,11 @@ from pvmonit_exporter.config.checks import KEY_RE, Checks, ConfigError, Reader, 
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
+    DEFAULT_EMONCMS_TOPIC,
     DEFAULT_STALE_TIMEOUT,
     EMONCMS_ORG_NODE_MAX,
     LABEL_LISTS,
+    MQTT_SCHEMES,
     PAYLOADS,
     PROBE_KEYS_NOT_APPLICABLE,
     PROBE_QUANTITIES,
@@ -26,6 +30,7 @@ from pvmonit_exporter.config.schema import (
     Config,
     DeviceConfig,
     EmoncmsConfig,
+    MqttConfig,
     ProbeConfig,
     WebConfig,
     is_remote,
@@ -33,6 +38,7 @@ from pvmonit_exporter.config.schema import (
 )
 from pvmonit_exporter.display import mask_url_credentials
 from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
+from pvmonit_exporter.mqtt.ids import device_identifier, object_id
 
 # A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
 MAX_FILE_BYTES = 1 << 20
@@ -228,7 +234,9 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale,
                        key_required=key_required, warnings=warnings)
     probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
-    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file,
+    mqtt = top.get("mqtt", lambda v, p: _mqtt(Reader(file, v, p), checks, file, key_required=key_required,
+                                              warnings=warnings), None)
+    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file, mqtt,
                                                        key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
     top.finish()
@@ -238,7 +246,90 @@ def parse_config(text: str, file: str, *, key_required: bool = True) -> Config:
     if emoncms is not None:
         _check_emoncms_org_nodes(file, emoncms, devices)
         _check_emoncms_destinations(file, emoncms, devices, probes)
-    return Config(devices, probes, emoncms, web, stale, patterns, file, tuple(warnings))
+    if mqtt is not None:
+        _check_object_ids(file, devices, probes)
+    return Config(devices, probes, emoncms, web, mqtt, stale, patterns, file, tuple(warnings))
+
+
+_TOPIC_LEVEL_RE = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+
+
+def _topic(reader: Reader, checks: Checks, name: str, default: str) -> str:
+    """A topic prefix: levels of letters, digits, '_', '-' and '.', without wildcards or empty levels."""
+    topic = reader.get(name, checks.text, default)
+    if not _TOPIC_LEVEL_RE.match(topic):
+        raise reader.error(name, f"{topic!r} must be topic levels of letters, digits, '_', '-' or '.' separated by "
+                                 "'/' (no '+', '#', spaces or empty levels)")
+    return topic
+
+
+def _mqtt(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> MqttConfig:
+    url = reader.require("url", checks.text)
+    parts = urlsplit(url)
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in MQTT_SCHEMES:
+        raise reader.error("url", f"{mask_url_credentials(url)!r} must start with mqtt:// or mqtts:// (TLS)")
+    try:
+        port = parts.port or MQTT_SCHEMES[scheme]
+    except ValueError:
+        port = 0
+    if not parts.hostname or parts.username or parts.password or parts.path.strip("/") or parts.query \
+            or not 0 < port < 65536:
+        raise reader.error("url", f"{mask_url_credentials(url)!r} must be {scheme}://HOST or {scheme}://HOST:PORT "
+                                  "(a port from 1 to 65535; the user goes in username, the password in "
+                                  "password_file)")
+    tls = scheme == "mqtts"
+    password_file = reader.get("password_file", checks.text, None)
+    password = None
+    if password_file is not None:
+        # Relative to the configuration file, like emoncms.apikey_file.
+        password = _read_key(str(Path(file).parent / password_file), reader, key_required, warnings,
+                             "password_file") or None
+    files = {}
+    for key in ("ca_file", "certfile", "keyfile"):
+        value = reader.get(key, checks.text, None)
+        if value is not None and not tls:
+            raise reader.error(key, "is only used with an mqtts:// url")
+        files[key] = None if value is None else str(Path(file).parent / value)
+    if (files["certfile"] is None) != (files["keyfile"] is None):
+        raise reader.error("certfile", "set both certfile and keyfile (a client certificate and its key), or neither")
+    defaults = MqttConfig(host="", port=0)
+    config = MqttConfig(
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        username=reader.get("username", checks.text, None),
+        password=password,
+        password_file=password_file,
+        client_id=reader.get("client_id", checks.name, None) or f"pvmonit-{socket.gethostname()}",
+        topic_prefix=_topic(reader, checks, "topic_prefix", defaults.topic_prefix),
+        interval=reader.get("interval", checks.measure("mqtt.interval"), defaults.interval),
+        keepalive=reader.get("keepalive", checks.measure("mqtt.keepalive"), defaults.keepalive),
+        homeassistant=reader.get("homeassistant", checks.boolean, True),
+        discovery_prefix=_topic(reader, checks, "discovery_prefix", defaults.discovery_prefix),
+        ca_file=files["ca_file"],
+        certfile=files["certfile"],
+        keyfile=files["keyfile"],
+    )
+    reader.finish()
+    if password_file is not None and config.username is None:
+        raise reader.error("password_file", "needs username")
+    return config
+
+
+def _check_object_ids(file: str, devices: tuple[DeviceConfig, ...], probes: tuple[ProbeConfig, ...]) -> None:
+    """Refuse two devices (or probes) whose Home Assistant object ids would be the same: Home Assistant would
+    merge them into one device, each overwriting the other's entities."""
+    owners: dict[str, str] = {}
+    claims = [(f"devices[{i}].{'serial_number' if d.serial_number else 'ble_address' if d.ble_address else 'name'}",
+               device_identifier(d.serial_number or "", d.ble_address, d.name)) for i, d in enumerate(devices)]
+    claims += [(f"probes[{i}].name", p.name) for i, p in enumerate(probes)]
+    for key_path, identifier in claims:
+        found = object_id(identifier)
+        other = owners.setdefault(found, key_path)
+        if other != key_path:
+            raise ConfigError(file, key_path, f"its Home Assistant object id {found!r} is also {other}'s: ids are "
+                                              "lower case with '_' for other characters; rename one")
 
 
 def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
@@ -465,7 +556,13 @@ def _input_api(url: str) -> tuple[str, str] | None:
     return match.group(), f"{parts.scheme}://{parts.netloc}{path[:match.start()]}/"
 
 
-def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> EmoncmsConfig:
+def _emoncms(reader: Reader, checks: Checks, file: str, mqtt: MqttConfig | None, *, key_required: bool,
+             warnings: list[str]) -> EmoncmsConfig:
+    via = reader.get("via", checks.choice(("http", "mqtt")), "http")
+    if via == "mqtt":
+        return _emoncms_via_mqtt(reader, checks, file, mqtt)
+    if "topic" in reader.data:
+        raise reader.error("topic", "is only used with via: mqtt")
     url = reader.require("url", checks.text).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
         raise reader.error("url", f"{mask_url_credentials(url)!r} must start with http:// or https://")
@@ -484,6 +581,26 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
         where = "apikey" if inline is not None else "apikey_file"
         raise reader.error(where, "the key must be one word of printable characters (an emoncms key is 32 "
                                   "hexadecimal digits); found spaces, line breaks or control characters")
+    config = _emoncms_rows(reader, checks, file, url, apikey)
+    reader.finish()
+    return config
+
+
+def _emoncms_via_mqtt(reader: Reader, checks: Checks, file: str, mqtt: MqttConfig | None) -> EmoncmsConfig:
+    """`via: mqtt`: the rows go to `<topic>/<node>` on the mqtt section's broker; no url and no key."""
+    if mqtt is None:
+        raise reader.error("via", "mqtt needs an mqtt section (the broker to send the rows to)")
+    for key in ("url", "apikey", "apikey_file"):
+        if key in reader.data:
+            raise reader.error(key, "is not used with via: mqtt (the rows go to the mqtt section's broker)")
+    topic = _topic(reader, checks, "topic", DEFAULT_EMONCMS_TOPIC)
+    config = _emoncms_rows(reader, checks, file, f"{mqtt.url}/{topic}", "")
+    reader.finish()
+    return dataclasses.replace(config, via="mqtt", topic=topic)
+
+
+def _emoncms_rows(reader: Reader, checks: Checks, file: str, url: str, apikey: str) -> EmoncmsConfig:
+    """The settings of the queue and its rows, the same whichever way they travel."""
     defaults = EmoncmsConfig(url="", apikey="", queue_dir=Path())
     fields_reader = reader.get("fields", lambda v, p: Reader(file, v, p), None)
     kind_fields = dict(DEFAULT_EMONCMS_FIELDS)
@@ -491,7 +608,7 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
         for kind in DEFAULT_EMONCMS_FIELDS:
             kind_fields[kind] = fields_reader.get(kind, checks.labels, kind_fields[kind])
         fields_reader.finish()
-    config = EmoncmsConfig(
+    return EmoncmsConfig(
         url=url,
         apikey=apikey,
         # Relative to the configuration file, like apikey_file: the daemon's working directory is `/`.
@@ -505,8 +622,6 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool, w
         probe_node=reader.get("probe_node", checks.node, defaults.probe_node),
         fields=kind_fields,
     )
-    reader.finish()
-    return config
 
 
 def _read_key(path: str, reader: Reader, required: bool, warnings: list[str], name: str = "apikey_file") -> str:

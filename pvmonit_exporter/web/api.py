@@ -15,6 +15,7 @@ from pvmonit_exporter.state import DeviceView, ProbeView, State
 from pvmonit_exporter.summary import Summary, summarise
 from pvmonit_exporter.vedirect.fields import FIELDS, decode
 
+# The forwarder's or the MQTT connection's figures, as plain JSON types.
 ForwarderStatus = Callable[[], Mapping[str, Any] | None]
 
 _PROBE_UNITS = {"temperature": "°C", "current": "A", "power": "W"}
@@ -118,7 +119,7 @@ def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
 
 
 def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None,
-                   history: HistoryRecorder | None = None) -> dict[str, Any]:
+                   history: HistoryRecorder | None = None, mqtt: ForwarderStatus | None = None) -> dict[str, Any]:
     now = state.now()
     devices, probes = state.devices(), state.probes()
     return {
@@ -128,6 +129,7 @@ def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | No
         "devices": [device_document(view) for view in devices],
         "probes": [probe_document(view) for view in probes],
         "forwarder": None if forwarder is None else forwarder(),
+        "mqtt": None if mqtt is None else mqtt(),
         "history": history_document(history),
         "page": {name: getattr(web, name) for name in PAGE_SETTINGS},
     }

@@ -108,13 +108,15 @@ class WebApp:
     """What the handlers read: the registry for /metrics and the state for /api/state."""
 
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
-                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None) -> None:
+                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None,
+                 mqtt: ForwarderStatus | None = None) -> None:
         self.registry, self.state, self.web, self.forwarder, self.history = registry, state, web, forwarder, history
+        self.mqtt = mqtt
         self.metrics = make_wsgi_app(registry)
         self.static = _static_files()
 
     def state_document(self) -> dict[str, Any]:
-        return state_document(self.state, self.web, self.forwarder, self.history)
+        return state_document(self.state, self.web, self.forwarder, self.history, self.mqtt)
 
     def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")

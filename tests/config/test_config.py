@@ -385,6 +385,7 @@ def test_check_config_minimal_fills_in_defaults() -> None:
                 "pv_power_max": 400.0, "consumption_max": 1500.0, "consumption_warning_ratio": 0.5,
                 "consumption_alarm_ratio": 0.8, "temperature_warning_low": 10.0, "temperature_warning_high": 26.0,
                 "temperature_alarm_low": 5.0, "temperature_alarm_high": 30.0},
+        "mqtt": None,
         "stale_timeout": 5.0,
         "auto_port_patterns": list(DEFAULT_AUTO_PORT_PATTERNS),
     }

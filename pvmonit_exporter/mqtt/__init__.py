@@ -1,0 +1,3 @@
+"""MQTT: every device's state and Home Assistant discovery on a broker (`publisher`), over one paho-mqtt
+connection (`connection`). Imported only when the configuration has an `mqtt:` section: paho-mqtt is the optional
+`[mqtt]` extra, and a daemon without MQTT loads none of it."""

@@ -1,0 +1,3 @@
+from tests.mqtt.broker import broker
+
+__all__ = ["broker"]
