@@ -68,6 +68,8 @@ class Broker:
 
     def _configure(self) -> Path:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr", "log_type all"]
+        if os.geteuid() == 0:  # started as root, mosquitto would become `mosquitto`, who cannot read tmp_path
+            lines.append("user root")
         if self.users:
             passwords = self.workdir / "passwd"
             passwords.write_text("", encoding="utf-8")
