@@ -18,6 +18,7 @@ from pvmonit_exporter.config import (
     ConfigError,
     DeviceConfig,
     EmoncmsConfig,
+    MqttConfig,
     ProbeConfig,
     WebConfig,
     effective_config,
@@ -489,7 +490,8 @@ def field_names(cls: type) -> set[str]:
 def test_example_documents_every_key(example: tuple[str, dict[str, object]]) -> None:
     text, data = example
     sections: list[tuple[type, set[str]]] = [
-        (Config, keys_of(data)),
+        (Config, keys_of(data) | commented_keys(text)),  # the mqtt section is commented out
+        (MqttConfig, commented_keys(text) | {"host", "port", "tls", "password"}),  # in url; read from password_file
         (WebConfig, keys_of(data["web"])),
         (DeviceConfig, keys_of(data["devices"])),
         (ProbeConfig, keys_of(data["probes"])),
