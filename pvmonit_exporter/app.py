@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
-from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, load_config, parse_listen_address
+from pvmonit_exporter.config import Config, DeviceConfig, MqttConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.history import HistoryRecorder, HistoryRing
 from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
@@ -60,8 +60,12 @@ class Pipeline:
         self.mqtt: MqttConnection | None = None
         self.publisher: Publisher | None = None
         if config.mqtt is not None:  # paho is imported only then
-            from pvmonit_exporter.mqtt import connection, publisher
+            try:
+                from pvmonit_exporter.mqtt import connection, publisher
+            except ImportError:
+                from pvmonit_exporter.mqtt import MISSING_EXTRA
 
+                raise UserError(MISSING_EXTRA) from None
             self.mqtt = connection.MqttConnection(config.mqtt)
             self.publisher = publisher.Publisher(config.mqtt, self.state, config.devices, config.probes, self.mqtt,
                                        mqtt_announced)
@@ -264,7 +268,7 @@ def run_exporter(config: Config, listen_address: str | None, config_file: str | 
     return serve(Exporter(config, listen_address), config_file=config_file)
 
 
-def run_demo(listen_address: str | None) -> int:
+def run_demo(listen_address: str | None, mqtt: MqttConfig | None = None) -> int:
     from pvmonit_exporter.sources.simulator import Simulator
 
     with Simulator() as simulator:
@@ -272,7 +276,7 @@ def run_demo(listen_address: str | None) -> int:
         ble_devices, radio = _demo_bluetooth(simulator)
         # The simulated installation is a 24 V bank with a 600 W array: bars sized for it.
         web = WebConfig(battery_voltage_min=22.0, battery_voltage_max=30.0, pv_power_max=600.0, consumption_max=250.0)
-        config = Config(devices=devices + ble_devices, probes=probes, web=web, source="<demo>")
+        config = Config(devices=devices + ble_devices, probes=probes, web=web, mqtt=mqtt, source="<demo>")
         return serve(Exporter(config, listen_address, ble_scanner=radio), urls_banner=True)
 
 

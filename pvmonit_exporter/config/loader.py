@@ -263,22 +263,28 @@ def _topic(reader: Reader, checks: Checks, name: str, default: str) -> str:
     return topic
 
 
-def _mqtt(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> MqttConfig:
-    url = reader.require("url", checks.text)
+def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
+    """`mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]` → (host, port, TLS); ValueError saying what is wrong."""
     parts = urlsplit(url)
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in MQTT_SCHEMES:
-        raise reader.error("url", f"{mask_url_credentials(url)!r} must start with mqtt:// or mqtts:// (TLS)")
+        raise ValueError(f"{mask_url_credentials(url)!r} must start with mqtt:// or mqtts:// (TLS)")
     try:
         port = parts.port or MQTT_SCHEMES[scheme]
     except ValueError:
         port = 0
     if not parts.hostname or parts.username or parts.password or parts.path.strip("/") or parts.query \
             or not 0 < port < 65536:
-        raise reader.error("url", f"{mask_url_credentials(url)!r} must be {scheme}://HOST or {scheme}://HOST:PORT "
-                                  "(a port from 1 to 65535; the user goes in username, the password in "
-                                  "password_file)")
-    tls = scheme == "mqtts"
+        raise ValueError(f"{mask_url_credentials(url)!r} must be {scheme}://HOST or {scheme}://HOST:PORT (a port "
+                         "from 1 to 65535; the user goes in username, the password in password_file)")
+    return parts.hostname, port, scheme == "mqtts"
+
+
+def _mqtt(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[str]) -> MqttConfig:
+    try:
+        host, port, tls = parse_mqtt_url(reader.require("url", checks.text))
+    except ValueError as exc:
+        raise reader.error("url", str(exc)) from None
     password_file = reader.get("password_file", checks.text, None)
     password = None
     if password_file is not None:
@@ -295,7 +301,7 @@ def _mqtt(reader: Reader, checks: Checks, file: str, *, key_required: bool, warn
         raise reader.error("certfile", "set both certfile and keyfile (a client certificate and its key), or neither")
     defaults = MqttConfig(host="", port=0)
     config = MqttConfig(
-        host=parts.hostname,
+        host=host,
         port=port,
         tls=tls,
         username=reader.get("username", checks.text, None),

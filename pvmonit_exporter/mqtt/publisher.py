@@ -244,8 +244,8 @@ class Publisher:
         identity = view.identity
         with self._lock:
             extra = dict(self._extra.get(device.config.name, {}))
-        said = (device.object_id, identity.product, identity.product_id, identity.serial_number, identity.firmware, tuple(device.metrics),
-                json.dumps(extra, sort_keys=True))
+        said = (device.object_id, identity.product, identity.product_id, identity.serial_number, identity.firmware,
+                tuple(device.metrics), json.dumps(extra, sort_keys=True))
         if device.discovered == said:
             return
         info = DeviceInfo(device.object_id, device.config.name, identity.product, identity.serial_number,

@@ -41,7 +41,10 @@ def make_ca(directory: Path) -> Tls:
     openssl = require_tool("openssl")
     ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
     key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
-    run = lambda *args: subprocess.run([openssl, *args], check=True, capture_output=True)  # noqa: E731
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_cert), "-days", "2",
         "-subj", "/CN=pvmonit test CA")
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
@@ -142,10 +145,15 @@ class Listener:
         if broker.tls is not None:
             self.client.tls_set(ca_certs=str(broker.tls.ca_file))
         self.client.on_message = self._message
-        self.client.on_connect = lambda c, *_: [c.subscribe(t, 1) for t in topics]
+        self.client.on_connect = lambda client, *_: self._subscribe(client, topics)
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         wait_for(self.client.is_connected, timeout=10)
+
+    @staticmethod
+    def _subscribe(client: paho.Client, topics: tuple[str, ...]) -> None:
+        for topic in topics:
+            client.subscribe(topic, 1)
 
     def _message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         with self._lock:
@@ -173,9 +181,17 @@ class Listener:
 
 def retained(broker: Broker, topic: str, **credentials: str) -> Message | None:
     """The message the broker keeps on `topic` (what a client that subscribes now receives first), or None."""
-    listener = Listener(broker, (topic,), **credentials)
+    marker = f"test-marker/{time.monotonic_ns()}"
+    listener = Listener(broker, (topic, marker), **credentials)
     try:
-        time.sleep(0.3)  # retained messages arrive right after the subscription is acknowledged
+        # The broker handles one client's packets in order: once a marker published after both subscriptions
+        # comes back, every retained message of `topic` has arrived. Published again until then, as the first
+        # may go out before the subscriptions.
+        def marker_back() -> bool:
+            listener.publish(marker, "")
+            return bool(listener.on(marker))
+
+        wait_for(marker_back, interval=0.1)
         found = [m for m in listener.on(topic) if m.retain]
         return found[-1] if found else None
     finally:
@@ -183,7 +199,7 @@ def retained(broker: Broker, topic: str, **credentials: str) -> Message | None:
 
 
 @pytest.fixture
-def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+def broker(tmp_path: Path):
     started = Broker(tmp_path)
     started.start()
     yield started

@@ -1,10 +1,12 @@
 """The publisher against a real mosquitto: discovery per the table, stable ids, availability, states, energy
 counters, reconnection and Home Assistant's birth. The state is the real `State`, fed real blocks."""
 
+import itertools
 import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from tests.mqtt.broker import Broker, Listener, retained
 from tests.vedirect_samples import BMV_HISTORY, BMV_MAIN, INVERTER, MPPT
 
 INTERVAL = 1.0
+PASSWORD = "s3cret"  # noqa: S105 - the test broker's
 
 
 class Clock:
@@ -58,7 +61,8 @@ class Rig:
         message = wait_for(lambda: self.listener.last(topic))
         assert message.qos == 1
         kept = retained(self.broker, topic)
-        assert kept is not None and kept.payload == message.payload
+        assert kept is not None
+        assert kept.payload == message.payload
         document: dict[str, object] = message.json()
         return document
 
@@ -89,8 +93,8 @@ def test_an_mppt_is_announced_per_the_table_and_its_state_follows(rigs: list[Rig
     found = "pvmonit_hq1328y6tf6"
     discovery = rig.discovery(found)
     assert discovery["dev"] == {"ids": [found], "name": "shed-mppt", "mf": "Victron Energy",
-                                "mdl": "BlueSolar MPPT 100/30 rev2", "mdl_id": "0xA04A", "sn": "HQ1328Y6TF6", "sw": "1.59",
-                                "via_device": "pvmonit_exporter_pvmonit_test"}
+                                "mdl": "BlueSolar MPPT 100/30 rev2", "mdl_id": "0xA04A", "sn": "HQ1328Y6TF6",
+                                "sw": "1.59", "via_device": "pvmonit_exporter_pvmonit_test"}
     assert discovery["o"]["name"] == "pvmonit-exporter"  # type: ignore[index]
     assert discovery["avty"] == [{"t": "pvmonit/status"}, {"t": "pvmonit/shed-mppt/availability"}]
     assert discovery["avty_mode"] == "all"
@@ -116,16 +120,22 @@ def test_an_mppt_is_announced_per_the_table_and_its_state_follows(rigs: list[Rig
         "load_output_on": {"p": "binary_sensor", "dev_cla": "power", "stat_cla": None, "unit_of_meas": None,
                            "uniq_id": f"{found}_load_output_on", "exp_aft": 3},
     }
-    assert cmps["charge_state"]["dev_cla"] == "enum" and "Float" in cmps["charge_state"]["ops"]  # type: ignore[operator]
-    assert "unit_of_meas" not in cmps["charge_state"] and "stat_cla" not in cmps["charge_state"]
-    assert cmps["tracker_mode"]["dev_cla"] == "enum" and cmps["off_reason"]["dev_cla"] == "enum"
+    assert cmps["charge_state"]["dev_cla"] == "enum"
+    assert "Float" in cmps["charge_state"]["ops"]  # type: ignore[operator]
+    assert "unit_of_meas" not in cmps["charge_state"]
+    assert "stat_cla" not in cmps["charge_state"]
+    assert cmps["tracker_mode"]["dev_cla"] == "enum"
+    assert cmps["off_reason"]["dev_cla"] == "enum"
     assert cmps["charger_error_code"]["dev_cla"] == "enum"
     state = wait_for(lambda: rig.listener.last("pvmonit/shed-mppt/state"))
-    assert state.qos == 0 and not state.retain
+    assert state.qos == 0
+    assert not state.retain
     values = state.json()
     assert values["time"] == rig.clock.now
-    assert values["battery_voltage_volts"] == 26.18 and values["yield_total_joules"] == 1234 * 36_000.0
-    assert values["charge_state"] == "Bulk" and values["off_reason"] == []
+    assert values["battery_voltage_volts"] == 26.18
+    assert values["yield_total_joules"] == 1234 * 36_000.0
+    assert values["charge_state"] == "Bulk"
+    assert values["off_reason"] == []
     availability = wait_for(lambda: rig.listener.last("pvmonit/shed-mppt/availability"))
     assert (availability.payload, availability.qos) == (b"online", 1)
     assert retained(broker, "pvmonit/shed-mppt/availability").payload == b"online"  # type: ignore[union-attr]
@@ -158,7 +168,8 @@ def test_a_bmv_an_inverter_and_a_probe_per_the_table(rigs: list[Rig], broker: Br
     state = wait_for(lambda: rig.listener.last("pvmonit/bmv/state")).json()
     assert "battery_temperature_celsius" not in state  # T is '---': absent, never 0
     assert "time_to_go_seconds" not in state  # infinite: JSON has no infinity
-    assert state["state_of_charge_ratio"] == 0.839 and state["alarm_reason"] == ["Low voltage", "Low SOC"]
+    assert state["state_of_charge_ratio"] == 0.839
+    assert state["alarm_reason"] == ["Low voltage", "Low SOC"]
     inverter = rig.discovery("pvmonit_hq1234abcde")
     icmps = inverter["cmps"]
     assert isinstance(icmps, dict)
@@ -166,7 +177,8 @@ def test_a_bmv_an_inverter_and_a_probe_per_the_table(rigs: list[Rig], broker: Br
         "dev_cla": "voltage", "stat_cla": "measurement", "unit_of_meas": "V"}
     assert {k: icmps["ac_output_current_amperes"][k] for k in ("dev_cla", "unit_of_meas")} == {
         "dev_cla": "current", "unit_of_meas": "A"}
-    assert icmps["charge_state"]["dev_cla"] == "enum" and icmps["device_mode"]["dev_cla"] == "enum"
+    assert icmps["charge_state"]["dev_cla"] == "enum"
+    assert icmps["device_mode"]["dev_cla"] == "enum"
     probe_discovery = rig.discovery("pvmonit_shed_temperature")
     assert probe_discovery["cmps"] == {"value": {
         "p": "sensor", "name": "Temperature", "uniq_id": "pvmonit_shed_temperature_value",
@@ -191,9 +203,16 @@ def test_a_bluetooth_device_is_announced_under_its_address(rigs: list[Rig], brok
         source.request_stop()
         source.stop()
     dev = discovery["dev"]
-    assert isinstance(dev, dict) and dev["ids"] == ["pvmonit_e1_2b_3c_4d_5e_6f"] and "SmartShunt" in dev["mdl"]
+    assert isinstance(dev, dict)
+    assert dev["ids"] == ["pvmonit_e1_2b_3c_4d_5e_6f"]
+    assert "SmartShunt" in dev["mdl"]
     cmps = discovery["cmps"]
-    assert isinstance(cmps, dict) and cmps["state_of_charge_ratio"]["dev_cla"] == "battery"
+    assert isinstance(cmps, dict)
+    assert cmps["state_of_charge_ratio"]["dev_cla"] == "battery"
+
+
+def unique_ids(discovery: Any) -> list[str]:
+    return sorted(component["uniq_id"] for component in discovery["cmps"].values())
 
 
 @pytest.mark.parametrize("change", ["restart", "port renamed", "firmware updated", "device renamed"])
@@ -214,8 +233,8 @@ def test_the_same_unique_ids_after(change: str, rigs: list[Rig], broker: Broker)
     second.listener.clear()
     second.feed(name, block)
     after = wait_for(lambda: second.listener.last("homeassistant/device/pvmonit_hq1328y6tf6/config")).json()
-    ids = lambda d: sorted(c["uniq_id"] for c in d["cmps"].values())  # noqa: E731
-    assert ids(after) == ids(before) and after["dev"]["ids"] == before["dev"]["ids"]
+    assert unique_ids(after) == unique_ids(before)
+    assert after["dev"]["ids"] == before["dev"]["ids"]  # type: ignore[index]
 
 
 def test_an_energy_counter_never_goes_down_nor_to_zero_nor_to_a_sentinel(rigs: list[Rig], broker: Broker) -> None:
@@ -229,10 +248,14 @@ def test_an_energy_counter_never_goes_down_nor_to_zero_nor_to_a_sentinel(rigs: l
     published = [m.json() for m in rig.listener.on("pvmonit/mppt/state")]
     totals = [s["yield_total_joules"] / 36_000 for s in published]
     todays = [s["yield_today_joules"] / 36_000 for s in published]
-    assert all(b >= a for a, b in zip(totals, totals[1:], strict=False)), totals
-    assert totals[-1] == 1235 and 65535 not in totals and 0 not in totals
+    assert all(b >= a for a, b in itertools.pairwise(totals)), totals
+    assert totals[-1] == 1235
+    assert 65535 not in totals
+    assert 0 not in totals
     # yield today: never lower within a day; a drop to under 10 % is a new day (Home Assistant reads a new cycle)
-    assert 65535 not in todays and 149 not in todays and todays[-1] == 2, todays
+    assert 65535 not in todays, todays
+    assert 149 not in todays, todays
+    assert todays[-1] == 2, todays
 
 
 def test_broker_restart_reconnects_and_republishes(rigs: list[Rig], broker: Broker) -> None:
@@ -297,12 +320,12 @@ def test_two_devices_with_one_serial_number_are_not_merged(rigs: list[Rig], brok
 def test_with_a_password_file_and_over_tls(tmp_path: Path) -> None:
     from tests.mqtt.broker import make_ca
 
-    secured = Broker(tmp_path, users={"pvmonit": "s3cret"}, tls=make_ca(tmp_path))
+    secured = Broker(tmp_path, users={"pvmonit": PASSWORD}, tls=make_ca(tmp_path))
     secured.start()
     try:
         state = State([DeviceConfig("mppt", "/dev/ttyUSB0")])
         state.record_blocks("mppt", [MPPT], DecoderStats())
-        for password, expected in (("wrong", False), ("s3cret", True)):
+        for password, expected in (("wrong", False), (PASSWORD, True)):
             config = MqttConfig(host="127.0.0.1", port=secured.port, tls=True, username="pvmonit", password=password,
                                 ca_file=str(secured.tls.ca_file), client_id="tls-test")  # type: ignore[union-attr]
             connection = MqttConnection(config)
@@ -313,7 +336,7 @@ def test_with_a_password_file_and_over_tls(tmp_path: Path) -> None:
                 if expected:
                     wait_for(lambda c=connection: c.connected)  # type: ignore[misc]
                     found = wait_for(lambda: retained(secured, "homeassistant/device/pvmonit_hq1328y6tf6/config",
-                                                      username="pvmonit", password="s3cret"))
+                                                      username="pvmonit", password=PASSWORD))
                     assert json.loads(found.payload)["dev"]["sn"] == "HQ1328Y6TF6"
                 else:
                     wait_for(lambda c=connection: c.snapshot().errors_total["auth"] > 0)  # type: ignore[misc]
@@ -322,9 +345,9 @@ def test_with_a_password_file_and_over_tls(tmp_path: Path) -> None:
                 publisher.stop()
                 connection.stop()
         # verification is on: a CA that did not sign the broker's certificate is refused
-        other = make_ca(tmp_path / "other") if (tmp_path / "other").mkdir() is None else None
-        assert other is not None
-        config = MqttConfig(host="127.0.0.1", port=secured.port, tls=True, username="pvmonit", password="s3cret",
+        (tmp_path / "other").mkdir()
+        other = make_ca(tmp_path / "other")
+        config = MqttConfig(host="127.0.0.1", port=secured.port, tls=True, username="pvmonit", password=PASSWORD,
                             ca_file=str(other.ca_file), client_id="tls-wrong-ca")
         connection = MqttConnection(config)
         connection.start()
