@@ -124,6 +124,19 @@ ERRORS: dict[str, tuple[str, str]] = {
                                                    "wants emoncms's own address and adds the API itself: did you "
                                                    "mean 'https://emoncms.org/'?"),
     "emoncms_missing_queue_dir": ("emoncms.queue_dir", "missing required key"),
+    "mqtt_bad_scheme": ("mqtt.url", "'tcp://192.168.1.10:1883' must start with mqtt:// or mqtts:// (TLS)"),
+    "mqtt_password_file_unreadable": ("mqtt.password_file", "keys: is a directory, not a key file"),
+    "mqtt_interval_out_of_range": ("mqtt.interval", "must be from 1 to 300 s, got 600"),
+    "mqtt_keepalive_out_of_range": ("mqtt.keepalive", "must be from 5 to 600 s, got 2"),
+    "mqtt_bad_topic_prefix": ("mqtt.topic_prefix", "'pvmonit/#' must be topic levels of letters, digits"),
+    "mqtt_ca_file_without_tls": ("mqtt.ca_file", "is only used with an mqtts:// url"),
+    "mqtt_password_in_url": ("mqtt.url", "must be mqtt://HOST or mqtt://HOST:PORT (a port from 1 to 65535; the "
+                                         "user goes in username, the password in password_file)"),
+    "mqtt_object_id_collision": ("devices[1].name", "its Home Assistant object id 'pvmonit_shed_mppt' is also "
+                                                    "devices[0].name's"),
+    "emoncms_via_mqtt_without_mqtt": ("emoncms.via", "mqtt needs an mqtt section"),
+    "emoncms_via_mqtt_with_url": ("emoncms.url", "is not used with via: mqtt"),
+    "emoncms_topic_without_via_mqtt": ("emoncms.topic", "is only used with via: mqtt"),
     "emoncms_bad_payload": ("emoncms.payload", "must be one of pvmonit, si, got 'json'"),
     "emoncms_interval_below_one": ("emoncms.interval", "must be from 1 to 86,400 s, got 0.5"),
     "emoncms_fractional_batch_size": ("emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1.5"),
