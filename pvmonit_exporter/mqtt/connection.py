@@ -77,8 +77,9 @@ class MqttConnection:
         self._client.loop_start()
 
     def wait_connected(self, timeout: float) -> bool:
+        """Until connected (True), refused for the credentials (retrying would not help) or `timeout`."""
         deadline = time.monotonic() + timeout
-        while not self.connected and time.monotonic() < deadline:
+        while not self.connected and time.monotonic() < deadline and not self.snapshot().errors_total["auth"]:
             time.sleep(0.05)
         return self.connected
 

@@ -63,6 +63,7 @@ class Broker:
     port: int = field(default_factory=free_port)
     users: dict[str, str] = field(default_factory=dict)
     tls: Tls | None = None
+    acl: str | None = None  # mosquitto's acl_file text
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,6 +83,10 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl is not None:
+            acl = self.workdir / "acl"
+            acl.write_text(self.acl, encoding="utf-8")
+            lines.append(f"acl_file {acl}")
         if self.tls is not None:
             lines += [f"cafile {self.tls.ca_file}", f"certfile {self.tls.certfile}", f"keyfile {self.tls.keyfile}"]
         path = self.workdir / "mosquitto.conf"

@@ -2,8 +2,6 @@
 device unplugged and plugged again, a broker stopped and started, emoncms rows over MQTT from the disk queue."""
 
 import contextlib
-import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,11 +13,12 @@ import yaml
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
 from pvmonit_exporter.vedirect.framing import encode_block
-from tests.daemon.test_exporter import free_port, get, sample
-from tests.daemon.test_lifecycle import PYTHON, Daemon
+from tests.daemon.test_exporter import sample
+from tests.daemon.test_lifecycle import Daemon
 from tests.helpers import FakeDevicePort, wait_for
 from tests.mqtt.broker import Broker, Listener, retained
 from tests.vedirect_samples import MPPT
+from tests.web.conftest import Browser, start_exporter
 
 pytestmark = pytest.mark.slow
 
@@ -131,23 +130,32 @@ def test_unplugged_plugged_broker_restart_and_kill_9(tmp_path: Path, broker: Bro
     listener.close()
 
 
-def test_demo_publishes_its_devices(tmp_path: Path, broker: Broker) -> None:
+def test_demo_publishes_its_devices_and_the_page_shows_the_broker(tmp_path: Path, broker: Broker,
+                                                                  browser: Browser) -> None:
     listener = Listener(broker)
-    port = free_port()
-    with (tmp_path / "demo.log").open("wb") as log:
-        demo = subprocess.Popen([PYTHON, "-m", "pvmonit_exporter", "demo", "--mqtt", broker.url,
-                                 "--web.listen-address", f"127.0.0.1:{port}"], stdout=log, stderr=log)
+    demo = start_exporter(["demo", "--mqtt", broker.url], tmp_path / "demo.log")
     try:
         def announced() -> set[str]:
             return {m.json()["dev"]["name"] for m in listener.on("homeassistant/device/+/config") if m.payload}
 
         wait_for(lambda: {"bmv", "mppt", "inverter"} <= announced(), timeout=60)
-        state = json.loads(get(f"http://127.0.0.1:{port}/api/state")[2])
-        assert state["mqtt"]["connected"] is True
+        assert demo.api_state()["mqtt"]["connected"] is True
         wait_for(lambda: listener.last("pvmonit-demo/bmv/state"), timeout=20)
+        driver = browser()
+        driver.get(demo.url)
+
+        def box() -> str | None:
+            text: str | None = driver.execute_script(
+                "const b = document.getElementById('mqtt'); return b.hidden ? null : b.textContent;")
+            return text
+
+        shown = wait_for(lambda: "Connected" in (box() or ""), timeout=30)
+        assert shown
+        assert broker.url in (box() or "")
+        broker.stop()
+        wait_for(lambda: "Away" in (box() or ""), timeout=30)
     finally:
-        demo.terminate()
-        demo.wait(30)
+        assert demo.stop() == 0
         listener.close()
 
 
