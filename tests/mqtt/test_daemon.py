@@ -2,6 +2,7 @@
 device unplugged and plugged again, a broker stopped and started, emoncms rows over MQTT from the disk queue."""
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from tests.daemon.test_exporter import sample
 from tests.daemon.test_lifecycle import Daemon
 from tests.helpers import FakeDevicePort, wait_for
 from tests.mqtt.broker import Broker, Listener, retained
-from tests.vedirect_samples import MPPT
+from tests.vedirect_samples import INVERTER, MPPT
 from tests.web.conftest import Browser, start_exporter
 
 pytestmark = pytest.mark.slow
@@ -27,10 +28,11 @@ BROKER_DOWN_SECONDS = 60
 
 
 class Cable:
-    """A pseudo-terminal behind a by-id style link, fed an MPPT block every 0.2 s while plugged."""
+    """A pseudo-terminal behind a by-id style link, fed `block` (an MPPT's) every 0.2 s while plugged."""
 
-    def __init__(self, link: Path) -> None:
+    def __init__(self, link: Path, block: dict[str, str] = MPPT) -> None:
         self.port = FakeDevicePort(link)
+        self.block = block
         self.plugged = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, daemon=True)
@@ -40,7 +42,7 @@ class Cable:
         while not self._stop.wait(0.2):
             if self.plugged:
                 with contextlib.suppress(OSError):
-                    self.port.write(encode_block(MPPT))
+                    self.port.write(encode_block(self.block))
 
     def unplug(self) -> None:
         self.plugged = False
@@ -128,6 +130,26 @@ def test_unplugged_plugged_broker_restart_and_kill_9(tmp_path: Path, broker: Bro
     wait_for(lambda: (retained(broker, "pvmonit/status") or listener.last("x")).payload == b"offline",  # type: ignore[union-attr]
              timeout=15)
     listener.close()
+
+
+def test_a_device_removed_by_a_reload_is_removed_from_home_assistant(tmp_path: Path, broker: Broker, cable: Cable,
+                                                                    daemons: list[Daemon]) -> None:
+    inverter = Cable(tmp_path / "usb-VictronEnergy_inverter", INVERTER)
+    try:
+        devices: list[dict[str, object]] = [{"name": "mppt", "port": str(cable.port.link), "stale_timeout": 2},
+                                            {"name": "inverter", "port": str(inverter.port.link), "stale_timeout": 2}]
+        config = write_config(tmp_path, broker, devices)
+        daemon = Daemon(config, tmp_path)
+        daemons.append(daemon)
+        for found in ("pvmonit_hq1328y6tf6", "pvmonit_hq1234abcde"):
+            wait_for(lambda f=found: retained(broker, f"homeassistant/device/{f}/config"), timeout=30)  # type: ignore[misc]
+        write_config(tmp_path, broker, devices[:1])
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: retained(broker, "homeassistant/device/pvmonit_hq1234abcde/config") is None, timeout=30)
+        assert retained(broker, "homeassistant/device/pvmonit_hq1328y6tf6/config") is not None
+        assert "configuration reloaded" in daemon.log()
+    finally:
+        inverter.close()
 
 
 def test_demo_publishes_its_devices_and_the_page_shows_the_broker(tmp_path: Path, broker: Broker,
