@@ -2,6 +2,7 @@
 device unplugged and plugged again, a broker stopped and started, emoncms rows over MQTT from the disk queue."""
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ class Cable:
 
     def __init__(self, link: Path, block: dict[str, str] = MPPT) -> None:
         self.port = FakeDevicePort(link)
+        os.set_blocking(self.port.master, False)  # nobody reading (the device left the configuration): no wait
         self.block = block
         self.plugged = True
         self._stop = threading.Event()
@@ -50,6 +52,7 @@ class Cable:
 
     def replug(self) -> None:
         self.port.replug()
+        os.set_blocking(self.port.master, False)
         self.plugged = True
 
     def close(self) -> None:
