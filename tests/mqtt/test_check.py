@@ -43,3 +43,11 @@ def test_check_config_mqtt_says_when_the_broker_refuses(tmp_path: Path) -> None:
         assert PASSWORD not in wrong.stdout + wrong.stderr
     finally:
         denied.stop()
+
+
+def test_demo_with_a_wrong_broker_url_is_one_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "demo", "--mqtt", "tcp://127.0.0.1:1883"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr == ("pvmonit-exporter: --mqtt: 'tcp://127.0.0.1:1883' must start with mqtt:// or mqtts:// "
+                             "(TLS)\n")

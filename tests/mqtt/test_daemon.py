@@ -4,6 +4,7 @@ device unplugged and plugged again, a broker stopped and started, emoncms rows o
 import contextlib
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
 from pvmonit_exporter.vedirect.framing import encode_block
 from tests.daemon.test_exporter import sample
-from tests.daemon.test_lifecycle import Daemon
+from tests.daemon.test_lifecycle import PYTHON, Daemon
 from tests.helpers import FakeDevicePort, wait_for
 from tests.mqtt.broker import Broker, Listener, retained
 from tests.vedirect_samples import INVERTER, MPPT
@@ -241,4 +242,18 @@ def test_kill_9_during_the_drain_loses_no_row(tmp_path: Path, broker: Broker, da
     daemons.append(second)
     wait_for(lambda: sample(second.base, "pvmonit_emoncms_queue_rows") == 0, timeout=60)
     assert set(received_times(listener)) == {row.time for row in rows}  # at least once: none lost
+    listener.close()
+
+
+def test_queue_flush_sends_over_mqtt(tmp_path: Path, broker: Broker) -> None:
+    rows = queue_rows(tmp_path)
+    config = emoncms_config(tmp_path, broker)
+    listener = Listener(broker, ("emon/#",))
+    result = subprocess.run([PYTHON, "-m", "pvmonit_exporter", "queue", "--flush", "--config.file", str(config)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"sent: {ROWS} rows to {broker.url}/emon" in result.stdout
+    assert "rows queued: 0" in result.stdout
+    wait_for(lambda: len(received_times(listener)) >= ROWS)
+    assert received_times(listener) == [row.time for row in rows]
     listener.close()
