@@ -180,9 +180,15 @@ class Publisher:
             if self.config.homeassistant:
                 self._publish_json(self.topics.discovery(self._exporter.object_id),
                                    exporter_discovery(self.topics, self._exporter))
-        for view in self._state.devices():
+        views, probe_views = self._state.devices(), self._state.probes()
+        if everything or birth:  # every discovery first, then every state: Home Assistant sets entities up first
+            for view in views:
+                self._device(self._devices[view.name], view, now, force_state=False, states=False)
+            for probe_view in probe_views:
+                self._probe(self._probes[probe_view.name], probe_view, now, force_state=False, states=False)
+        for view in views:
             self._device(self._devices[view.name], view, now, force_state=everything or birth)
-        for probe_view in self._state.probes():
+        for probe_view in probe_views:
             self._probe(self._probes[probe_view.name], probe_view, now, force_state=everything or birth)
         if self._retire and now >= self._retire_at:
             self._retire_previous()
@@ -207,7 +213,8 @@ class Publisher:
         if due:
             self._connection.count_dropped(len(due))
 
-    def _device(self, device: _Device, view: DeviceView, now: float, *, force_state: bool) -> None:
+    def _device(self, device: _Device, view: DeviceView, now: float, *, force_state: bool,
+                states: bool = True) -> None:
         name = device.config.name
         identity = view.identity
         if view.up and identity.product:
@@ -230,6 +237,8 @@ class Publisher:
         device.metrics.update(dict.fromkeys(values))
         if self.config.homeassistant:
             self._discover_device(device, view)
+        if not states:
+            return
         if device.available != view.up and self._publish(self.topics.availability(name),
                                                           "online" if view.up else "offline", 1, True):
             device.available = view.up
@@ -258,7 +267,7 @@ class Publisher:
                 self._announced[device.object_id] = device.config.name
                 self._retire.pop(device.object_id, None)
 
-    def _probe(self, probe: _Probe, view: ProbeView, now: float, *, force_state: bool) -> None:
+    def _probe(self, probe: _Probe, view: ProbeView, now: float, *, force_state: bool, states: bool = True) -> None:
         name = probe.config.name
         probe_id = object_id(name)
         if self.config.homeassistant and not probe.discovered:
@@ -270,6 +279,8 @@ class Publisher:
                 with self._lock:
                     self._announced[probe_id] = name
                     self._retire.pop(probe_id, None)
+        if not states:
+            return
         if probe.available != view.up and self._publish(self.topics.availability(name),
                                                           "online" if view.up else "offline", 1, True):
             probe.available = view.up
