@@ -205,8 +205,10 @@ class Publisher:
                 probe.available = None
 
     def _drop_due_states(self, now: float) -> None:
-        """Live values due while the broker is away are not kept for later: counted as dropped."""
-        items: list[_Device | _Probe] = [*self._devices.values(), *self._probes.values()]
+        """Live values due while the broker is away are not kept for later: counted as dropped (those of devices
+        and probes that are up: a device that is down has no state to send)."""
+        items: list[_Device | _Probe] = [self._devices[view.name] for view in self._state.devices() if view.up]
+        items += [self._probes[view.name] for view in self._state.probes() if view.up]
         due = [item for item in items if now >= item.next_state]
         for item in due:
             item.next_state = now + self.config.interval
