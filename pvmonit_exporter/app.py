@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
-from pvmonit_exporter.config import Config, DeviceConfig, WebConfig, load_config, parse_listen_address
+from pvmonit_exporter.config import Config, DeviceConfig, MqttConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.history import HistoryRecorder, HistoryRing
 from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
@@ -28,6 +28,8 @@ from pvmonit_exporter.web.server import WebApp, WebServer
 if TYPE_CHECKING:
     from pvmonit_exporter.control.loop import Controller, Handover
     from pvmonit_exporter.forwarder.loop import Forwarder
+    from pvmonit_exporter.mqtt.connection import MqttConnection
+    from pvmonit_exporter.mqtt.publisher import Publisher
     from pvmonit_exporter.sources.simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,11 @@ class Pipeline:
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
     def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None,
-                 control: "Handover | None" = None) -> None:
+                 control: "Handover | None" = None, mqtt_announced: dict[str, str] | None = None) -> None:
         """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
         Bluetooth devices' radio, None for the real one (bleak); `control`: the actuators the previous
-        configuration hands over at a reload."""
+        configuration hands over at a reload; `mqtt_announced`: what the configuration before a reload
+        announced to Home Assistant (see `Publisher`)."""
         self.config = config
         self.state = State(config.devices, config.probes)
         self.controller = self._controller(control)
@@ -62,6 +65,18 @@ class Pipeline:
         self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = HistoryRecorder(self.state, history)
+        self.mqtt: MqttConnection | None = None
+        self.publisher: Publisher | None = None
+        if config.mqtt is not None:  # paho is imported only then
+            try:
+                from pvmonit_exporter.mqtt import connection, publisher
+            except ImportError:
+                from pvmonit_exporter.mqtt import MISSING_EXTRA
+
+                raise UserError(MISSING_EXTRA) from None
+            self.mqtt = connection.MqttConnection(config.mqtt)
+            self.publisher = publisher.Publisher(config.mqtt, self.state, config.devices, config.probes, self.mqtt,
+                                       mqtt_announced)
         self.forwarder = self._forwarder()
         # Our collectors and the library's process ones name no metrics in advance (no `describe`): without
         # support_collectors_without_names, `/metrics?name[]=vedirect_up` would find no collector and answer
@@ -84,7 +99,14 @@ class Pipeline:
 
             self.registry.register(ControlCollector(self.controller))
             control_status = self.controller.status
-        self.app = WebApp(self.registry, self.state, config.web, status, self.history, control_status)
+        mqtt_status = None
+        if self.mqtt is not None:
+            from pvmonit_exporter.collector.mqtt import MqttCollector
+
+            self.registry.register(MqttCollector(self.mqtt))
+            mqtt_status = self.mqtt.status_document
+        self.app = WebApp(self.registry, self.state, config.web, status, self.history, control=control_status,
+                          mqtt=mqtt_status)
 
     def _controller(self, previous: "Handover | None") -> "Controller | None":
         """Control is loaded only for a configuration that switches something (or had actuators to release)."""
@@ -99,7 +121,13 @@ class Pipeline:
             return None
         from pvmonit_exporter.forwarder.loop import Forwarder
 
-        return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes)
+        transport = None
+        if self.config.emoncms.via == "mqtt" and self.mqtt is not None:
+            from pvmonit_exporter.forwarder.mqtt import EmoncmsMqttClient
+
+            transport = EmoncmsMqttClient(self.mqtt, self.config.emoncms)
+        return Forwarder(self.config.emoncms, self.state, self.config.devices, self.config.probes,
+                         transport=transport)
 
     def start(self) -> None:
         if self.controller is not None:  # every actuator to its safe state before anything else
@@ -110,6 +138,9 @@ class Pipeline:
             self.ble.start()
         for probe in self.probes:
             probe.start()
+        if self.mqtt is not None and self.publisher is not None:
+            self.publisher.start()
+            self.mqtt.start()
         if self.forwarder is not None:
             self.forwarder.start()
         self.history.start()
@@ -132,8 +163,15 @@ class Pipeline:
         before_waiting()
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         for source in sources:
             source.stop()
+
+    def mqtt_announced(self) -> dict[str, str]:
+        return {} if self.publisher is None else self.publisher.announced()
 
 
 class Exporter:
@@ -174,10 +212,11 @@ class Exporter:
                         config.web.listen_address, self._listen_address)
         previous = self.pipeline
         previous.stop(reloading=True)
+        announced = previous.mqtt_announced()
         try:
-            self.pipeline = Pipeline(config, self._history, self._ble_scanner, previous.handover)
+            self.pipeline = Pipeline(config, self._history, self._ble_scanner, previous.handover, announced)
         except Exception as exc:  # the queue's own errors, an OSError…: whatever it is, the old one runs again
-            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner, previous.handover)
+            self.pipeline = Pipeline(previous.config, self._history, self._ble_scanner, previous.handover, announced)
             raise UserError(str(exc) if isinstance(exc, UserError) else f"cannot start it: {exc}") from exc
         finally:
             self.pipeline.start()
@@ -281,7 +320,7 @@ def run_exporter(config: Config, listen_address: str | None, config_file: str | 
     return serve(Exporter(config, listen_address), config_file=config_file)
 
 
-def run_demo(listen_address: str | None) -> int:
+def run_demo(listen_address: str | None, mqtt: MqttConfig | None = None) -> int:
     from pvmonit_exporter.sources.simulator import Simulator
 
     with Simulator() as simulator:
@@ -289,7 +328,7 @@ def run_demo(listen_address: str | None) -> int:
         ble_devices, radio = _demo_bluetooth(simulator)
         # The simulated installation is a 24 V bank with a 600 W array: bars sized for it.
         web = WebConfig(battery_voltage_min=22.0, battery_voltage_max=30.0, pv_power_max=600.0, consumption_max=250.0)
-        config = Config(devices=devices + ble_devices, probes=probes, web=web, source="<demo>")
+        config = Config(devices=devices + ble_devices, probes=probes, web=web, mqtt=mqtt, source="<demo>")
         return serve(Exporter(config, listen_address, ble_scanner=radio), urls_banner=True)
 
 

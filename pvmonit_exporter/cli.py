@@ -18,9 +18,12 @@ from pvmonit_exporter import __version__, hex_command, simulate_command
 from pvmonit_exporter.ble import cli as ble_cli
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
+    Config,
+    MqttConfig,
     effective_config,
     load_config,
     parse_listen_address,
+    parse_mqtt_url,
 )
 from pvmonit_exporter.errors import UserError
 from pvmonit_exporter.read_command import read_command
@@ -33,20 +36,26 @@ log = logging.getLogger("pvmonit_exporter")
 # --- commands that read a configuration ---------------------------------------------------------------
 
 
-def check_config_command(config_file: str, *, ask_emoncms: bool = False, out: IO[str] = sys.stdout,
-                         err: IO[str] = sys.stderr) -> int:
+def check_config_command(config_file: str, *, ask_emoncms: bool = False, ask_mqtt: bool = False,
+                         out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
     # The key is not needed to check the file: with LoadCredential= it exists only inside the running service.
     config = load_config(config_file, key_required=False)
     for warning in config.warnings:
         err.write(f"pvmonit-exporter: WARNING: {warning}\n")
     out.write(f"# {config_file}: valid\n")
     out.write(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True))
+    status = 0
+    if ask_mqtt:
+        status = _check_mqtt(config_file, config, out, err)
     if not ask_emoncms:
-        return 0
+        return status
     from pvmonit_exporter.forwarder.check import check_emoncms
 
     if config.emoncms is None:
         raise UserError(f"{config_file}: --emoncms: no emoncms section to check")
+    if config.emoncms.via == "mqtt":
+        out.write("# emoncms: via mqtt: the rows go to the mqtt broker (check it with --mqtt)\n")
+        return status
     if not config.emoncms.apikey:
         raise UserError(f"{config_file}: --emoncms: cannot ask emoncms without the key (see the warning above)")
     findings = check_emoncms(config.emoncms)
@@ -55,6 +64,22 @@ def check_config_command(config_file: str, *, ask_emoncms: bool = False, out: IO
             out.write(f"# emoncms: {finding.text}\n")
         else:
             err.write(f"pvmonit-exporter: emoncms: {finding.text}\n")
+    return status if all(finding.ok for finding in findings) else EXIT_USAGE
+
+
+def _check_mqtt(config_file: str, config: Config, out: IO[str], err: IO[str]) -> int:
+    if config.mqtt is None:
+        raise UserError(f"{config_file}: --mqtt: no mqtt section to check")
+    from pvmonit_exporter.mqtt.check import announcement_lines, check_broker
+
+    findings = check_broker(config.mqtt)
+    for finding in findings:
+        if finding.ok:
+            out.write(f"# mqtt: {finding.text}\n")
+        else:
+            err.write(f"pvmonit-exporter: mqtt: {finding.text}\n")
+    for line in announcement_lines(config):
+        out.write(f"# mqtt: {line}\n")
     return 0 if all(finding.ok for finding in findings) else EXIT_USAGE
 
 
@@ -65,10 +90,17 @@ def run_command(config_file: str, listen_address: str | None) -> int:
     return run_exporter(config, _listen(listen_address), config_file)
 
 
-def demo_command(listen_address: str | None) -> int:
+def demo_command(listen_address: str | None, mqtt_url: str | None = None) -> int:
     from pvmonit_exporter.app import run_demo
 
-    return run_demo(_listen(listen_address))
+    mqtt = None
+    if mqtt_url is not None:
+        try:
+            host, port, tls = parse_mqtt_url(mqtt_url)
+        except ValueError as exc:
+            raise UserError(f"--mqtt: {exc}") from None
+        mqtt = MqttConfig(host=host, port=port, tls=tls, client_id="pvmonit-demo", topic_prefix="pvmonit-demo")
+    return run_demo(_listen(listen_address), mqtt)
 
 
 def queue_command(config_file: str, *, flush: bool) -> int:
@@ -125,8 +157,11 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", parents=[common, config_file, listen], help="run the exporter (the daemon)")
 
-    commands.add_parser("demo", parents=[common, listen],
-                        help="run the exporter on simulated devices (no hardware, no config)")
+    demo = commands.add_parser("demo", parents=[common, listen],
+                               help="run the exporter on simulated devices (no hardware, no config)")
+    demo.add_argument("--mqtt", metavar="URL", dest="mqtt_url",
+                      help="also publish the demo's devices to this broker (mqtt://HOST[:PORT]), with Home "
+                           "Assistant discovery, under the prefix pvmonit-demo")
 
     simulate_command.add_parser(commands, [common])
 
@@ -146,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
                                        help="validate a configuration and print it with defaults")
     check_config.add_argument("--emoncms", action="store_true",
                               help="also ask emoncms, writing nothing, whether the URL answers and the key may write")
+    check_config.add_argument("--mqtt", action="store_true",
+                              help="also connect to the MQTT broker, check that it lets us publish under the prefix, "
+                                   "and list the entities Home Assistant would be told about")
 
     queue = commands.add_parser("queue", parents=[common, config_file],
                                 help="show the emoncms queue, or --flush it now")
@@ -174,11 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level)
     actions: dict[str | None, Callable[[], int]] = {
         "run": lambda: run_command(args.config_file, args.listen_address),
-        "demo": lambda: demo_command(args.listen_address),
+        "demo": lambda: demo_command(args.listen_address, args.mqtt_url),
         "simulate": simulate_command.simulate_command,
         "read": lambda: read_command(args.source, args.style or "plain"),
         "hex": lambda: hex_command.hex_command(args),
-        "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms),
+        "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms,
+                                                     ask_mqtt=args.mqtt),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
         "ble": lambda: ble_cli.run(args),
         "control": lambda: control_command(args),

@@ -29,7 +29,6 @@ from victron_ble.devices.base import MODEL_ID_MAPPING
 
 from pvmonit_exporter.ble.plausible import Rating, implausible, rating_of
 from pvmonit_exporter.ble.records import record_bytes, unpack
-from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode
 from pvmonit_exporter.vedirect.framing import Block
 from pvmonit_exporter.vedirect.products import product_name
 
@@ -333,22 +332,3 @@ class AdvertDecoder:
         return Reading(container.product_id, parser.product, kind.name, container.nonce,
                        {"PID": f"0x{container.product_id:04X}", **block})
 
-
-def metric_values(block: Block) -> dict[str, float | str | list[str]]:
-    """A block's values by metric name (without `vedirect_`) in the metric's unit; enumerations and bitmasks
-    by name. Text fields (PID) are left out."""
-    values: dict[str, float | str | list[str]] = {}
-    for label, raw in block.items():
-        spec = FIELDS.get(label)
-        if spec is None or spec.metric is None:
-            continue
-        item = decode(label, raw)
-        if item.value is None:
-            continue
-        if spec.kind is Kind.ENUM:
-            values[spec.metric] = item.text or ""
-        elif spec.kind in (Kind.DEC_BITMASK, Kind.HEX_BITMASK):
-            values[spec.metric] = list(item.flags)
-        else:
-            values[spec.metric] = item.value
-    return values

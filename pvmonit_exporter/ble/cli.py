@@ -20,6 +20,7 @@ from pvmonit_exporter.sources.ble import (
     describe_scanner_error,
     normalise_address,
 )
+from pvmonit_exporter.vedirect.fields import metric_values
 
 DEFAULT_SCAN_SECONDS = 10.0
 
@@ -91,7 +92,7 @@ def decode_command(key_text: str, hex_text: str, *, as_json: bool, out: IO[str] 
             "product_id": f"0x{reading.product_id:04X}",
             "product": reading.product,
             "record_type": reading.record_type,
-            "values": advert.metric_values(values),
+            "values": metric_values(values),
         }
         out.write(json.dumps(document, ensure_ascii=False) + "\n")
         return 0

@@ -9,6 +9,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from pvmonit_exporter.forwarder.policy import ERROR_KINDS
 from pvmonit_exporter.forwarder.stats import DROP_REASONS
+from pvmonit_exporter.mqtt.figures import ERROR_KINDS as MQTT_ERROR_KINDS
 from pvmonit_exporter.sources.probes import PROBE_ERROR_KINDS
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 from pvmonit_exporter.vedirect.hex_session import Result
@@ -129,13 +130,22 @@ CONTROL_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_control_dry_run", "gauge", (), "1 when control only decides and switches nothing"),
 )
 
+MQTT_METRICS: tuple[MetricDoc, ...] = (
+    MetricDoc("pvmonit_mqtt_connected", "gauge", (), "1 while connected to the MQTT broker, else 0"),
+    MetricDoc("pvmonit_mqtt_messages_published_total", "counter", (), "MQTT messages handed to the broker"),
+    MetricDoc("pvmonit_mqtt_messages_dropped_total", "counter", (),
+              "Live state messages not sent because the broker was away (never queued for later)"),
+    MetricDoc("pvmonit_mqtt_errors_total", "counter", ("kind",),
+              "MQTT failures, by kind (" + ", ".join(MQTT_ERROR_KINDS) + ")"),
+)
+
 EXPORTER_METRICS: tuple[MetricDoc, ...] = (
     MetricDoc("pvmonit_exporter_build_info", "gauge", ("version",), "The exporter's version; always 1"),
 )
 
 
 ALL_METRICS: tuple[MetricDoc, ...] = (DEVICE_METRICS + PROBE_METRICS + FORWARDER_METRICS + CONTROL_METRICS
-                                      + EXPORTER_METRICS)
+                                      + MQTT_METRICS + EXPORTER_METRICS)
 
 
 _BY_NAME = {doc.name: doc for doc in ALL_METRICS}

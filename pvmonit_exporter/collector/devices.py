@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from pvmonit_exporter.collector.catalogue import DEVICE_METRICS, new_family
 from pvmonit_exporter.state import DeviceView, State
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode
-from pvmonit_exporter.vedirect.registers import REGISTERS, raw_number
+from pvmonit_exporter.vedirect.registers import register_values
 
 _ORDER = [doc.name for doc in DEVICE_METRICS]
 
@@ -72,13 +72,8 @@ class DeviceCollector(Collector):
         for result, count in view.hex_requests.items():
             add("vedirect_hex_requests_total", [name, result], count)
         if view.up:
-            for register_id, data in view.registers.items():
-                register = REGISTERS.get(register_id)
-                if register is None or register.metric is None or identity.kind not in register.kinds:
-                    continue
-                number = raw_number(register, data)
-                if number is not None:  # not available: no sample rather than a false 0
-                    add(f"vedirect_{register.metric}", [name], round(number * register.si_scale, 9))
+            for metric, number in register_values(identity.kind, view.registers).items():
+                add(f"vedirect_{metric}", [name], number)
         for label, raw in view.fields.items():
             spec = FIELDS.get(label)
             if spec is None or spec.metric is None:

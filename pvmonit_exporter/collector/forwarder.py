@@ -37,14 +37,14 @@ from pvmonit_exporter.forwarder.stats import DROP_REASONS, SKIP_REASONS
 Family = GaugeMetricFamily | CounterMetricFamily
 
 
-def _single(name: str, value: float) -> Family:
+def single(name: str, value: float) -> Family:
     """The label-less catalogued metric `name` with its one sample."""
     family = new_family(name)
     family.add_metric([], value)
     return family
 
 
-def _by_label(name: str, known: tuple[str, ...], values: Mapping[str, int]) -> Family:
+def by_label(name: str, known: tuple[str, ...], values: Mapping[str, int]) -> Family:
     """The catalogued metric `name` with one sample per label value: `known` first (at 0 when absent)."""
     family = new_family(name)
     for key in (*known, *sorted(set(values) - set(known))):
@@ -58,13 +58,13 @@ class ForwarderCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         status = self.forwarder.status()
-        yield _single("pvmonit_emoncms_queue_rows", status.queue_rows)
+        yield single("pvmonit_emoncms_queue_rows", status.queue_rows)
         if status.queue_oldest_row_timestamp is not None:
-            yield _single("pvmonit_emoncms_queue_oldest_row_timestamp_seconds", status.queue_oldest_row_timestamp)
-        yield _single("pvmonit_emoncms_rows_sent_total", status.rows_sent_total)
-        yield _by_label("pvmonit_emoncms_rows_dropped_total", DROP_REASONS, status.rows_dropped_total)
-        yield _single("pvmonit_emoncms_dead_letter_rows", status.dead_letter_rows)
-        yield _by_label("pvmonit_emoncms_errors_total", ERROR_KINDS, status.errors_total)
-        yield _single("pvmonit_emoncms_last_success_timestamp_seconds", status.last_success_timestamp)
-        yield _single("pvmonit_emoncms_snapshots_total", status.snapshots_total)
-        yield _by_label("pvmonit_emoncms_snapshots_skipped_total", SKIP_REASONS, status.snapshots_skipped_total)
+            yield single("pvmonit_emoncms_queue_oldest_row_timestamp_seconds", status.queue_oldest_row_timestamp)
+        yield single("pvmonit_emoncms_rows_sent_total", status.rows_sent_total)
+        yield by_label("pvmonit_emoncms_rows_dropped_total", DROP_REASONS, status.rows_dropped_total)
+        yield single("pvmonit_emoncms_dead_letter_rows", status.dead_letter_rows)
+        yield by_label("pvmonit_emoncms_errors_total", ERROR_KINDS, status.errors_total)
+        yield single("pvmonit_emoncms_last_success_timestamp_seconds", status.last_success_timestamp)
+        yield single("pvmonit_emoncms_snapshots_total", status.snapshots_total)
+        yield by_label("pvmonit_emoncms_snapshots_skipped_total", SKIP_REASONS, status.snapshots_skipped_total)

@@ -3,7 +3,7 @@ errors naming the key path) and `effective` (what `check-config` prints). Everyt
 
 from pvmonit_exporter.config.checks import ConfigError, parse_listen_address
 from pvmonit_exporter.config.effective import effective_config, mask_secret
-from pvmonit_exporter.config.loader import load_config, parse_config
+from pvmonit_exporter.config.loader import load_config, parse_config, parse_mqtt_url
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
@@ -16,6 +16,7 @@ from pvmonit_exporter.config.schema import (
     Config,
     DeviceConfig,
     EmoncmsConfig,
+    MqttConfig,
     ProbeConfig,
     WebConfig,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "DeviceConfig",
     "EmoncmsConfig",
+    "MqttConfig",
     "ProbeConfig",
     "WebConfig",
     "effective_config",
@@ -40,4 +42,5 @@ __all__ = [
     "mask_secret",
     "parse_config",
     "parse_listen_address",
+    "parse_mqtt_url",
 ]

@@ -36,10 +36,19 @@ def effective_config(config: Config) -> dict[str, Any]:
     for probe in result["probes"]:
         for key in PROBE_KEYS_NOT_APPLICABLE[probe["type"]]:
             probe.pop(key)
-    if config.emoncms is not None:
+    if config.emoncms is not None and config.emoncms.via == "mqtt":
+        for key in ("url", "apikey"):  # the rows go to the mqtt section's broker
+            result["emoncms"].pop(key)
+    elif config.emoncms is not None:
         # An empty key: its file could not be read (a warning says why).
         result["emoncms"]["apikey"] = mask_secret(config.emoncms.apikey) if config.emoncms.apikey else None
         result["emoncms"]["url"] = mask_url(config.emoncms.url)
+        result["emoncms"].pop("topic")
+    if config.mqtt is not None:
+        shown = result["mqtt"]
+        for key in ("host", "port", "tls", "password"):  # the url says them; the password is never shown
+            shown.pop(key)
+        result["mqtt"] = {"url": config.mqtt.url, **shown}
     if not config.actuators and not config.rules:  # nothing to switch: the sections mean nothing
         for key in ("control", "actuators", "rules"):
             result.pop(key)

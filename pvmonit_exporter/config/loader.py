@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import re
+import socket
 import stat
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
@@ -24,9 +25,11 @@ from pvmonit_exporter.config.checks import (
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
+    DEFAULT_EMONCMS_TOPIC,
     DEFAULT_STALE_TIMEOUT,
     EMONCMS_ORG_NODE_MAX,
     LABEL_LISTS,
+    MQTT_SCHEMES,
     PAYLOADS,
     PROBE_KEYS_NOT_APPLICABLE,
     PROBE_QUANTITIES,
@@ -35,6 +38,7 @@ from pvmonit_exporter.config.schema import (
     Config,
     DeviceConfig,
     EmoncmsConfig,
+    MqttConfig,
     ProbeConfig,
     WebConfig,
     is_remote,
@@ -42,6 +46,7 @@ from pvmonit_exporter.config.schema import (
 )
 from pvmonit_exporter.display import mask_url, url_credentials_problem
 from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
+from pvmonit_exporter.mqtt.ids import device_identifier, object_id
 
 # A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
 MAX_FILE_BYTES = 1 << 20
@@ -313,7 +318,9 @@ def _build(data: object, file: str, *, key_required: bool, warnings: list[Config
     devices = _devices(top.get("devices", _list_of_mappings(checks), []), file, checks, stale,
                        key_required=key_required, warnings=warnings)
     probes = _probes(top.get("probes", _list_of_mappings(checks), []), file, checks)
-    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file,
+    mqtt = top.get("mqtt", lambda v, p: _mqtt(Reader(file, v, p), checks, file, key_required=key_required,
+                                              warnings=warnings), None)
+    emoncms = top.get("emoncms", lambda v, p: _emoncms(Reader(file, v, p), checks, file, mqtt,
                                                        key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
     control = control_sections.control(top.get("control", lambda v, p: Reader(file, v, p), None), checks, file)
@@ -327,8 +334,97 @@ def _build(data: object, file: str, *, key_required: bool, warnings: list[Config
     if emoncms is not None:
         _check_emoncms_org_nodes(file, emoncms, devices)
         _check_emoncms_destinations(file, emoncms, devices, probes)
-    return Config(devices=devices, probes=probes, emoncms=emoncms, web=web, stale_timeout=stale,
+    if mqtt is not None:
+        _check_object_ids(file, devices, probes)
+    return Config(devices=devices, probes=probes, emoncms=emoncms, web=web, mqtt=mqtt, stale_timeout=stale,
                   auto_port_patterns=patterns, control=control, actuators=actuators, rules=rules, source=file)
+
+
+_TOPIC_LEVEL_RE = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+
+
+def _topic(reader: Reader, checks: Checks, name: str, default: str) -> str:
+    """A topic prefix: levels of letters, digits, '_', '-' and '.', without wildcards or empty levels."""
+    topic = reader.get(name, checks.text, default)
+    if not _TOPIC_LEVEL_RE.match(topic):
+        raise reader.error(name, f"{topic!r} must be topic levels of letters, digits, '_', '-' or '.' separated by "
+                                 "'/' (no '+', '#', spaces or empty levels)")
+    return topic
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
+    """`mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]` → (host, port, TLS); ValueError saying what is wrong."""
+    parts = urlsplit(url)
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in MQTT_SCHEMES:
+        raise ValueError(f"{mask_url(url)!r} must start with mqtt:// or mqtts:// (TLS)")
+    try:
+        port = parts.port or MQTT_SCHEMES[scheme]
+    except ValueError:
+        port = 0
+    if not parts.hostname or parts.username or parts.password or parts.path.strip("/") or parts.query \
+            or not 0 < port < 65536:
+        raise ValueError(f"{mask_url(url)!r} must be {scheme}://HOST or {scheme}://HOST:PORT (a port "
+                         "from 1 to 65535; the user goes in username, the password in password_file)")
+    return parts.hostname, port, scheme == "mqtts"
+
+
+def _mqtt(reader: Reader, checks: Checks, file: str, *, key_required: bool, warnings: list[ConfigError]) -> MqttConfig:
+    try:
+        host, port, tls = parse_mqtt_url(reader.require("url", checks.text))
+    except ValueError as exc:
+        raise reader.error("url", str(exc)) from None
+    password_file = reader.get("password_file", checks.text, None)
+    password = None
+    if password_file is not None:
+        # Relative to the configuration file, like emoncms.apikey_file.
+        password = _read_key(str(Path(file).parent / password_file), reader, key_required, warnings,
+                             "password_file") or None
+    files = {}
+    for key in ("ca_file", "certfile", "keyfile"):
+        value = reader.get(key, checks.text, None)
+        if value is not None and not tls:
+            raise reader.error(key, "is only used with an mqtts:// url")
+        files[key] = None if value is None else str(Path(file).parent / value)
+    if (files["certfile"] is None) != (files["keyfile"] is None):
+        raise reader.error("certfile", "set both certfile and keyfile (a client certificate and its key), or neither")
+    defaults = MqttConfig(host="", port=0)
+    config = MqttConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        username=reader.get("username", checks.text, None),
+        password=password,
+        password_file=password_file,
+        client_id=reader.get("client_id", checks.name, None) or f"pvmonit-{socket.gethostname()}",
+        topic_prefix=_topic(reader, checks, "topic_prefix", defaults.topic_prefix),
+        interval=reader.get("interval", checks.measure("mqtt.interval"), defaults.interval),
+        keepalive=reader.get("keepalive", checks.measure("mqtt.keepalive"), defaults.keepalive),
+        homeassistant=reader.get("homeassistant", checks.boolean, True),
+        discovery_prefix=_topic(reader, checks, "discovery_prefix", defaults.discovery_prefix),
+        ca_file=files["ca_file"],
+        certfile=files["certfile"],
+        keyfile=files["keyfile"],
+    )
+    reader.finish()
+    if password_file is not None and config.username is None:
+        raise reader.error("password_file", "needs username")
+    return config
+
+
+def _check_object_ids(file: str, devices: tuple[DeviceConfig, ...], probes: tuple[ProbeConfig, ...]) -> None:
+    """Refuse two devices (or probes) whose Home Assistant object ids would be the same: Home Assistant would
+    merge them into one device, each overwriting the other's entities."""
+    owners: dict[str, str] = {}
+    claims = [(f"devices[{i}].{'serial_number' if d.serial_number else 'ble_address' if d.ble_address else 'name'}",
+               device_identifier(d.serial_number or "", d.ble_address, d.name)) for i, d in enumerate(devices)]
+    claims += [(f"probes[{i}].name", p.name) for i, p in enumerate(probes)]
+    for key_path, identifier in claims:
+        found = object_id(identifier)
+        other = owners.setdefault(found, key_path)
+        if other != key_path:
+            raise ConfigError(file, key_path, f"its Home Assistant object id {found!r} is also {other}'s: ids are "
+                                              "lower case with '_' for other characters; rename one")
 
 
 def _check_emoncms_org_nodes(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...]) -> None:
@@ -586,8 +682,13 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool,
+def _emoncms(reader: Reader, checks: Checks, file: str, mqtt: MqttConfig | None, *, key_required: bool,
              warnings: list[ConfigError]) -> EmoncmsConfig:
+    via = reader.get("via", checks.choice(("http", "mqtt")), "http")
+    if via == "mqtt":
+        return _emoncms_via_mqtt(reader, checks, file, mqtt)
+    if "topic" in reader.data:
+        raise reader.error("topic", "is only used with via: mqtt")
     url = reader.require("url", checks.text).rstrip("/")
     if (problem := _url_problem(url)) is not None:
         raise reader.error("url", problem)
@@ -600,6 +701,26 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool,
     apikey = inline if inline is not None else _read_key(str(key_path), reader, key_required, warnings)
     if apikey and (problem := emoncms_key_problem(apikey)) is not None:
         raise reader.error("apikey" if inline is not None else "apikey_file", problem)
+    config = _emoncms_rows(reader, checks, file, url, apikey)
+    reader.finish()
+    return config
+
+
+def _emoncms_via_mqtt(reader: Reader, checks: Checks, file: str, mqtt: MqttConfig | None) -> EmoncmsConfig:
+    """`via: mqtt`: the rows go to `<topic>/<node>` on the mqtt section's broker; no url and no key."""
+    if mqtt is None:
+        raise reader.error("via", "mqtt needs an mqtt section (the broker to send the rows to)")
+    for key in ("url", "apikey", "apikey_file"):
+        if key in reader.data:
+            raise reader.error(key, "is not used with via: mqtt (the rows go to the mqtt section's broker)")
+    topic = _topic(reader, checks, "topic", DEFAULT_EMONCMS_TOPIC)
+    config = _emoncms_rows(reader, checks, file, f"{mqtt.url}/{topic}", "")
+    reader.finish()
+    return dataclasses.replace(config, via="mqtt", topic=topic)
+
+
+def _emoncms_rows(reader: Reader, checks: Checks, file: str, url: str, apikey: str) -> EmoncmsConfig:
+    """The settings of the queue and its rows, the same whichever way they travel."""
     defaults = EmoncmsConfig(url="", apikey="", queue_dir=Path())
     fields_reader = reader.get("fields", lambda v, p: Reader(file, v, p), None)
     kind_fields = dict(DEFAULT_EMONCMS_FIELDS)
@@ -607,7 +728,7 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool,
         for kind in DEFAULT_EMONCMS_FIELDS:
             kind_fields[kind] = fields_reader.get(kind, checks.labels, kind_fields[kind])
         fields_reader.finish()
-    config = EmoncmsConfig(
+    return EmoncmsConfig(
         url=url,
         apikey=apikey,
         # Relative to the configuration file, like apikey_file: the daemon's working directory is `/`.
@@ -621,8 +742,6 @@ def _emoncms(reader: Reader, checks: Checks, file: str, *, key_required: bool,
         probe_node=reader.get("probe_node", checks.node, defaults.probe_node),
         fields=kind_fields,
     )
-    reader.finish()
-    return config
 
 
 def _read_key(path: str, reader: Reader, required: bool, warnings: list[ConfigError],

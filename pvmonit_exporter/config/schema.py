@@ -35,6 +35,9 @@ DEFAULT_EMONCMS_FIELDS: Mapping[str, tuple[str, ...]] = {
     "charger": ("CS", "ERR", "V", "I"),
     "unknown": (),
 }
+# The emonPi/emoncms MQTT input's base topic (emoncms_mqtt.php).
+DEFAULT_EMONCMS_TOPIC = "emon"
+MQTT_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 # PvMonit's node for the probes (temperature and consumption).
 DEFAULT_PROBE_NODE = "1"
 # emoncms.org's limit on node names; a self-hosted emoncms has none.
@@ -99,7 +102,7 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class EmoncmsConfig:
-    url: str
+    url: str  # with `via: mqtt`, the broker's URL and the topic (`mqtt://host:1883/emon`), for display only
     apikey: str = field(repr=False)
     queue_dir: Path
     interval: float = 300.0
@@ -109,6 +112,33 @@ class EmoncmsConfig:
     timeout: float = 30.0
     probe_node: str = DEFAULT_PROBE_NODE
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_EMONCMS_FIELDS))
+    via: Literal["http", "mqtt"] = "http"  # mqtt: the rows go to `<topic>/<node>` on the mqtt section's broker
+    topic: str = DEFAULT_EMONCMS_TOPIC
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The broker the `mqtt/` publisher (and `emoncms: via: mqtt`) talks to."""
+
+    host: str
+    port: int
+    tls: bool = False  # mqtts://
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # from password_file: a secret
+    password_file: str | None = None
+    client_id: str = ""  # "" until the loader fills in pvmonit-<hostname>
+    topic_prefix: str = "pvmonit"
+    interval: float = 10.0
+    keepalive: float = 60.0
+    homeassistant: bool = True
+    discovery_prefix: str = "homeassistant"
+    ca_file: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 # --- switching loads (`control`, `actuators`, `rules`) -------------------------------------------------------
@@ -185,6 +215,7 @@ class Config:
     probes: tuple[ProbeConfig, ...] = ()
     emoncms: EmoncmsConfig | None = None
     web: WebConfig = WebConfig()
+    mqtt: MqttConfig | None = None
     stale_timeout: float = DEFAULT_STALE_TIMEOUT
     auto_port_patterns: tuple[str, ...] = DEFAULT_AUTO_PORT_PATTERNS
     control: ControlConfig = ControlConfig()
@@ -208,6 +239,7 @@ SECTION_KEYS: Mapping[str, frozenset[str]] = {
     "devices[]": _keys(DeviceConfig) | {"ble_key_file"},
     "probes[]": _keys(ProbeConfig),
     "emoncms": _keys(EmoncmsConfig) | {"apikey_file"},
+    "mqtt": (_keys(MqttConfig) - {"host", "port", "tls", "password"}) | {"url"},
     "emoncms.fields": frozenset(DEFAULT_EMONCMS_FIELDS),
     "control": _keys(ControlConfig),
     "actuators[]": _keys(ActuatorConfig),
@@ -299,6 +331,8 @@ BOUNDS: Mapping[str, Bounds] = {
     "emoncms.batch_size": Bounds(1, 10_000, "rows", whole=True),
     # 10 million rows of 188 bytes: about 2 GB of disk, 30 years of 3 devices every 5 minutes.
     "emoncms.max_queue_rows": Bounds(100, 10_000_000, "rows", whole=True),
+    "mqtt.interval": Bounds(1, 300, "s"),
+    "mqtt.keepalive": Bounds(5, 600, "s"),
 }
 
 

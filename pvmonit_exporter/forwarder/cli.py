@@ -47,7 +47,13 @@ def queue_command(config: Config, *, flush: bool) -> int:
             print(f"queue: {emoncms.queue_dir} is empty: nothing was sent. To check the URL and the key: "
                   f"pvmonit-exporter check-config --emoncms --config.file {config.source}")
             return 0
-        forwarder = Forwarder(emoncms, State(config.devices, config.probes), config.devices, config.probes)
+        transport = None
+        if emoncms.via == "mqtt" and config.mqtt is not None:
+            from pvmonit_exporter.forwarder.mqtt import EmoncmsMqttClient
+
+            transport = EmoncmsMqttClient.standalone(config.mqtt, emoncms)
+        forwarder = Forwarder(emoncms, State(config.devices, config.probes), config.devices, config.probes,
+                              transport=transport)
         try:
             emptied = forwarder.flush_all(time.monotonic() + FLUSH_DEADLINE_SECONDS)
             figures = forwarder.status()

@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvmonit_exporter import BUILD_YEAR
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
@@ -34,6 +34,9 @@ from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, Que
 from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder
 from pvmonit_exporter.forwarder.stats import ForwarderStats, ForwarderStatus
 from pvmonit_exporter.state import State
+
+if TYPE_CHECKING:
+    from pvmonit_exporter.forwarder.mqtt import EmoncmsMqttClient
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class Forwarder:
     `backoff_initial`/`backoff_max` bound the capped exponential backoff after failures (with jitter, so that
     many exporters do not retry in step); `poll_interval` is the longest the snapshot thread sleeps before
     looking at the clock again, which keeps snapshots aligned when the clock jumps (NTP after a boot).
+    `transport`: the rows' way out with `via: mqtt` (`forwarder.mqtt`); by default emoncms's HTTP API.
     A stopped forwarder stays stopped (its queue is closed): make a new one to start again.
     """
 
@@ -88,6 +92,7 @@ class Forwarder:
         backoff_initial: float = 5.0,
         backoff_max: float = 300.0,
         poll_interval: float = 1.0,
+        transport: "EmoncmsMqttClient | None" = None,
     ) -> None:
         self._config = config
         self._state = state
@@ -95,7 +100,8 @@ class Forwarder:
         self._builder = SnapshotBuilder(config, devices, probes)
         self._daily = DailyRows(config.queue_dir, devices)  # chargers' closed days (forwarder/daily.py)
         self._queue = DiskQueue(config.queue_dir, config.max_queue_rows)
-        self._client = EmoncmsClient(config.url, config.apikey, config.timeout)
+        self._client: EmoncmsClient | EmoncmsMqttClient = (
+            transport if transport is not None else EmoncmsClient(config.url, config.apikey, config.timeout))
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._poll = poll_interval

@@ -230,6 +230,27 @@ def decode(label: str, raw: str) -> Decoded:
     return Decoded(label, raw, float(number), "", ", ".join(flags) if flags else "None", flags)
 
 
+def metric_values(block: Mapping[str, str]) -> dict[str, float | str | list[str]]:
+    """A block's (or a device's current fields') values by metric name (without `vedirect_`) in the metric's
+    unit; enumerations and bitmasks by name. Text fields (PID) and values not available are left out.
+    `ble decode --json` prints these, and the MQTT state messages carry them."""
+    values: dict[str, float | str | list[str]] = {}
+    for label, raw in block.items():
+        spec = FIELDS.get(label)
+        if spec is None or spec.metric is None:
+            continue
+        item = decode(label, raw)
+        if item.value is None:
+            continue
+        if spec.kind is Kind.ENUM:
+            values[spec.metric] = item.text or ""
+        elif spec.kind in (Kind.DEC_BITMASK, Kind.HEX_BITMASK):
+            values[spec.metric] = list(item.flags)
+        else:
+            values[spec.metric] = item.value
+    return values
+
+
 def format_firmware(raw: str) -> str:
     """`123` → `1.23`, `0308` → `3.08`, `C208` → `2.08 rc C`; FWE `316FF` → `3.16` (FF = official), and with
     six digits (Blue Smart chargers) `0342FF` → `3.42`, `031605` → `3.16 beta 05`."""

@@ -240,6 +240,20 @@ def raw_number(register: Register, data: bytes) -> int | None:
     return int.from_bytes(data, "little", signed=True) if register.type in _SIGNED else raw
 
 
+def register_values(kind: str, registers: Mapping[int, bytes]) -> dict[str, float]:
+    """Register values read over HEX by metric name (without `vedirect_`), in SI units, for a device of `kind`;
+    registers without a metric, of another kind of device, or not available are left out."""
+    values: dict[str, float] = {}
+    for register_id, data in registers.items():
+        register = REGISTERS.get(register_id)
+        if register is None or register.metric is None or kind not in register.kinds:
+            continue
+        number = raw_number(register, data)
+        if number is not None:  # not available: absent rather than a false 0
+            values[register.metric] = round(number * register.si_scale, 9)
+    return values
+
+
 def text_field(register: Register, data: bytes) -> tuple[str, str] | None:
     """The text-protocol (label, raw value) that `register`'s value stands for, in the text protocol's own
     units, or None when the register mirrors no text field or the value is not available."""

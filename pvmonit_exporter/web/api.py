@@ -15,6 +15,7 @@ from pvmonit_exporter.state import DeviceView, ProbeView, State
 from pvmonit_exporter.summary import Summary, summarise
 from pvmonit_exporter.vedirect.fields import FIELDS, decode
 
+# The forwarder's or the MQTT connection's figures, as plain JSON types.
 ForwarderStatus = Callable[[], Mapping[str, Any] | None]
 ControlStatus = Callable[[], Mapping[str, Any]]
 
@@ -119,7 +120,8 @@ def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
 
 
 def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None,
-                   history: HistoryRecorder | None = None, control: ControlStatus | None = None) -> dict[str, Any]:
+                   history: HistoryRecorder | None = None, *, control: ControlStatus | None = None,
+                   mqtt: ForwarderStatus | None = None) -> dict[str, Any]:
     now = state.now()
     devices, probes = state.devices(), state.probes()
     return {
@@ -130,6 +132,7 @@ def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | No
         "probes": [probe_document(view) for view in probes],
         "forwarder": None if forwarder is None else forwarder(),
         "control": None if control is None else control(),
+        "mqtt": None if mqtt is None else mqtt(),
         "history": history_document(history),
         "page": {name: getattr(web, name) for name in PAGE_SETTINGS},
     }

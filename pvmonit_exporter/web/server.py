@@ -111,14 +111,15 @@ class WebApp:
 
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
                  forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None,
-                 control: ControlStatus | None = None) -> None:
+                 *, control: ControlStatus | None = None, mqtt: ForwarderStatus | None = None) -> None:
         self.registry, self.state, self.web, self.forwarder, self.history = registry, state, web, forwarder, history
         self.control = control
+        self.mqtt = mqtt
         self.metrics = make_wsgi_app(registry)
         self.static = _static_files()
 
     def state_document(self) -> dict[str, Any]:
-        return state_document(self.state, self.web, self.forwarder, self.history, self.control)
+        return state_document(self.state, self.web, self.forwarder, self.history, control=self.control, mqtt=self.mqtt)
 
     def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")

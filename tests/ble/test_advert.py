@@ -15,12 +15,12 @@ from pvmonit_exporter.ble.advert import (
     NotInstantReadoutError,
     TruncatedAdvertError,
     UnknownRecordTypeError,
-    metric_values,
     parse_container,
 )
 from pvmonit_exporter.ble.encode import build_advert, pack_record
 from pvmonit_exporter.ble.keys import parse_address, parse_key
 from pvmonit_exporter.ble.records import LAYOUTS, record_bytes, unpack
+from pvmonit_exporter.vedirect.fields import metric_values
 
 KEY = bytes.fromhex("8f3a9c55d2e14b07a6c3f0e2b1d49a7c")
 OTHER_KEY = bytes.fromhex("11223344556677889900aabbccddeeff")

@@ -6,7 +6,7 @@ import types
 import typing
 from pathlib import Path
 
-from pvmonit_exporter.config import Config, DeviceConfig, EmoncmsConfig, ProbeConfig, WebConfig
+from pvmonit_exporter.config import Config, DeviceConfig, EmoncmsConfig, MqttConfig, ProbeConfig, WebConfig
 from pvmonit_exporter.config.schema import BOUNDS, SECTION_KEYS, ActuatorConfig, ControlConfig, RuleConfig
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.state import State
@@ -14,8 +14,8 @@ from tests.config import ROOT
 from tests.helpers import wait_for
 
 SECTIONS: dict[str, type] = {"": Config, "web": WebConfig, "devices[]": DeviceConfig, "probes[]": ProbeConfig,
-                             "emoncms": EmoncmsConfig, "control": ControlConfig, "actuators[]": ActuatorConfig,
-                             "rules[]": RuleConfig}
+                             "emoncms": EmoncmsConfig, "mqtt": MqttConfig, "control": ControlConfig,
+                             "actuators[]": ActuatorConfig, "rules[]": RuleConfig}
 
 
 def is_number(annotation: object) -> bool:
@@ -42,7 +42,8 @@ def test_every_number_has_bounds() -> None:
 def test_every_default_is_within_its_bounds() -> None:
     defaults = {"": Config(devices=()), "web": WebConfig(), "devices[]": DeviceConfig("a", "/dev/ttyUSB0"),
                 "probes[]": ProbeConfig("a", "file", "temperature"),
-                "emoncms": EmoncmsConfig(url="http://x", apikey="k", queue_dir=Path()), "control": ControlConfig(),
+                "emoncms": EmoncmsConfig(url="http://x", apikey="k", queue_dir=Path()),
+                "mqtt": MqttConfig(host="127.0.0.1", port=1883), "control": ControlConfig(),
                 "actuators[]": ActuatorConfig("a", "command"), "rules[]": RuleConfig("a")}
     for place, bounds in BOUNDS.items():
         section, _, key = place.rpartition(".")

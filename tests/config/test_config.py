@@ -19,6 +19,7 @@ from pvmonit_exporter.config import (
     ConfigError,
     DeviceConfig,
     EmoncmsConfig,
+    MqttConfig,
     ProbeConfig,
     WebConfig,
     effective_config,
@@ -128,6 +129,19 @@ ERRORS: dict[str, tuple[int | None, str, str]] = {
                                                    "wants emoncms's own address and adds the API itself: did you "
                                                    "mean 'https://emoncms.org/'?"),
     "emoncms_missing_queue_dir": (4, "emoncms.queue_dir", "missing required key"),
+    "mqtt_bad_scheme": (5, "mqtt.url", "'tcp://192.168.1.10:1883' must start with mqtt:// or mqtts:// (TLS)"),
+    "mqtt_password_file_unreadable": (7, "mqtt.password_file", "keys: is a directory, not a key file"),
+    "mqtt_interval_out_of_range": (6, "mqtt.interval", "must be from 1 to 300 s, got 600"),
+    "mqtt_keepalive_out_of_range": (6, "mqtt.keepalive", "must be from 5 to 600 s, got 2"),
+    "mqtt_bad_topic_prefix": (6, "mqtt.topic_prefix", "'pvmonit/#' must be topic levels of letters, digits"),
+    "mqtt_ca_file_without_tls": (6, "mqtt.ca_file", "is only used with an mqtts:// url"),
+    "mqtt_password_in_url": (5, "mqtt.url", "must be mqtt://HOST or mqtt://HOST:PORT (a port from 1 to 65535; the "
+                                         "user goes in username, the password in password_file)"),
+    "mqtt_object_id_collision": (4, "devices[1].name", "its Home Assistant object id 'pvmonit_shed_mppt' is also "
+                                                    "devices[0].name's"),
+    "emoncms_via_mqtt_without_mqtt": (5, "emoncms.via", "mqtt needs an mqtt section"),
+    "emoncms_via_mqtt_with_url": (8, "emoncms.url", "is not used with via: mqtt"),
+    "emoncms_topic_without_via_mqtt": (7, "emoncms.topic", "is only used with via: mqtt"),
     "emoncms_bad_payload": (8, "emoncms.payload", "must be one of pvmonit, si, got 'json'"),
     "emoncms_interval_below_one": (8, "emoncms.interval", "must be from 1 to 86,400 s, got 0.5"),
     "emoncms_fractional_batch_size": (8, "emoncms.batch_size", "must be a whole number from 1 to 10,000 rows, got 1.5"),
@@ -412,6 +426,7 @@ def test_check_config_minimal_fills_in_defaults() -> None:
                 "pv_power_max": 400.0, "consumption_max": 1500.0, "consumption_warning_ratio": 0.5,
                 "consumption_alarm_ratio": 0.8, "temperature_warning_low": 10.0, "temperature_warning_high": 26.0,
                 "temperature_alarm_low": 5.0, "temperature_alarm_high": 30.0},
+        "mqtt": None,
         "stale_timeout": 5.0,
         "auto_port_patterns": list(DEFAULT_AUTO_PORT_PATTERNS),
     }
@@ -515,7 +530,8 @@ def field_names(cls: type) -> set[str]:
 def test_example_documents_every_key(example: tuple[str, dict[str, object]]) -> None:
     text, data = example
     sections: list[tuple[type, set[str]]] = [
-        (Config, keys_of(data) | commented_keys(text)),
+        (Config, keys_of(data) | commented_keys(text)),  # the mqtt section is commented out
+        (MqttConfig, commented_keys(text) | {"host", "port", "tls", "password"}),  # in url; read from password_file
         (WebConfig, keys_of(data["web"])),
         (DeviceConfig, keys_of(data["devices"])),
         (ProbeConfig, keys_of(data["probes"])),

@@ -10,6 +10,8 @@
   const MESSAGES = {
     en: {
       title: "PvMonit — live", loading: "Loading…", language: "Language", forwarder: "emoncms forwarder",
+      mqtt: "MQTT broker", mqtt_connected: "Connected", mqtt_away: "Away — live values dropped", mqtt_state: "State",
+      mqtt_dropped: "Dropped",
       updated: "Live · updated at {time}", live: "Live", offline: "No connection to the exporter for {age} — retrying",
       offline_never: "Cannot reach the exporter — retrying", nothing: "No device or probe is configured.",
       stale: "Stale", stale_since: "Stale — last data {age} ago", never_seen: "Never seen — no data received yet",
@@ -50,6 +52,8 @@
     },
     fr: {
       title: "PvMonit — en direct", loading: "Chargement…", language: "Langue", forwarder: "Envoi vers emoncms",
+      mqtt: "Courtier MQTT", mqtt_connected: "Connecté", mqtt_away: "Injoignable — valeurs en direct perdues",
+      mqtt_state: "État", mqtt_dropped: "Perdues",
       updated: "En direct · mis à jour à {time}", live: "En direct",
       offline: "Pas de connexion à l'exportateur depuis {age} — nouvel essai en cours",
       offline_never: "Exportateur injoignable — nouvel essai en cours", nothing: "Aucun appareil ni sonde configuré.",
@@ -439,6 +443,19 @@
       h("dl", null, items.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))));
   }
 
+  // The broker's state, as the forwarder's: hidden without an mqtt section (null) or while the exporter is away.
+  function mqttBox(m) {
+    const box = document.getElementById("mqtt");
+    if (!m || typeof m !== "object") { box.hidden = true; return; }
+    box.hidden = false;
+    const items = [[t("mqtt_state"), m.connected ? t("mqtt_connected") : t("mqtt_away")]];
+    if (typeof m.messages_dropped === "number" && m.messages_dropped > 0) items.push([t("mqtt_dropped"), num(m.messages_dropped, 0)]);
+    if (!m.connected && typeof m.last_error === "string" && m.last_error) items.push([t("last_error"), m.last_error]);
+    box.className = m.connected ? "forwarder" : "forwarder warn";
+    box.replaceChildren(h("h2", null, `MQTT ${typeof m.url === "string" ? m.url : ""}`),
+      h("dl", null, items.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))));
+  }
+
   // --- the summary at the top, as PvMonit's "Divers" box: one gauge per value, coloured by thresholds ---------
 
   const TEMPERATURE_GAUGE = [0, 45]; // °C, PvMonit's gauge
@@ -595,6 +612,7 @@
     main.setAttribute("aria-busy", "false");
     summarySection(doc, page, failing);
     forwarderBox(failing ? undefined : doc.forwarder, doc.time);
+    mqttBox(failing ? undefined : doc.mqtt);
     announce(failing ? t("offline_never") : t("live"));
     status.dataset.state = failing ? "offline" : "live";
     status.textContent = failing ? t("offline", { age: duration(extraAge) })
