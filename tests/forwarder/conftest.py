@@ -59,11 +59,15 @@ def emoncms_config(queue_dir: Path, url: str, **overrides: Any) -> EmoncmsConfig
 
 
 class Rig:
-    """A State and a Forwarder on the manual clock, writing to the fake; `tick()` makes one snapshot happen."""
+    """A State and a Forwarder on the manual clock, writing to the fake; `tick()` makes one snapshot happen.
+
+    With `emoncms` (the fake that shares the clock), `tick()` also waits for the snapshot to reach it whenever it
+    takes rows: see `tick`."""
 
     def __init__(self, config: EmoncmsConfig, clock: ManualClock, devices: tuple[DeviceConfig, ...],
-                 probes: tuple[ProbeConfig, ...], **forwarder_options: Any) -> None:
-        self.config, self.clock, self.devices = config, clock, devices
+                 probes: tuple[ProbeConfig, ...], *, emoncms: FakeEmoncms | None = None,
+                 **forwarder_options: Any) -> None:
+        self.config, self.clock, self.devices, self.emoncms = config, clock, devices, emoncms
         self.state = State(devices, probes, clock=clock)
         options = {"backoff_initial": 0.02, "backoff_max": 0.1, "poll_interval": 0.005, **forwarder_options}
         self.forwarder = Forwarder(config, self.state, devices, probes, clock=clock, **options)
@@ -76,15 +80,36 @@ class Rig:
         return (self.clock() // interval + 1) * interval
 
     def tick(self, blocks: dict[str, Block], wait: Callable[[Callable[[], object]], object]) -> float:
-        """Record `blocks` just before the next tick, move the clock past it and wait for the snapshot."""
+        """Record `blocks` just before the next tick, move the clock past it and wait for the snapshot; when
+        `emoncms` takes rows now, wait until the snapshot is stored there and the queue is empty.
+
+        Why the second wait: the fake and the forwarder share the clock, and emoncms stores a bulk row at
+        `its now − sentat + row time`. Between real ticks 300 s pass and a request takes milliseconds, so both
+        clocks agree; the manual clock jumps those 300 s at once, and a jump that lands between the forwarder
+        reading `sentat` and the fake reading its now stores that request's rows one interval late. So the
+        clock moves on only once the rows that emoncms takes have reached it, as they would in those 300 s.
+        A test that ticks while a backlog is still being sent must wait for it first for the same reason."""
         tick = self.next_tick()
-        before = self.forwarder.status().snapshots_total
+        before = self.forwarder.status()
         self.clock.set(tick - 1)
         for device, block in blocks.items():
             self.feed(device, block)
         self.clock.set(tick + 0.5)
-        wait(lambda: self.forwarder.status().snapshots_total > before)
+        wait(lambda: self.forwarder.status().snapshots_total > before.snapshots_total)
+        if self.emoncms is not None and self.emoncms.takes_rows_now(self.config.apikey):
+            emoncms = self.emoncms
+            wait(lambda: self._delivered(emoncms, int(tick), before.rows_dropped_total["disk_error"]))
         return tick
+
+    def _delivered(self, emoncms: FakeEmoncms, tick: int, dropped_before: int) -> bool:
+        """The queue is empty and the snapshot stamped `tick` reached `emoncms` (or the disk refused its rows).
+        The queue's figures alone are not enough: the flush thread may store figures it read just before the
+        snapshot was queued after the snapshot thread stored its own."""
+        status = self.forwarder.status()
+        if status.queue_rows:
+            return False
+        return (status.rows_dropped_total["disk_error"] > dropped_before
+                or any(point.time == tick for point in emoncms.stored()))
 
 
 @pytest.fixture
@@ -96,7 +121,7 @@ def make_rig(tmp_path: Path, fake: FakeEmoncms, clock: ManualClock) -> Iterator[
              **config_overrides: Any) -> Rig:
         queue_dir = config_overrides.pop("queue_dir", tmp_path / "queue")
         config = emoncms_config(queue_dir, fake.url, **config_overrides)
-        rig = Rig(config, clock, devices, probes, **(forwarder_options or {}))
+        rig = Rig(config, clock, devices, probes, emoncms=fake, **(forwarder_options or {}))
         rigs.append(rig)
         return rig
 

@@ -135,7 +135,8 @@ class Feed:
 
 
 class ManualClock:
-    """A wall clock that moves only when told: shared by the fake and the forwarder, row times are exact."""
+    """A wall clock that moves only when told: shared by the fake and the forwarder, row times are exact as long
+    as it does not move while a bulk request is in flight (emoncms stores `now − sentat + time`: see `Rig.tick`)."""
 
     def __init__(self, start: float) -> None:
         self._now = start
@@ -262,6 +263,12 @@ class FakeEmoncms:
             yield
         finally:
             self.come_up()
+
+    def takes_rows_now(self, key: str) -> bool:
+        """True when a bulk request with `key` sent now is stored and answered at once: listening, no failure
+        switch on, no answer held or delayed, `key` the write key."""
+        return (self._server is not None and self.fail_status is None and not self.drop_connections
+                and self.hold is None and not self.delay and not self.seconds_per_row and key == self.write_key)
 
     # --- what was stored -------------------------------------------------------------------------------
 
