@@ -156,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": lambda: demo_command(args.listen_address),
         "read": lambda: read_command(args.source, args.style or "plain"),
         "hex": lambda: hex_command.hex_command(args),
-        "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms),
+        # The streams as they are now, not as they were at import: the tests run `main` in-process, captured.
+        "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms, out=sys.stdout,
+                                                     err=sys.stderr),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
         "ble": lambda: ble_cli.run(args),
     }

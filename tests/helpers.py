@@ -1,12 +1,21 @@
-"""Small helpers shared by tests: waiting for a condition, real pseudo-terminals, required tools."""
+"""Small helpers shared by tests: waiting for a condition, real pseudo-terminals, required tools, programs that
+listen on a port the kernel picked.
+
+Parallel safety (the suite runs on several pytest-xdist workers at once): a program under test listens on port 0
+and the test learns the port it got — from the exporter's own log line (`start_daemon`), or from /proc for
+programs that do not say (`listening_port`). Never pick a free port and hand it over: another test may take it
+before the program binds it. Files go under tmp_path, never a fixed path in /tmp."""
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -72,3 +81,70 @@ def require_tool(name: str) -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+# A port that refuses every connection: nothing listens on 127.0.0.1:1 (no test does, and port 0 is never given a
+# port below 1024). Unlike a port picked free and released, no other test's program can take it meanwhile.
+REFUSED_PORT = 1
+
+# app.serve's line once the daemon listens: `listening on http://127.0.0.1:PORT (metrics at …)`.
+LISTENING = re.compile(r"listening on (http://\S+) \(metrics at ")
+
+
+def start_daemon(args: Sequence[str], log: Path, timeout: float = 30.0,
+                 **popen: Any) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:0` (ARGS may give that flag themselves,
+    with port 0), its stdout and stderr in `log`, once it listens: (the process, its base URL
+    `http://127.0.0.1:PORT`, the port it bound and logged)."""
+    listen = [] if "--web.listen-address" in args else ["--web.listen-address", "127.0.0.1:0"]
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "pvmonit_exporter", *args, *listen],
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen)
+
+    def url() -> str | None:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        if process.poll() is not None:
+            pytest.fail(f"the exporter exited with {process.returncode} before listening:\n{text}")
+        found = LISTENING.search(text)
+        return found[1] if found else None
+
+    try:
+        return process, wait_for(url, timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def listening_port(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """The one TCP port `process` listens on, read from /proc once it listens: for programs started on port 0
+    that do not say which port they got (VictoriaMetrics)."""
+
+    def port() -> int | None:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args!r} exited with {process.returncode} before listening")
+        ports = listening_ports(process.pid)
+        assert len(ports) <= 1, f"{process.args!r} listens on several ports: {ports}"
+        return ports[0] if ports else None
+
+    return wait_for(port, timeout=timeout)
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports process `pid` listens on: its sockets (/proc/PID/fd) in the LISTEN state (0A) of its
+    network namespace's tables (/proc/PID/net/tcp, tcp6)."""
+    sockets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target.removeprefix("socket:[").removesuffix("]"))
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in sockets:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)

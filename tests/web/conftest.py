@@ -2,9 +2,7 @@
 
 import json
 import signal
-import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -14,15 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import require_tool, wait_for
+from tests.helpers import require_tool, start_daemon, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes | None:
@@ -72,14 +64,9 @@ class Server:
 
 
 def start_exporter(args: list[str], log: Path) -> Server:
-    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:<free port>`, healthy."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pvmonit_exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}/", log)
+    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:0`, healthy."""
+    process, base = start_daemon(args, log, cwd=ROOT)
+    server = Server(process, f"{base}/", log)
     try:
         server.wait_healthy()
     except BaseException:
