@@ -3,8 +3,6 @@
 import json
 import signal
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import require_tool, start_daemon, wait_for
+from tests.daemon.test_exporter import get
+from tests.helpers import require_tool, start_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def http_get(url: str, timeout: float = 5.0) -> bytes | None:
-    """The body of a 200 answer; None when nothing answers (yet)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return bytes(response.read())
-    except (urllib.error.URLError, OSError):
-        return None
 
 
 @dataclass
@@ -35,21 +25,13 @@ class Server:
     log: Path
 
     def api_state(self) -> dict[str, Any]:
-        body = http_get(self.url + "api/state")
-        assert body is not None, f"{self.url}api/state did not answer"
+        status, _, body = get(self.url + "api/state")
+        assert status == 200, (status, body[:500])
         document: dict[str, Any] = json.loads(body)
         return document
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        def healthy() -> bool:
-            if self.process.poll() is not None:
-                pytest.fail(f"the exporter exited with {self.process.returncode}:\n{self.output()}")
-            return http_get(self.url + "healthz", timeout=1.0) == b"ok\n"
-
-        wait_for(healthy, timeout=timeout, interval=0.1)
 
     def stop(self) -> int:
         """SIGTERM, as systemd stops it; the exit status."""
@@ -64,11 +46,11 @@ class Server:
 
 
 def start_exporter(args: list[str], log: Path) -> Server:
-    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:0`, healthy."""
+    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:0`, listening and healthy."""
     process, base = start_daemon(args, log, cwd=ROOT)
     server = Server(process, f"{base}/", log)
     try:
-        server.wait_healthy()
+        assert get(f"{base}/healthz")[::2] == (200, b"ok\n"), server.output()
     except BaseException:
         server.stop()
         raise
