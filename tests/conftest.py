@@ -33,12 +33,12 @@ class _Guard:
         raise RuntimeError(f"{self.test} started a process ({how}) but is not marked @pytest.mark.{MARKER}")
 
 
-_GUARD = _Guard()
+GUARD = _Guard()
 
 
 def _guarded(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     def start(*args: Any, **kwargs: Any) -> Any:
-        _GUARD.check(name)
+        GUARD.check(name)
         return original(*args, **kwargs)
 
     return start
@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
     execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined] # private, but every Popen runs it
 
     def guarded_execute_child(popen: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> Any:
-        _GUARD.check(f"subprocess {args!r}"[:200])
+        GUARD.check(f"subprocess {args!r}"[:200])
         return execute_child(popen, args, *rest, **kwargs)
 
     subprocess.Popen._execute_child = guarded_execute_child  # type: ignore[attr-defined]
@@ -59,13 +59,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _phase(item: pytest.Item) -> Generator[None, None, None]:
-    with _GUARD.lock:
-        _GUARD.test, _GUARD.allowed, _GUARD.started = item.nodeid, item.get_closest_marker(MARKER) is not None, []
+    with GUARD.lock:
+        GUARD.test, GUARD.allowed, GUARD.started = item.nodeid, item.get_closest_marker(MARKER) is not None, []
     try:
         yield
     finally:
-        with _GUARD.lock:
-            started, _GUARD.test, _GUARD.allowed = _GUARD.started, None, True
+        with GUARD.lock:
+            started, GUARD.test, GUARD.allowed = GUARD.started, None, True
     if started:
         pytest.fail(f"started a process ({started[0]}) without @pytest.mark.{MARKER}: `scripts/test --fast` "
                     "must start none", pytrace=False)
