@@ -284,6 +284,9 @@ probes:{file_probe('shed', temperature)}
     finally:
         for client in clients:
             client.close()
+        # The link first: Linux gives a freed pty number to the next pty opened, perhaps another test's, which
+        # the daemon, retrying the link, would open and lock.
+        link.unlink(missing_ok=True)
         cable.close()
     assert daemon.stop() == 0
     assert "Too many open files" not in daemon.log()
