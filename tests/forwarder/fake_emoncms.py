@@ -142,7 +142,14 @@ class FakeEmoncms:
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        # The port stays this fake's while it is down: a socket bound to it and never listening keeps the kernel
+        # from giving it to another test's port 0 (tests run on several workers at once), yet refuses
+        # connections as a closed port does. The server binds the same port beside it (SO_REUSEADDR, allowed
+        # while no other socket listens there).
+        self._port_holder = socket.socket()
+        self._port_holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._port_holder.bind(("127.0.0.1", 0))
+        self.port: int = self._port_holder.getsockname()[1]
         self.come_up()
 
     # --- life cycle ----------------------------------------------------------------------------------
@@ -152,7 +159,7 @@ class FakeEmoncms:
         return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     def come_up(self) -> None:
-        """Listen (again, on the same port after `go_down()`)."""
+        """Listen (again, on the same port after `go_down()`: its own, held meanwhile)."""
         fake = self
 
         class Handler(_Handler):
@@ -179,7 +186,10 @@ class FakeEmoncms:
             self._thread.join()
             self._thread = None
 
-    close = go_down
+    def close(self) -> None:
+        """Down for good: the port is given back."""
+        self.go_down()
+        self._port_holder.close()
 
     def __enter__(self) -> "FakeEmoncms":
         return self
