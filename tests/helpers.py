@@ -9,6 +9,7 @@ before the program binds it. Files go under tmp_path, never a fixed path in /tmp
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -86,6 +87,17 @@ def require_tool(name: str) -> str:
 # A port that refuses every connection: nothing listens on 127.0.0.1:1 (no test does, and port 0 is never given a
 # port below 1024). Unlike a port picked free and released, no other test's program can take it meanwhile.
 REFUSED_PORT = 1
+
+def port_holder() -> socket.socket:
+    """A socket bound to a free 127.0.0.1 port and never listening, for a stand-in that goes down and comes back
+    on the same port: while held, the kernel's port 0 never hands the port to another test, connections to it
+    are refused as by a closed port, and the stand-in binds beside it (both SO_REUSEADDR: allowed while no
+    other socket listens there). Close it when the stand-in is done."""
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    return holder
+
 
 # app.serve's line once the daemon listens: `listening on http://127.0.0.1:PORT (metrics at …)`.
 LISTENING = re.compile(r"listening on (http://\S+) \(metrics at ")

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.helpers import port_holder
+
 WRITE_KEY = "0123456789abcdef0123456789abcdef"
 READ_KEY = "fedcba9876543210fedcba9876543210"
 NODE_LIMIT_ERROR = "Error: Reached the maximal allowed number of different NodeIds, limit is {limit}"
@@ -142,13 +144,7 @@ class FakeEmoncms:
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # The port stays this fake's while it is down: a socket bound to it and never listening keeps the kernel
-        # from giving it to another test's port 0 (tests run on several workers at once), yet refuses
-        # connections as a closed port does. The server binds the same port beside it (SO_REUSEADDR, allowed
-        # while no other socket listens there).
-        self._port_holder = socket.socket()
-        self._port_holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._port_holder.bind(("127.0.0.1", 0))
+        self._port_holder = port_holder()  # the port stays this fake's while it is down (tests run in parallel)
         self.port: int = self._port_holder.getsockname()[1]
         self.come_up()
 
