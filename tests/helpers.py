@@ -88,14 +88,17 @@ def require_tool(name: str) -> str:
 # port below 1024). Unlike a port picked free and released, no other test's program can take it meanwhile.
 REFUSED_PORT = 1
 
-def port_holder() -> socket.socket:
-    """A socket bound to a free 127.0.0.1 port and never listening, for a stand-in that goes down and comes back
-    on the same port: while held, the kernel's port 0 never hands the port to another test, connections to it
-    are refused as by a closed port, and the stand-in binds beside it (both SO_REUSEADDR: allowed while no
-    other socket listens there). Close it when the stand-in is done."""
-    holder = socket.socket()
+def port_holder(dual_stack: bool = False) -> socket.socket:
+    """A socket bound to a free 127.0.0.1 port (with `dual_stack`, free on IPv4 and IPv6) and never listening,
+    for a program that must be told its port, or a stand-in that goes down and comes back on the same port:
+    while held, the kernel's port 0 never hands the port to another test, connections to it are refused as by
+    a closed port, and the program binds beside it (both SO_REUSEADDR: allowed while no other socket listens
+    there). Close it when the program is done."""
+    holder = socket.socket(socket.AF_INET6 if dual_stack else socket.AF_INET)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    holder.bind(("127.0.0.1", 0))
+    if dual_stack:
+        holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    holder.bind(("::" if dual_stack else "127.0.0.1", 0))
     return holder
 
 

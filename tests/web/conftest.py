@@ -2,6 +2,7 @@
 
 import json
 import signal
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.daemon.test_exporter import get
-from tests.helpers import listening_ports, require_tool, start_daemon
+from tests.helpers import port_holder, require_tool, start_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,24 +78,8 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    class OwnPortService(Service):
-        """chromedriver with `--port=0`: it binds a port of its choosing, read from /proc once it listens.
-        Selenium's own Service picks a free port and hands it over, which another worker may take meanwhile."""
-
-        def command_line_args(self) -> list[str]:
-            return ["--port=0", *self.service_args]
-
-        bound = False
-
-        def is_connectable(self) -> bool:  # what start() polls until chromedriver answers, and stop() after
-            if not self.bound:
-                ports = listening_ports(self.process.pid)
-                if not ports:
-                    return False
-                self.port, self.bound = ports[0], True
-            return bool(super().is_connectable())
-
     drivers: list[Any] = []
+    holders: list[socket.socket] = []
 
     def make(lang: str = "en-US", width: int = 1280, height: int = 900) -> Any:
         options = webdriver.ChromeOptions()
@@ -108,11 +93,18 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         primary = lang.split("-", maxsplit=1)[0]
         options.add_experimental_option("prefs", {"intl.accept_languages": f"{lang},{primary}"})
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-        driver = webdriver.Chrome(service=OwnPortService(chromedriver, log_output=str(tmp_path / "chromedriver.log")),
-                                  options=options)
+        # chromedriver must be given its port, and binds it on IPv4 and IPv6 (exiting when either is taken):
+        # the port is held free on both for it, so that no other test's port 0 gets it meanwhile. (Selenium's
+        # own choice is a port found free on IPv4 and released.)
+        holder = port_holder(dual_stack=True)
+        holders.append(holder)
+        service = Service(chromedriver, port=holder.getsockname()[1], log_output=str(tmp_path / "chromedriver.log"))
+        driver = webdriver.Chrome(service=service, options=options)
         drivers.append(driver)
         return driver
 
     yield make
     for driver in drivers:
         driver.quit()
+    for holder in holders:
+        holder.close()
