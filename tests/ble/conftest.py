@@ -30,17 +30,17 @@ def start_bus(tmp_path: Path, policy: str) -> Iterator[str]:
     (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=socket, policy=policy), encoding="utf-8")
     # --print-address: one line once it listens. (The socket file appears at bind(), before listen(): a client
     # connecting in between was refused, on a loaded machine.)
-    process = subprocess.Popen([daemon, f"--config-file={tmp_path / 'bus.conf'}", "--nofork", "--print-address"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        readable, _, _ = select.select([process.stdout], [], [], BUS_STARTUP_TIMEOUT)
-        address = process.stdout.readline() if readable else ""
-        assert address.startswith(f"unix:path={socket},"), f"dbus-daemon did not start: {address!r}"
-        yield f"unix:path={socket}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+    with subprocess.Popen([daemon, f"--config-file={tmp_path / 'bus.conf'}", "--nofork", "--print-address"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            readable, _, _ = select.select([process.stdout], [], [], BUS_STARTUP_TIMEOUT)
+            address = process.stdout.readline() if readable else ""
+            assert address.startswith(f"unix:path={socket},"), f"dbus-daemon did not start: {address!r}"
+            yield f"unix:path={socket}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
 
 
 @pytest.fixture
