@@ -3,8 +3,10 @@ listen on a port the kernel picked.
 
 Parallel safety (the suite runs on several pytest-xdist workers at once): a program under test listens on port 0
 and the test learns the port it got — from the exporter's own log line (`start_daemon`), or from /proc for
-programs that do not say (`listening_port`). Never pick a free port and hand it over: another test may take it
-before the program binds it. Files go under tmp_path, never a fixed path in /tmp."""
+programs that do not say (`listening_port`); a program that must be told its port gets one `port_holder` keeps.
+Never pick a free port, release it and hand it over: another test may take it before the program binds it.
+Files go under tmp_path, never a fixed path in /tmp; a reader is given a symlink there (`FakeDevicePort(link)`),
+not a /dev/pts/N that the kernel hands to the next pseudo-terminal opened once it is closed."""
 
 import os
 import re
@@ -88,6 +90,7 @@ def require_tool(name: str) -> str:
 # port below 1024). Unlike a port picked free and released, no other test's program can take it meanwhile.
 REFUSED_PORT = 1
 
+
 def port_holder(dual_stack: bool = False) -> socket.socket:
     """A socket bound to a free 127.0.0.1 port (with `dual_stack`, free on IPv4 and IPv6) and never listening,
     for a program that must be told its port, or a stand-in that goes down and comes back on the same port:
@@ -147,19 +150,22 @@ def listening_port(process: subprocess.Popen[bytes], timeout: float = 30.0) -> i
 
 def listening_ports(pid: int) -> list[int]:
     """The TCP ports process `pid` listens on: its sockets (/proc/PID/fd) in the LISTEN state (0A) of its
-    network namespace's tables (/proc/PID/net/tcp, tcp6)."""
+    network namespace's tables (/proc/PID/net/tcp, tcp6); none for a process exiting or gone."""
     sockets = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith("socket:["):
-            sockets.add(target.removeprefix("socket:[").removesuffix("]"))
     ports = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in sockets:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                sockets.add(target.removeprefix("socket:[").removesuffix("]"))
+        for table in ("tcp", "tcp6"):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in sockets:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    except FileNotFoundError:  # the process is exiting (its /proc/PID/net is gone first) or gone
+        return []
     return sorted(ports)
