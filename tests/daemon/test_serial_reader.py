@@ -100,11 +100,18 @@ def test_port_that_does_not_exist_yet(tmp_path: Path, caplog: pytest.LogCaptureF
     device = DeviceConfig("mppt", str(link))
     state = State([device])
     caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.serialport")
-    reader = _reader(state, device)
+    attempts: list[str] = []
+
+    def counting_open(path: str) -> serial.Serial:
+        attempts.append(path)
+        return open_port(path)
+
+    reader = SerialReader(device, state, Discovery(PortClaims(), ()), opener=counting_open)
+    reader.start()
     try:
         view = wait_for(lambda: v if (v := state.devices()[0]).error else None)
         assert "no such port" in (view.error or "")
-        time.sleep(2)  # several retries happen meanwhile...
+        wait_for(lambda: len(attempts) >= 3)  # several retries happen meanwhile...
         missing = [r for r in caplog.records if "no such port" in r.getMessage()]
         assert len(missing) == 1  # ...but the state change is logged once
         port = FakeDevicePort(link)
