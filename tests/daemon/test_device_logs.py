@@ -71,7 +71,6 @@ def test_silence_and_return_are_logged_once_each(tmp_path: Path) -> None:
     assert not [line for line in lines if "wrong device" in line]
 
 
-@pytest.mark.slow
 def test_hex_answers_while_the_text_pauses_are_no_silence(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A device answering HEX requests pauses its text: its valid HEX messages keep the reader from calling the
     port silent or at the wrong speed."""

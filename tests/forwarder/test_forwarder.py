@@ -438,7 +438,6 @@ def bulk_sizes(fake: FakeEmoncms) -> list[int]:
     return [len(json.loads(parse_qs(r.body.decode())["data"][0])) for r in fake.recorded()]
 
 
-@pytest.mark.slow
 def test_a_batch_slower_than_the_timeout_is_sent_in_smaller_batches_until_the_backlog_drains(
         tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
     """A slow emonPi: 0.1 s a row, so 24 rows take 2.4 s against a 1 s timeout. Resending the same 24 rows
