@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from tests.ops.processes import free_port, stop
+from benchmarks.bench_daemon import free_port
+from tests.ops.processes import stop
 
 REPO = Path(__file__).resolve().parent.parent
 BEFORE_REF = "0dad99a"  # main when issue 10's work began: the standard library's http.server

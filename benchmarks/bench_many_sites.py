@@ -26,8 +26,9 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.bench_daemon import free_port
 from pvmonit_exporter.sources.simulator import PROBE_INTERVAL, PROBE_NAME, Simulator, demo_devices
-from tests.ops.processes import free_port, stop
+from tests.ops.processes import stop
 
 REPO = Path(__file__).resolve().parents[1]
 AGENT_CONFIG = REPO / "prometheus" / "agent.yml"

@@ -216,8 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulate": simulate_command.simulate_command,
         "read": lambda: read_command(args.source, args.style or "plain"),
         "hex": lambda: hex_command.hex_command(args),
+        # The streams as they are now, not as they were at import: the tests run `main` in-process, captured.
         "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms,
-                                                     ask_mqtt=args.mqtt),
+                                                     ask_mqtt=args.mqtt, out=sys.stdout, err=sys.stderr),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
         "ble": lambda: ble_cli.run(args),
         "control": lambda: control_command(args),

@@ -93,6 +93,7 @@ def decoded_blocks(stdout: str) -> list[list[str]]:
 # --- read on recordings ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_read_plain_counts_blocks(name: str, read_results: Results) -> None:
     blocks = plain_blocks(ok(read_results[name, "plain"]).stdout)
@@ -100,6 +101,7 @@ def test_read_plain_counts_blocks(name: str, read_results: Results) -> None:
     assert all("Checksum" not in block for block in blocks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_read_json_blocks_as_received(name: str, read_results: Results) -> None:
     blocks = json_blocks(ok(read_results[name, "json"]).stdout)
@@ -117,6 +119,7 @@ def test_read_json_blocks_as_received(name: str, read_results: Results) -> None:
     assert found > 0
 
 
+@pytest.mark.slow
 def test_read_first_bluesolar_block(read_results: Results) -> None:
     name = "bluesolar_1.23.dump"
     first_json = json_blocks(read_results[name, "json"].stdout)[0]
@@ -129,6 +132,7 @@ def test_read_first_bluesolar_block(read_results: Results) -> None:
     assert [line.split(": ", 1)[0] for line in first_decoded] == list(first_json)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_read_decoded_blocks(name: str, read_results: Results) -> None:
     blocks = decoded_blocks(ok(read_results[name, "decoded"]).stdout)
@@ -137,11 +141,13 @@ def test_read_decoded_blocks(name: str, read_results: Results) -> None:
     assert not any(line.startswith("Checksum") for block in blocks for line in block)
 
 
+@pytest.mark.slow
 def test_read_decoded_smartsolar_pid(read_results: Results) -> None:
     first = decoded_blocks(read_results["smartsolar_1.39.dump", "decoded"].stdout)[0]
     assert "PID: 0xA05F (SmartSolar MPPT 100/20)" in first
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_read_summary_on_stderr(name: str, style: str, read_results: Results) -> None:
@@ -159,10 +165,12 @@ def test_read_summary_on_stderr(name: str, style: str, read_results: Results) ->
     assert (checksum, malformed, discarded) == (stats.checksum_errors, stats.malformed_blocks, stats.bytes_discarded)
 
 
+@pytest.mark.slow
 def test_read_smartsolar_summary_text(read_results: Results) -> None:
     assert "493 blocks valid, 1 rejected" in read_results["smartsolar_1.39.dump", "plain"].stderr
 
 
+@pytest.mark.slow
 def test_read_empty_recording(tmp_path: Path) -> None:
     empty = tmp_path / "empty.dump"
     empty.write_bytes(b"")
@@ -174,22 +182,26 @@ def test_read_empty_recording(tmp_path: Path) -> None:
 # --- read errors ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_read_no_such_port() -> None:
     port = "/dev/ttyUSB-pvmonit-test-missing"
     line = assert_one_line_error(run_cli("read", port), f"{port}: ")
     assert "no such port" in line
 
 
+@pytest.mark.slow
 def test_read_directory(tmp_path: Path) -> None:
     line = assert_one_line_error(run_cli("read", str(tmp_path)), f"{tmp_path}: ")
     assert "is a directory" in line
 
 
+@pytest.mark.slow
 def test_read_not_a_tty() -> None:
     line = assert_one_line_error(run_cli("read", os.devnull), f"{os.devnull}: ")
     assert "not a serial port" in line
 
 
+@pytest.mark.slow
 def test_read_unreadable_recording() -> None:
     with world_readable_dir() as work:
         recording = work / "secret.dump"
@@ -250,6 +262,7 @@ def read_while_sending(master: int, stdout: IO[bytes], frame: bytes, until: byte
     return received
 
 
+@pytest.mark.slow
 def test_read_pty_prints_block() -> None:
     with pty_reader("--json") as (master, process):
         assert process.stdout is not None
@@ -260,6 +273,7 @@ def test_read_pty_prints_block() -> None:
     assert list(json.loads(first_line)) == list(PTY_BLOCK)
 
 
+@pytest.mark.slow
 def test_read_pty_plain_block() -> None:
     with pty_reader() as (master, process):
         assert process.stdout is not None
@@ -270,6 +284,7 @@ def test_read_pty_plain_block() -> None:
 # --- stdout closed early (`read … | head -n 3`) ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_read_recording_into_closed_pipe(read_results: Results) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "pvmonit_exporter", "read", str(CAPTURES / "bvm702.dump")],
@@ -287,6 +302,7 @@ def test_read_recording_into_closed_pipe(read_results: Results) -> None:
     assert b"Error" not in stderr
 
 
+@pytest.mark.slow
 def test_read_port_into_closed_pipe() -> None:
     with pty_reader() as (master, process):
         assert process.stdout is not None
@@ -308,11 +324,13 @@ def test_read_port_into_closed_pipe() -> None:
 # --- global flags ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_version() -> None:
     result = ok(run_cli("--version"))
     assert result.stdout == f"pvmonit-exporter {__version__}\n"
 
 
+@pytest.mark.slow
 def test_no_command_no_config() -> None:
     result = run_cli()
     assert result.returncode == 2

@@ -107,6 +107,7 @@ def test_ctrl_c_prints_the_summary_and_exits_130() -> None:
     assert int(summary[1]) >= 1  # the blocks it printed are counted
 
 
+@pytest.mark.slow
 def test_decoded_in_a_persons_units() -> None:
     result = ok(run_cli("read", "--decoded", str(CAPTURES / "bvm702.dump")))
     main, history = decoded_blocks(result.stdout)[:2]
@@ -118,6 +119,7 @@ def test_decoded_in_a_persons_units() -> None:
     assert "Relay: OFF" in main
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("block", "lines"),
     [

@@ -1,6 +1,7 @@
 """Real D-Bus daemons for the Bluetooth tests: one without BlueZ, one whose policy drops every reply, and one
 with the stand-in BlueZ (tests/ble/fake_bluez.py) on it."""
 
+import select
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.ble.fake_bluez import FakeBlueZ
-from tests.helpers import require_tool, wait_for
+from tests.helpers import require_tool
 
+BUS_STARTUP_TIMEOUT = 10.0
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -26,14 +28,19 @@ def start_bus(tmp_path: Path, policy: str) -> Iterator[str]:
     daemon = require_tool("dbus-daemon")
     socket = tmp_path / "bus.sock"
     (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=socket, policy=policy), encoding="utf-8")
-    process = subprocess.Popen([daemon, f"--config-file={tmp_path / 'bus.conf'}", "--nofork"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(socket.exists)
-        yield f"unix:path={socket}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+    # --print-address: one line once it listens. (The socket file appears at bind(), before listen(): a client
+    # connecting in between was refused, on a loaded machine.)
+    with subprocess.Popen([daemon, f"--config-file={tmp_path / 'bus.conf'}", "--nofork", "--print-address"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            readable, _, _ = select.select([process.stdout], [], [], BUS_STARTUP_TIMEOUT)
+            address = process.stdout.readline() if readable else ""
+            assert address.startswith(f"unix:path={socket},"), f"dbus-daemon did not start: {address!r}"
+            yield f"unix:path={socket}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
 
 
 @pytest.fixture

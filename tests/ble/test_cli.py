@@ -57,6 +57,7 @@ def test_decode_for_people(capsys: pytest.CaptureFixture[str]) -> None:
                    "CS: Absorption\nERR: No error\nV: 13.42 V\nI: 7.5 A\nH20: 0.37 kWh\nPPV: 112 W\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
     (["--key", OTHER_KEY.hex(), SOLAR.hex()], "the key does not match this device: its key-check byte is 0x8F"),
     (["--key", KEY.hex(), SOLAR.hex()[:-2]], "advertisement cut short: a solar_charger record is 12 bytes"),
@@ -99,6 +100,7 @@ def test_scan_lists_what_it_hears_and_checks_the_configured_keys(tmp_path: Path)
     assert KEY.hex() not in out.getvalue()
 
 
+@pytest.mark.slow
 def test_scan_without_a_system_dbus_is_one_line_exit_2() -> None:
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/pvmonit-test/bus"}
     result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "ble", "scan", "--seconds", "1"], cwd=ROOT,

@@ -71,7 +71,6 @@ def up(base: str, device: str) -> float | None:
     return sample(base, "vedirect_up", device=device)
 
 
-@pytest.mark.slow
 def test_bluetooth_values_under_the_existing_names_stale_and_back(installation: Installation) -> None:
     base = installation.base
     wait_for(lambda: up(base, "shunt") == 1.0 and up(base, "mppt") == 1.0)

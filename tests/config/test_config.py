@@ -33,6 +33,7 @@ from tests.config import (
     assert_one_line_error,
     run_cli,
     run_cli_unprivileged,
+    run_main,
     world_readable_dir,
 )
 
@@ -224,11 +225,15 @@ def where(file: str, line: int | None, key_path: str) -> str:
     return f"{place}: {key_path}: " if key_path else f"{place}: "
 
 
+# The same errors through the real command line, a Python start-up each: a sample of every kind of file error.
+CLI_SAMPLE = ("bad_yaml", "empty", "unknown_key", "emoncms_key_with_space")
+
+
 @pytest.fixture(scope="module")
 def cli_results() -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
-    """`check-config` on every error fixture and `run` on a sample, concurrently (each is a Python start-up)."""
-    jobs = [("check-config", name) for name in ERRORS] + [("run", name) for name in RUN_SAMPLE]
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    """`check-config` on a sample and `run` on a sample, concurrently, in subprocesses."""
+    jobs = [("check-config", name) for name in CLI_SAMPLE] + [("run", name) for name in RUN_SAMPLE]
+    with ThreadPoolExecutor(max_workers=4) as pool:
         results = pool.map(lambda job: run_cli(job[0], "--config.file", fixture(job[1])), jobs)
         return dict(zip(jobs, results, strict=True))
 
@@ -255,12 +260,28 @@ def test_load_config_error(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ERRORS))
-def test_check_config_error(name: str, cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+def test_check_config_error(name: str) -> None:
+    """`main`, in this process: the whole command but the interpreter's start-up."""
     line_number, key_path, fragment = ERRORS[name]
-    line = assert_one_line_error(cli_results["check-config", name], where(fixture(name), line_number, key_path))
+    file = fixture(name)
+    line = assert_one_line_error(run_main("check-config", "--config.file", file), where(file, line_number, key_path))
     assert fragment in line
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CLI_SAMPLE)
+def test_check_config_error_through_the_command_line(
+        name: str, cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+    """The subprocess answers what `main` in-process answers (test_check_config_error), to the byte."""
+    line_number, key_path, fragment = ERRORS[name]
+    real = cli_results["check-config", name]
+    line = assert_one_line_error(real, where(fixture(name), line_number, key_path))
+    assert fragment in line
+    in_process = run_main("check-config", "--config.file", fixture(name))
+    assert (real.returncode, real.stdout, real.stderr) == (in_process.returncode, in_process.stdout, in_process.stderr)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUN_SAMPLE)
 def test_run_refuses_bad_config(name: str,
                                 cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
@@ -269,12 +290,14 @@ def test_run_refuses_bad_config(name: str,
     assert fragment in line
 
 
+@pytest.mark.slow
 def test_config_file_without_command_runs_and_refuses_bad_config() -> None:
     file = fixture("wrong_type_port")
     line = assert_one_line_error(run_cli("--config.file", file), where(file, 5, "devices[1].port"))
     assert "must be a non-empty string" in line
 
 
+@pytest.mark.slow
 def test_run_refuses_bad_listen_address_flag() -> None:
     result = run_cli("run", "--config.file", fixture("valid_minimal"), "--web.listen-address", "localhost")
     line = assert_one_line_error(result, "--web.listen-address: ")
@@ -298,7 +321,7 @@ def assert_one_warning(result: subprocess.CompletedProcess[str], file: str, line
 def test_check_config_warns_of_an_unreadable_key_file(name: str) -> None:
     line, key_path, warning, _ = KEY_WARNINGS[name]
     file = fixture(name)
-    result = run_cli("check-config", "--config.file", file)
+    result = run_main("check-config", "--config.file", file)
     assert warning in assert_one_warning(result, file, line, key_path)
     printed = yaml.safe_load(result.stdout)
     assert printed["emoncms"]["apikey"] is None
@@ -308,6 +331,7 @@ def test_check_config_warns_of_an_unreadable_key_file(name: str) -> None:
     assert len(config.warnings) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(KEY_WARNINGS))
 def test_run_refuses_an_unreadable_key_file(name: str) -> None:
     line_number, key_path, _, error = KEY_WARNINGS[name]
@@ -336,6 +360,7 @@ def test_a_key_in_the_credentials_directory_is_a_credential(tmp_path: Path, monk
     assert "expected while the service is stopped" not in config.warnings[0]
 
 
+@pytest.mark.slow
 def test_check_config_warns_of_a_key_file_this_user_cannot_read() -> None:
     with world_readable_dir() as work:
         key_file = work / "emoncms.key"
@@ -361,10 +386,11 @@ def test_no_such_file(tmp_path: Path) -> None:
         load_config(file)
     assert str(caught.value) == f"{file}: no such file"
     for command in ("check-config", "run"):
-        line = assert_one_line_error(run_cli(command, "--config.file", file), f"{file}: ")
+        line = assert_one_line_error(run_main(command, "--config.file", file), f"{file}: ")
         assert line == f"pvmonit-exporter: {file}: no such file"
 
 
+@pytest.mark.slow
 def test_fifo_does_not_hang(tmp_path: Path) -> None:
     """A FIFO nobody writes to would block an ordinary open() forever."""
     fifo = tmp_path / "config.yaml"
@@ -376,7 +402,7 @@ def test_fifo_does_not_hang(tmp_path: Path) -> None:
 def test_too_large(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("# padding\n" * 200_000, encoding="utf-8")
-    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}: ")
+    line = assert_one_line_error(run_main("check-config", "--config.file", str(path)), f"{path}: ")
     assert line.endswith("larger than 1024 KiB: not a configuration file")
 
 
@@ -385,11 +411,12 @@ def test_python_tag_is_never_run(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(f"devices:\n  - name: !!python/object/apply:os.system [touch {marker}]\n    port: /dev/ttyUSB0\n",
                     encoding="utf-8")
-    line = assert_one_line_error(run_cli("check-config", "--config.file", str(path)), f"{path}:2: invalid YAML: ")
+    line = assert_one_line_error(run_main("check-config", "--config.file", str(path)), f"{path}:2: invalid YAML: ")
     assert "could not determine a constructor" in line
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_permission_denied() -> None:
     with world_readable_dir() as work:
         path = work / "config.yaml"
@@ -405,7 +432,7 @@ def test_permission_denied() -> None:
 
 def check_config_output(file: str) -> tuple[dict[str, object], str]:
     """`check-config` on a valid file: (the printed YAML, parsed; the raw stdout)."""
-    result = run_cli("check-config", "--config.file", file)
+    result = run_main("check-config", "--config.file", file)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.startswith(f"# {file}: valid\n")
@@ -508,7 +535,7 @@ def test_example_is_valid(tmp_path: Path, example: tuple[str, dict[str, object]]
     defaults = EmoncmsConfig(url=config.emoncms.url, apikey=config.emoncms.apikey,
                              queue_dir=config.emoncms.queue_dir)
     assert config.emoncms == defaults
-    result = run_cli("check-config", "--config.file", str(path))
+    result = run_main("check-config", "--config.file", str(path))
     assert result.returncode == 0, result.stderr
 
 
@@ -559,6 +586,7 @@ def test_example_key_check_would_notice_a_missing_key(example: tuple[str, dict[s
     assert field_names(WebConfig) - keys_of(web) == {"pv_power_max"}
 
 
+@pytest.mark.slow
 def test_unprivileged_run_reads_a_readable_file() -> None:
     """The permission test above, run as root, drops root in a child: that child can read what nobody may read,
     so the "permission denied" there comes from the file's mode and nothing else."""
@@ -617,10 +645,10 @@ def test_relative_queue_dir_is_relative_to_the_config_file(tmp_path: Path) -> No
     assert config.emoncms.queue_dir == tmp_path / "queue"
 
 
-def test_key_never_appears_in_its_error(cli_results: dict[tuple[str, str], subprocess.CompletedProcess[str]]) -> None:
+def test_key_never_appears_in_its_error() -> None:
     for name in ("emoncms_key_file_with_comment", "emoncms_key_with_space", "emoncms_key_too_short",
                  "emoncms_key_not_hex"):
-        result = cli_results[("check-config", name)]
+        result = run_main("check-config", "--config.file", fixture(name))
         assert "0123456789abcdef" not in result.stderr + result.stdout
 
 

@@ -3,6 +3,7 @@ key masked wherever the configuration is shown. (The one-line errors are fixture
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pvmonit_exporter.config import effective_config, load_config
@@ -31,6 +32,7 @@ def test_a_key_file_relative_to_the_config_file(tmp_path: Path) -> None:
     assert config.devices[1].ble_key == bytes.fromhex(KEY)
 
 
+@pytest.mark.slow
 def test_check_config_masks_the_key_and_shows_each_device_its_own_keys(tmp_path: Path) -> None:
     path = write_config(tmp_path, f'    ble_address: "E1:2B:3C:4D:5E:6F"\n    ble_key: {KEY}\n')
     result = run_cli("check-config", "--config.file", str(path))
@@ -46,6 +48,7 @@ def test_check_config_masks_the_key_and_shows_each_device_its_own_keys(tmp_path:
     assert yaml.safe_load(result.stdout) == effective_config(load_config(path))
 
 
+@pytest.mark.slow
 def test_a_bad_key_is_never_repeated_in_the_error(tmp_path: Path) -> None:
     wrong = KEY[:-1] + "g"
     path = write_config(tmp_path, f'    ble_address: "E1:2B:3C:4D:5E:6F"\n    ble_key: {wrong}\n')
@@ -56,6 +59,7 @@ def test_a_bad_key_is_never_repeated_in_the_error(tmp_path: Path) -> None:
     assert wrong not in result.stderr
 
 
+@pytest.mark.slow
 def test_an_absent_key_file_follows_the_apikey_file_rules(tmp_path: Path) -> None:
     """check-config warns (the key may be a credential that exists only inside the service); run refuses."""
     path = write_config(tmp_path, '    ble_address: "E1:2B:3C:4D:5E:6F"\n    ble_key_file: absent.key\n')

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from functools import partial
@@ -15,24 +16,21 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pvmonit_exporter.vedirect.framing import encode_block
-from tests.helpers import FakeDevicePort, require_tool, wait_for
+from tests.helpers import FakeDevicePort, require_tool, start_daemon, wait_for
 from tests.vedirect_samples import BMV_HISTORY, BMV_MAIN, MPPT
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = pytest.mark.slow  # every test here runs the daemon
 
 
 def get(url: str) -> tuple[int, str, bytes]:
-    """(status, content type, body); status 0 when there is no answer or it is not a 200."""
+    """(status, content type, body), whatever the status; no answer at all fails the test."""
     try:
         # 30 s: a loaded machine, or a server working through 2,000 pending connections, answers late, not never
         with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.headers.get("Content-Type", ""), response.read()
-    except OSError:
-        return 0, "", b""
+    except urllib.error.HTTPError as error:  # 404, 500…: an answer, with its status
+        with error:
+            return error.code, error.headers.get("Content-Type", ""), error.read()
 
 
 def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -55,24 +53,15 @@ def sample(base: str, name: str, **labels: str) -> float | None:
 
 
 class Daemon:
+    """`pvmonit-exporter run` on a port of its choosing (parallel-safe), its stdout and stderr in `stderr_path`."""
+
     def __init__(self, config: Path, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.stderr_path = tmp_path / "stderr.log"
-        self.stderr = self.stderr_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pvmonit_exporter", "run", "--config.file", str(config),
-             "--web.listen-address", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=self.stderr,
-        )
-        wait_for(lambda: get(self.base + "/healthz")[0] == 200 or self.process.poll() is not None, timeout=20)
-        assert self.process.poll() is None, self.stderr_path.read_text()
+        self.process, self.base = start_daemon(["run", "--config.file", str(config)], self.stderr_path)
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=15)
-        self.stderr.close()
-        return code
+        return self.process.wait(timeout=15)
 
 
 @pytest.fixture
@@ -196,8 +185,8 @@ def test_api_state_and_other_routes(daemon: Daemon, ports: dict[str, FakeDeviceP
     assert "no such port" in never["error"]
     assert get(daemon.base + "/healthz")[:3:2] == (200, b"ok\n")
     assert get(daemon.base + "/")[0] == 200
-    assert get(daemon.base + "/nothing-here")[0] == 0  # urllib raises on 404
-    assert get(daemon.base + "/static/../../config.py")[0] == 0
+    assert get(daemon.base + "/nothing-here")[0] == 404
+    assert get(daemon.base + "/static/../../config.py")[0] == 404
     assert daemon.stop() == 0
 
 
@@ -235,18 +224,14 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
     running = Daemon(config, tmp_path)
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(timeout=15) == 0
-    running.stderr.close()
     log = running.stderr_path.read_text()
     assert "stopping" in log
     assert "Traceback" not in log
 
 
-def test_demo_serves_simulated_devices() -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    demo = subprocess.Popen([sys.executable, "-m", "pvmonit_exporter", "demo", "--web.listen-address",
-                             f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+def test_demo_serves_simulated_devices(tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    demo, base = start_daemon(["demo"], log, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
         for device in ("bmv", "mppt", "inverter"):
             wait_for(partial(is_up, base, device), timeout=30)
@@ -257,23 +242,20 @@ def test_demo_serves_simulated_devices() -> None:
         wait_for(lambda: sample(base, "vedirect_battery_voltage_volts", device="bmv") != first, timeout=30)
     finally:
         demo.send_signal(signal.SIGTERM)
-        out, err = demo.communicate(timeout=20)
-    assert demo.returncode == 0, err
-    assert f"{base}/metrics" in out
-    assert "Traceback" not in err
+        demo.wait(timeout=20)
+    output = log.read_text(encoding="utf-8")
+    assert demo.returncode == 0, output
+    assert f"Metrics:      {base}/metrics" in output  # the banner names the port the demo bound
+    assert "Traceback" not in output
 
 
 
 def test_flags_before_the_command_count_too(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"devices:\n  - name: a\n    port: {tmp_path / 'x'}\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pvmonit_exporter", "--web.listen-address", f"127.0.0.1:{port}",
-         "--config.file", str(config), "run"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    process, base = start_daemon(["--web.listen-address", "127.0.0.1:0", "--config.file", str(config), "run"],
+                                 tmp_path / "stderr.log")
     try:
-        wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, timeout=20)
+        assert get(f"{base}/healthz")[0] == 200
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

@@ -192,6 +192,7 @@ def test_stale_values_disappear_but_up_and_counters_stay(clock: Clock) -> None:
     assert value("pvmonit_probe_up", {"probe": "shed"}) == 0.0
 
 
+@pytest.mark.slow
 def test_promtool_finds_nothing(clock: Clock) -> None:
     promtool = require_tool("promtool")
     exposition = generate_latest(_registry(_state_with_hex(clock)))

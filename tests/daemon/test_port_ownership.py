@@ -164,7 +164,6 @@ def test_reader_reports_a_port_held_by_another_program_once_then_takes_it(
 # --- a different device under a configured serial number (issue 10, item 11) -------------------------------
 
 
-@pytest.mark.slow
 def test_another_serial_number_on_the_port_takes_the_device_down(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -276,7 +275,6 @@ def test_a_serial_probe_never_shares_its_port(port: FakeDevicePort) -> None:
     assert str(failure.value) == f"{port.path} is in use by another program"
 
 
-@pytest.mark.slow
 def test_a_device_without_serial_number_never_publishes_one_another_entry_asks_for(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,6 +14,7 @@ from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader, describe_error, open_port
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import encode_block
+from tests.forwarder.fake_emoncms import ManualClock
 from tests.helpers import FakeDevicePort, wait_for
 from tests.vedirect_samples import MPPT
 
@@ -99,11 +100,18 @@ def test_port_that_does_not_exist_yet(tmp_path: Path, caplog: pytest.LogCaptureF
     device = DeviceConfig("mppt", str(link))
     state = State([device])
     caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.serialport")
-    reader = _reader(state, device)
+    attempts: list[str] = []
+
+    def counting_open(path: str) -> serial.Serial:
+        attempts.append(path)
+        return open_port(path)
+
+    reader = SerialReader(device, state, Discovery(PortClaims(), ()), opener=counting_open)
+    reader.start()
     try:
         view = wait_for(lambda: v if (v := state.devices()[0]).error else None)
         assert "no such port" in (view.error or "")
-        time.sleep(2)  # several retries happen meanwhile...
+        wait_for(lambda: len(attempts) >= 3)  # several retries happen meanwhile...
         missing = [r for r in caplog.records if "no such port" in r.getMessage()]
         assert len(missing) == 1  # ...but the state change is logged once
         port = FakeDevicePort(link)
@@ -119,16 +127,24 @@ def test_port_that_does_not_exist_yet(tmp_path: Path, caplog: pytest.LogCaptureF
 
 
 def test_silent_device_is_down_but_connected(port: FakeDevicePort) -> None:
-    device = DeviceConfig("mppt", port.path, stale_timeout=0.5)
-    state = State([device])
+    """A device that stops sending is down once its stale timeout has passed, while its port stays open: `up`
+    is about the data, `connected` about the cable. A manual clock: no waiting, and the boundary exact."""
+    clock = ManualClock(1_700_000_000.0)
+    device = DeviceConfig("mppt", port.path, stale_timeout=5)
+    state = State([device], clock=clock)
     reader = _reader(state, device)
     try:
         wait_for(lambda: state.devices()[0].connected)
-        time.sleep(0.7)
+        port.write(encode_block(MPPT))
+        wait_for(lambda: state.devices()[0].up)
+        clock.advance(5.0)
+        assert state.devices()[0].up  # at the timeout, still up
+        clock.advance(0.1)
         view = state.devices()[0]
         assert view.connected
         assert not view.up
-        assert view.last_block_time is None
+        assert view.fields == {}
+        assert view.last_block_time == 1_700_000_000.0
     finally:
         reader.stop()
 

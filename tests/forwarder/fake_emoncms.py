@@ -61,6 +61,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.helpers import port_holder
+
 WRITE_KEY = "0123456789abcdef0123456789abcdef"
 READ_KEY = "fedcba9876543210fedcba9876543210"
 NODE_LIMIT_ERROR = "Error: Reached the maximal allowed number of different NodeIds, limit is {limit}"
@@ -211,7 +213,8 @@ class FakeEmoncms:
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
+        self._port_holder = port_holder()  # the port stays this fake's while it is down (tests run in parallel)
+        self.port: int = self._port_holder.getsockname()[1]
         self.come_up()
 
     # --- life cycle ----------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ class FakeEmoncms:
         return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     def come_up(self) -> None:
-        """Listen (again, on the same port after `go_down()`)."""
+        """Listen (again, on the same port after `go_down()`: its own, held meanwhile)."""
         fake = self
 
         class Handler(_Handler):
@@ -248,7 +251,10 @@ class FakeEmoncms:
             self._thread.join()
             self._thread = None
 
-    close = go_down
+    def close(self) -> None:
+        """Down for good: the port is given back."""
+        self.go_down()
+        self._port_holder.close()
 
     def __enter__(self) -> "FakeEmoncms":
         return self

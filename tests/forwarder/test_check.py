@@ -100,6 +100,7 @@ def config_file(tmp_path: Path, url: str, key_line: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_check_config_emoncms_with_the_write_key(fake: FakeEmoncms, tmp_path: Path) -> None:
     config = config_file(tmp_path, fake.url, f"apikey: {WRITE_KEY}")
     result = run_cli("check-config", "--emoncms", "--config.file", str(config))
@@ -115,6 +116,7 @@ def test_check_config_emoncms_with_the_write_key(fake: FakeEmoncms, tmp_path: Pa
     assert not (tmp_path / "queue").exists()
 
 
+@pytest.mark.slow
 def test_check_config_emoncms_with_the_read_key(fake: FakeEmoncms, tmp_path: Path) -> None:
     config = config_file(tmp_path, fake.url, f"apikey: {READ_KEY}")
     result = run_cli("check-config", "--emoncms", "--config.file", str(config))
@@ -124,6 +126,7 @@ def test_check_config_emoncms_with_the_read_key(fake: FakeEmoncms, tmp_path: Pat
                              "or is the read-only key (use the write key)\n")
 
 
+@pytest.mark.slow
 def test_check_config_emoncms_cannot_send(fake: FakeEmoncms, tmp_path: Path) -> None:
     config = config_file(tmp_path, fake.url, f"apikey: {WRITE_KEY}")
     with fake.down():
@@ -134,6 +137,7 @@ def test_check_config_emoncms_cannot_send(fake: FakeEmoncms, tmp_path: Path) -> 
     assert result.stderr.startswith(f"pvmonit-exporter: emoncms: cannot send to emoncms: cannot reach {fake.url}")
 
 
+@pytest.mark.slow
 def test_check_config_emoncms_without_the_key_file(fake: FakeEmoncms, tmp_path: Path) -> None:
     config = config_file(tmp_path, fake.url, f"apikey_file: {tmp_path / 'absent.key'}")
     result = run_cli("check-config", "--emoncms", "--config.file", str(config))

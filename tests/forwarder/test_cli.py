@@ -72,6 +72,7 @@ def test_without_an_emoncms_section_is_a_user_error() -> None:
         queue_command(Config(DEVICES, source="test.yaml"), flush=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flush", [[], ["--flush"]])
 def test_without_an_emoncms_section_the_command_prints_one_line_and_exits_2(tmp_path: Path,
                                                                              flush: list[str]) -> None:
@@ -85,6 +86,7 @@ def test_without_an_emoncms_section_the_command_prints_one_line_and_exits_2(tmp_
     assert "config.yaml" in line
 
 
+@pytest.mark.slow
 def test_the_summary_reports_a_damaged_queue_and_leaves_it_where_it_is(tmp_path: Path, fake: FakeEmoncms) -> None:
     queue_dir = tmp_path / "queue"
     queue_dir.mkdir()

@@ -178,7 +178,15 @@ def test_a_restart_sends_nothing_twice(make_rig: MakeRig, fake: FakeEmoncms, clo
     first.state.record_hex("mppt", [], [], month(500))
     first.forwarder.start()
     first.tick({"mppt": MPPT_BLOCK}, wait_for)
-    wait_for(lambda: len([p for p in fake.stored() if p.node == "mppt_daily"]) == 30 * 9)
+
+    def daily_points() -> int:
+        return len([p for p in fake.stored() if p.node == "mppt_daily"])
+
+    # Every row acknowledged before the stop. (A request that timed out after emoncms stored it goes again, as
+    # it must: the forwarder cannot know. That happened here on a loaded machine; it is not what this test is
+    # about, so the count to keep is the one before the restart.)
+    wait_for(lambda: daily_points() >= 30 * 9 and first.forwarder.status().queue_rows == 0)
+    sent = daily_points()
     first.forwarder.stop()
 
     second = make_rig()  # same queue directory
@@ -186,7 +194,7 @@ def test_a_restart_sends_nothing_twice(make_rig: MakeRig, fake: FakeEmoncms, clo
     second.forwarder.start()
     second.tick({"mppt": MPPT_BLOCK}, wait_for)
     wait_for(lambda: second.forwarder.status().queue_rows == 0)
-    assert len([p for p in fake.stored() if p.node == "mppt_daily"]) == 30 * 9
+    assert daily_points() == sent
 
 
 def test_history_off_sends_no_daily_rows(make_rig: MakeRig, fake: FakeEmoncms, clock: ManualClock) -> None:

@@ -73,7 +73,6 @@ def test_a_relative_redirect_is_told_as_an_absolute_address() -> None:
     assert f"redirect to {emoncms.url}/login:" in outcome.message
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("part", ["head", "body"])
 def test_an_answer_dripping_a_byte_a_second_ends_at_the_timeout(part: str) -> None:
     """Each byte arrives well within the per-read timeout, so only a deadline on the whole request ends it; the

@@ -139,6 +139,7 @@ def test_a_refused_key_is_logged_once_at_error_then_at_debug_and_its_end_at_info
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "refused" not in r.getMessage()]
 
 
+@pytest.mark.slow
 def test_a_row_queued_under_a_key_that_queue_flush_freed_is_not_lost(
         tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
     """The daemon sends a batch; while its `ok` is on the way, `pvmonit-exporter queue --flush` (another
@@ -441,7 +442,6 @@ def bulk_sizes(fake: FakeEmoncms) -> list[int]:
     return [len(json.loads(parse_qs(r.body.decode())["data"][0])) for r in fake.recorded()]
 
 
-@pytest.mark.slow
 def test_a_batch_slower_than_the_timeout_is_sent_in_smaller_batches_until_the_backlog_drains(
         tmp_path: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
     """A slow emonPi: 0.1 s a row, so 24 rows take 2.4 s against a 1 s timeout. Resending the same 24 rows
@@ -514,6 +514,7 @@ def test_rows_queued_after_the_queue_directory_was_deleted_survive_a_restart(
     assert [r.levelno for r in deleted] == [logging.ERROR]
 
 
+@pytest.mark.slow
 def test_a_full_disk_never_sends_accepted_rows_twice_and_drains_once_space_returns(
         small_disk: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
     queue_dir = small_disk / "queue"

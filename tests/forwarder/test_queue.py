@@ -344,6 +344,7 @@ def test_a_closed_queue_is_never_reopened(tmp_path: Path) -> None:
     assert not (tmp_path / "queue").exists()
 
 
+@pytest.mark.slow
 def test_rows_sent_on_a_full_disk_are_never_peeked_again_and_deleted_once_space_returns(
         small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -99,6 +99,7 @@ def write_config(directory: Path, url: str, queue_dir: Path, key_line: str) -> P
     return config
 
 
+@pytest.mark.slow
 def test_showing_the_queue_needs_no_key(tmp_path: Path, fake: FakeEmoncms) -> None:
     """With the README's LoadCredential= set-up the key file is absent while the service is stopped."""
     queue_dir = tmp_path / "queue"
@@ -117,6 +118,7 @@ def test_showing_the_queue_needs_no_key(tmp_path: Path, fake: FakeEmoncms) -> No
     assert "emoncms.apikey_file: cannot read " in assert_one_line_error(flush, f"{config}:6: ")
 
 
+@pytest.mark.slow
 def test_showing_an_absent_queue_says_so(tmp_path: Path, fake: FakeEmoncms) -> None:
     config = write_config(tmp_path, fake.url, tmp_path / "queue", "apikey: 0123456789abcdef0123456789abcdef")
     result = run_cli("queue", "--config.file", str(config))
@@ -126,6 +128,7 @@ def test_showing_an_absent_queue_says_so(tmp_path: Path, fake: FakeEmoncms) -> N
     assert not (tmp_path / "queue").exists()
 
 
+@pytest.mark.slow
 def test_without_permission_one_line_suggests_sudo_and_nothing_changes(fake: FakeEmoncms) -> None:
     with world_readable_dir() as work:
         queue_dir = work / "queue"
@@ -146,6 +149,7 @@ def test_without_permission_one_line_suggests_sudo_and_nothing_changes(fake: Fak
     assert after == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", [READ_KEY, "ffffffffffffffffffffffffffffffff"])
 def test_flushing_an_empty_queue_sends_nothing_and_does_not_vouch_for_the_key(tmp_path: Path, fake: FakeEmoncms,
                                                                                key: str) -> None:

@@ -5,6 +5,7 @@ openssl), and a real paho client that records what the broker delivers."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -16,8 +17,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.helpers import require_tool, wait_for
-from tests.ops.processes import free_port
+from tests.helpers import port_holder, require_tool, wait_for
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -60,11 +60,17 @@ class Broker:
     """mosquitto on `port`; `stop()` and `start()` again keep the port (a broker restart)."""
 
     workdir: Path
-    port: int = field(default_factory=free_port)
+    # Held, never listening, for the broker's lifetime: the kernel's port 0 never hands it to another test while
+    # the broker is down between stop() and start(), and mosquitto binds beside it (SO_REUSEADDR).
+    holder: socket.socket = field(default_factory=port_holder, repr=False)
+    port: int = 0
     users: dict[str, str] = field(default_factory=dict)
     tls: Tls | None = None
     acl: str | None = None  # mosquitto's acl_file text
     process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.port = self.port or self.holder.getsockname()[1]
 
     @property
     def url(self) -> str:
@@ -108,8 +114,6 @@ class Broker:
         return f"Opening ipv4 listen socket on port {self.port}" in self.log() and self._accepts()
 
     def _accepts(self) -> bool:
-        import socket
-
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                 return True

@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -17,18 +16,12 @@ import yaml
 
 from pvmonit_exporter.sources.simulator import Simulator
 from tests.forwarder.fake_emoncms import WRITE_KEY
+from tests.helpers import listening_port, start_daemon
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 only, never a proxy
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> bytes:
@@ -83,6 +76,16 @@ class Processes:
             self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                                     cwd=self.workdir)
 
+    def start_exporter(self, name: str, args: list[str]) -> str:
+        """`python -m pvmonit_exporter ARGS` on a port of its choosing: its base URL, from its log."""
+        self.processes[name], url = start_daemon(args, self.workdir / f"{name}.log", env=self.env, cwd=self.workdir)
+        return url
+
+    def start_server(self, name: str, argv: list[str]) -> str:
+        """A program that ARGV tells to listen on 127.0.0.1:0: its base URL, with the port it got (from /proc)."""
+        self.start(name, argv)
+        return f"http://127.0.0.1:{listening_port(self.processes[name])}"
+
     def stop(self, name: str) -> int:
         return stop(self.processes[name])
 
@@ -124,10 +127,8 @@ class PrometheusApi:
         return result
 
     def has_data(self, expr: str) -> bool:
-        try:
-            return bool(self.query(expr))
-        except OSError:
-            return False
+        """Whether `expr` has a result now; a server that does not answer the query fails the test (it is ready)."""
+        return bool(self.query(expr))
 
 
 def exporter_config(workdir: Path, simulator: Simulator, emoncms_url: str) -> Path:

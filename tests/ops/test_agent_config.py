@@ -18,12 +18,14 @@ def agent() -> dict[str, Any]:
     return config
 
 
+@pytest.mark.slow
 def test_promtool_accepts_it_in_agent_mode() -> None:
     require_tool("promtool")
     result = _promtool("check", "config", "--agent", AGENT_CONFIG)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_promtool_would_notice_a_mistake(tmp_path: Path) -> None:
     broken = tmp_path / AGENT_CONFIG.name
     broken.write_text(AGENT_CONFIG.read_text(encoding="utf-8").replace("max_shards:", "max_shard:"),

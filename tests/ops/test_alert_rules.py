@@ -28,12 +28,14 @@ def _test_cases() -> list[dict[str, Any]]:
     return [case for test in load_yaml(ALERTS_TEST)["tests"] for case in test.get("alert_rule_test", [])]
 
 
+@pytest.mark.slow
 def test_rules_are_valid() -> None:
     result = _promtool("check", "rules", ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
 
 
+@pytest.mark.slow
 def test_rules_unit_tests_pass() -> None:
     result = _promtool("test", "rules", ALERTS_TEST)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -60,6 +62,7 @@ def test_every_alert_is_labelled_and_explained() -> None:
         assert rule["annotations"]["description"], rule["alert"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alert", [rule["alert"] for rule in alert_rules()])
 def test_unit_tests_notice_an_alert_that_never_fires(alert: str, tmp_path: Path) -> None:
     """Break one alert (its expression never matches): `promtool test rules` must fail."""
@@ -75,6 +78,7 @@ def test_unit_tests_notice_an_alert_that_never_fires(alert: str, tmp_path: Path)
     assert f"alertname: {alert}," in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_scrape_config_loads_the_rules(tmp_path: Path) -> None:
     """The snippet is a valid configuration on its own, naming the rules file where the README puts it."""
     config = load_yaml(SCRAPE_CONFIG)

@@ -6,7 +6,6 @@ named by the dashboard or the alerts must have been scraped; every rule must eva
 """
 
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from tests.ops import (
     panel_queries,
     substitute_macros,
 )
-from tests.ops.processes import STARTUP_TIMEOUT, Processes, PrometheusApi, answers, exporter_config, free_port
+from tests.ops.processes import STARTUP_TIMEOUT, Processes, PrometheusApi, answers, exporter_config
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +54,7 @@ class Stack(Processes):
     prometheus: PrometheusApi = field(default_factory=lambda: PrometheusApi(""))
 
 
-def _prometheus_config(workdir: Path, exporter_port: int) -> Path:
+def _prometheus_config(workdir: Path, exporter_url: str) -> Path:
     """The repository's scrape snippet and rules, at one scrape a second against this exporter."""
     config = load_yaml(SCRAPE_CONFIG)
     (rule_file,) = config["rule_files"]
@@ -63,7 +62,7 @@ def _prometheus_config(workdir: Path, exporter_port: int) -> Path:
     config["global"] = {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL}
     (job,) = config["scrape_configs"]
     job.update(scrape_interval=SCRAPE_INTERVAL, scrape_timeout=SCRAPE_INTERVAL)
-    job["static_configs"] = [{"targets": [f"127.0.0.1:{exporter_port}"]}]
+    job["static_configs"] = [{"targets": [exporter_url.removeprefix("http://")]}]
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -73,22 +72,18 @@ def _prometheus_config(workdir: Path, exporter_port: int) -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prometheus = require_tool("prometheus")
     workdir = tmp_path_factory.mktemp("ops-e2e")
-    exporter_port, prometheus_port = free_port(), free_port()
-    stack = Stack(workdir, exporter_url=f"http://127.0.0.1:{exporter_port}",
-                  prometheus=PrometheusApi(f"http://127.0.0.1:{prometheus_port}"))
+    stack = Stack(workdir)
     # emoncms starts down, so that the backlog metrics (the oldest queued row) have data too.
     with FakeEmoncms() as emoncms, Simulator() as simulator:
         try:
             emoncms.go_down()
-            stack.start("prometheus", [
-                prometheus, f"--config.file={_prometheus_config(workdir, exporter_port)}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            stack.exporter_url = stack.start_exporter("exporter", [
+                "run", "--config.file", str(exporter_config(workdir, simulator, emoncms.url)),
             ])
-            stack.start("exporter", [
-                sys.executable, "-m", "pvmonit_exporter", "run",
-                "--config.file", str(exporter_config(workdir, simulator, emoncms.url)),
-                "--web.listen-address", f"127.0.0.1:{exporter_port}",
-            ])
+            stack.prometheus = PrometheusApi(stack.start_server("prometheus", [
+                prometheus, f"--config.file={_prometheus_config(workdir, stack.exporter_url)}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}", "--web.listen-address=127.0.0.1:0",
+            ]))
             wait_for(lambda: stack.running("exporter") and answers(f"{stack.exporter_url}/metrics"),
                      timeout=STARTUP_TIMEOUT)
             wait_for(lambda: stack.running("prometheus") and answers(f"{stack.prometheus.url}/-/ready"),

@@ -61,12 +61,14 @@ def verifiable_unit(tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.mark.slow
 def test_unit_verifies_without_warnings(verifiable_unit: Path) -> None:
     result = _analyze("verify", verifiable_unit, cwd=verifiable_unit.parent)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr
 
 
+@pytest.mark.slow
 def test_verify_would_notice_a_mistake(verifiable_unit: Path) -> None:
     """The check above can fail: a misspelt hardening option is reported on stderr."""
     text = verifiable_unit.read_text(encoding="utf-8")
@@ -83,6 +85,7 @@ def _exposure(unit: Path) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.slow
 def test_security_exposure(tmp_path: Path) -> None:
     exposure = _exposure(UNIT)
     assert exposure <= MAX_EXPOSURE
@@ -146,6 +149,7 @@ def test_the_bluetooth_drop_in_only_adds_the_bluetooth_group() -> None:
     assert "AF_UNIX" in _value("RestrictAddressFamilies").split()
 
 
+@pytest.mark.slow
 def test_the_unit_with_the_bluetooth_drop_in_verifies_and_keeps_its_exposure(verifiable_unit: Path) -> None:
     # systemd merges a drop-in's lines into the unit's sections: appending them gives the same unit.
     drop_in = BLUETOOTH_DROP_IN.read_text(encoding="utf-8")
@@ -175,12 +179,14 @@ def verifiable_agent_unit(tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.mark.slow
 def test_agent_unit_verifies_without_warnings(verifiable_agent_unit: Path) -> None:
     result = _analyze("verify", verifiable_agent_unit, cwd=verifiable_agent_unit.parent)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr
 
 
+@pytest.mark.slow
 def test_agent_unit_security_exposure(verifiable_agent_unit: Path) -> None:
     assert _exposure(verifiable_agent_unit) <= MAX_EXPOSURE
 

@@ -103,10 +103,12 @@ def test_garbled_serial_line_is_a_parse_error(line: str) -> None:
 # --- command -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_command_reads_the_first_number_of_its_output() -> None:
     assert read_command([PYTHON, "-c", "print('Device: 21.37 C')"], timeout=10) == pytest.approx(21.37)
 
 
+@pytest.mark.slow
 def test_hanging_command_is_killed_at_its_timeout(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     started = time.monotonic()
@@ -119,6 +121,7 @@ def test_hanging_command_is_killed_at_its_timeout(tmp_path: Path) -> None:
     assert not alive(pid)
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "pids"
     script = (
@@ -133,6 +136,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert eventually(lambda: not any(alive(pid) for pid in pids), timeout=5.0)
 
 
+@pytest.mark.slow
 def test_non_zero_exit_fails_with_the_first_line_of_stderr() -> None:
     script = "import sys; sys.stderr.write('sensor not found\\nsecond line\\n'); print(12); sys.exit(3)"
     error = probe_error(lambda: read_command([PYTHON, "-c", script], timeout=10))
@@ -142,10 +146,12 @@ def test_non_zero_exit_fails_with_the_first_line_of_stderr() -> None:
     assert "second line" not in error.message
 
 
+@pytest.mark.slow
 def test_command_without_a_number_is_a_parse_error() -> None:
     assert probe_error(lambda: read_command([PYTHON, "-c", "print('no sensor')"], timeout=10)).kind == "parse"
 
 
+@pytest.mark.slow
 def test_missing_executable_fails(tmp_path: Path) -> None:
     error = probe_error(lambda: read_command([str(tmp_path / "temperv14"), "-c"], timeout=10))
     assert error.kind == "failed"
@@ -220,6 +226,7 @@ def test_calibration_applies_scale_then_offset() -> None:
     assert calibrate(make_probe(scale=0.5, offset=-1.0), 20.0) == pytest.approx(9.0)
 
 
+@pytest.mark.slow
 def test_command_probe_publishes_the_calibrated_value() -> None:
     config = make_probe(type="command", command=(PYTHON, "-c", "print(20)"), scale=0.5, offset=-1.0)
     state = State([], [config])
@@ -436,6 +443,7 @@ def test_a_clamp_reading_above_power_max_is_dropped_and_counted(make_pty: Callab
 # --- runner ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hanging_probe_does_not_stop_the_others(tmp_path: Path) -> None:
     """One command hangs for good, another times out again and again: the file probe reads on regardless.
 
@@ -478,6 +486,7 @@ def test_a_hanging_probe_does_not_stop_the_others(tmp_path: Path) -> None:
     assert eventually(lambda: not any(alive(pid) for pid in commands), timeout=5.0)
 
 
+@pytest.mark.slow
 def test_stop_is_prompt_and_kills_a_running_command(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     config = make_probe(type="command", command=(PYTHON, "-c", HANG, str(pid_file)), interval=60.0, timeout=30.0)
@@ -573,6 +582,7 @@ def test_an_infinite_reading_is_a_parse_error_and_api_state_stays_valid(tmp_path
     json.dumps(state_document(state, WebConfig()), allow_nan=False)
 
 
+@pytest.mark.slow
 def test_a_command_printing_without_end_is_killed_after_64_kib(tmp_path: Path) -> None:
     """The issue's 300 MB probe: the old reader kept all of it (959 MB RSS). Now the first 64 KiB are read, then
     the command's group is killed; a 300 MB read would take seconds, this takes one pipe's worth."""
@@ -585,17 +595,20 @@ def test_a_command_printing_without_end_is_killed_after_64_kib(tmp_path: Path) -
     assert not alive(read_pids(pid_file)[0])
 
 
+@pytest.mark.slow
 def test_a_command_flooding_stderr_is_killed_too() -> None:
     script = "import sys\nwhile True:\n    sys.stderr.write('x' * 65536)\n"
     error = probe_error(lambda: read_command([PYTHON, "-c", script], timeout=60))
     assert (error.kind, "more than 64 KiB" in error.message) == ("failed", True)
 
 
+@pytest.mark.slow
 def test_output_just_under_the_limit_is_read() -> None:
     script = "print('21.5' + ' ' * (64 * 1024 - 10))"
     assert read_command([PYTHON, "-c", script], timeout=30) == pytest.approx(21.5)
 
 
+@pytest.mark.slow
 def test_control_bytes_from_stderr_are_escaped(caplog: pytest.LogCaptureFixture) -> None:
     """A command's stderr must not forge log lines or drive the terminal of whoever reads the journal."""
     script = "import sys\nsys.stderr.write('\\x1b[2J\\x1b[31mfake\\x07ERROR other: forged\\x00\\n')\nsys.exit(3)"

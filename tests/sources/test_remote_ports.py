@@ -20,7 +20,7 @@ from pvmonit_exporter.config import load_config
 from pvmonit_exporter.sources.simulator import Simulator
 from tests.config import ROOT, assert_one_line_error, run_cli
 from tests.daemon.test_exporter import Daemon, is_up, sample
-from tests.helpers import wait_for
+from tests.helpers import port_holder, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,8 @@ class RecordingServer:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.port = 0
+        self._port_holder = port_holder()  # the port stays this server's while it is stopped (tests run in parallel)
+        self.port: int = self._port_holder.getsockname()[1]
         self._listener: socket.socket | None = None
         self._clients: list[socket.socket] = []
         self._stop = threading.Event()
@@ -43,7 +44,6 @@ class RecordingServer:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen()
-        self.port = listener.getsockname()[1]
         self._listener = listener
         self._stop.clear()
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
@@ -61,6 +61,11 @@ class RecordingServer:
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
         self._clients.clear()
+
+    def close(self) -> None:
+        """Stopped for good: the port is given back."""
+        self.stop()
+        self._port_holder.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while not self._stop.is_set():
@@ -93,6 +98,7 @@ def recording_server() -> Iterator[RecordingServer]:
     server.start()
     yield server
     server.stop()
+    server.close()
 
 
 def test_read_over_socket(recording_server: RecordingServer) -> None:
@@ -291,7 +297,7 @@ def test_a_silent_remote_link_is_reconnected(monkeypatch: pytest.MonkeyPatch) ->
         wait_for(lambda: silent.connections >= 2, timeout=20)
     finally:
         reader.stop()
-        silent.stop()
+        silent.close()
 
 
 class FrozenClock:

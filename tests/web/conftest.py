@@ -4,9 +4,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,24 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import require_tool, wait_for
+from tests.daemon.test_exporter import get
+from tests.helpers import port_holder, require_tool, start_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_get(url: str, timeout: float = 5.0) -> bytes | None:
-    """The body of a 200 answer; None when nothing answers (yet)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return bytes(response.read())
-    except (urllib.error.URLError, OSError):
-        return None
 
 
 @dataclass
@@ -43,21 +26,13 @@ class Server:
     log: Path
 
     def api_state(self) -> dict[str, Any]:
-        body = http_get(self.url + "api/state")
-        assert body is not None, f"{self.url}api/state did not answer"
+        status, _, body = get(self.url + "api/state")
+        assert status == 200, (status, body[:500])
         document: dict[str, Any] = json.loads(body)
         return document
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        def healthy() -> bool:
-            if self.process.poll() is not None:
-                pytest.fail(f"the exporter exited with {self.process.returncode}:\n{self.output()}")
-            return http_get(self.url + "healthz", timeout=1.0) == b"ok\n"
-
-        wait_for(healthy, timeout=timeout, interval=0.1)
 
     def stop(self) -> int:
         """SIGTERM, as systemd stops it; the exit status."""
@@ -72,16 +47,11 @@ class Server:
 
 
 def start_exporter(args: list[str], log: Path) -> Server:
-    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:<free port>`, healthy."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pvmonit_exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}/", log)
+    """`python -m pvmonit_exporter ARGS --web.listen-address 127.0.0.1:0`, listening and healthy."""
+    process, base = start_daemon(args, log, cwd=ROOT)
+    server = Server(process, f"{base}/", log)
     try:
-        server.wait_healthy()
+        assert get(f"{base}/healthz")[::2] == (200, b"ok\n"), server.output()
     except BaseException:
         server.stop()
         raise
@@ -109,6 +79,7 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
     from selenium.webdriver.chrome.service import Service
 
     drivers: list[Any] = []
+    holders: list[socket.socket] = []
 
     def make(lang: str = "en-US", width: int = 1280, height: int = 900) -> Any:
         options = webdriver.ChromeOptions()
@@ -122,11 +93,18 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         primary = lang.split("-", maxsplit=1)[0]
         options.add_experimental_option("prefs", {"intl.accept_languages": f"{lang},{primary}"})
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-        driver = webdriver.Chrome(service=Service(chromedriver, log_output=str(tmp_path / "chromedriver.log")),
-                                  options=options)
+        # chromedriver must be given its port, and binds it on IPv4 and IPv6 (exiting when either is taken):
+        # the port is held free on both for it, so that no other test's port 0 gets it meanwhile. (Selenium's
+        # own choice is a port found free on IPv4 and released.)
+        holder = port_holder(dual_stack=True)
+        holders.append(holder)
+        service = Service(chromedriver, port=holder.getsockname()[1], log_output=str(tmp_path / "chromedriver.log"))
+        driver = webdriver.Chrome(service=service, options=options)
         drivers.append(driver)
         return driver
 
     yield make
     for driver in drivers:
         driver.quit()
+    for holder in holders:
+        holder.close()

@@ -20,9 +20,9 @@ import pytest
 
 from pvmonit_exporter.vedirect.enums import CHARGE_STATES
 from pvmonit_exporter.vedirect.framing import encode_block
-from tests.helpers import FakeDevicePort, wait_for
+from tests.helpers import REFUSED_PORT, FakeDevicePort, wait_for
 from tests.vedirect_samples import BMV_MAIN, MPPT
-from tests.web.conftest import ROOT, Browser, Server, free_port, start_exporter
+from tests.web.conftest import ROOT, Browser, Server, start_exporter
 
 pytestmark = pytest.mark.slow
 
@@ -489,13 +489,12 @@ def test_the_forwarder_corner_shows_a_growing_backlog_while_emoncms_is_unreachab
 ) -> None:
     """With emoncms down, rows pile up in the queue: the corner shows the backlog, "never" sent, and warns."""
     device = sending_device(MPPT)
-    unreachable = free_port()  # nothing listens there: every send is refused
     config = tmp_path / "config.yaml"
     config.write_text(
         "devices:\n"
         f"  - {{name: garage_mppt, port: {device.port.path}}}\n"
         "emoncms:\n"
-        f"  url: http://127.0.0.1:{unreachable}/emoncms\n"
+        f"  url: http://127.0.0.1:{REFUSED_PORT}/emoncms\n"
         "  apikey: 0123456789abcdef0123456789abcdef\n"
         f"  queue_dir: {tmp_path / 'queue'}\n"
         "  interval: 1\n",

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import REFUSED_PORT, wait_for
 from tests.vedirect_samples import BMV_MAIN
-from tests.web.conftest import Browser, Server, free_port, start_exporter
+from tests.web.conftest import Browser, Server, start_exporter
 from tests.web.test_live_page import DEADLINE, READ_PAGE, SendingDevice, card, open_live_page, sending_device
 
 pytestmark = pytest.mark.slow
@@ -238,7 +238,7 @@ devices:
 probes:
   - {{name: shed, type: command, command: [{LONG_COMMAND}, -c], quantity: temperature, interval: 1}}
 emoncms:
-  url: http://127.0.0.1:{free_port()}{LONG_PATH}
+  url: http://127.0.0.1:{REFUSED_PORT}{LONG_PATH}
   apikey: 0123456789abcdef0123456789abcdef
   queue_dir: {tmp_path / "queue"}
   interval: 1
