@@ -115,12 +115,16 @@ def start_daemon(args: Sequence[str], log: Path, timeout: float = 30.0,
     with port 0), its stdout and stderr in `log`, once it listens: (the process, its base URL
     `http://127.0.0.1:PORT`, the port it bound and logged)."""
     listen = [] if "--web.listen-address" in args else ["--web.listen-address", "127.0.0.1:0"]
+    # A log shared with an earlier run (a restart) already holds that run's line: only what this one adds counts.
+    start = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "pvmonit_exporter", *args, *listen],
                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen)
 
     def url() -> str | None:
-        text = log.read_text(encoding="utf-8", errors="replace")
+        with log.open("rb") as written:
+            written.seek(start)
+            text = written.read().decode("utf-8", errors="replace")
         if process.poll() is not None:
             pytest.fail(f"the exporter exited with {process.returncode} before listening:\n{text}")
         found = LISTENING.search(text)

@@ -130,6 +130,7 @@ def test_a_dbus_that_never_answers_is_an_error_not_a_hang(bus_dropping_replies: 
         "no answer from BlueZ over D-Bus within 1 s (is D-Bus refusing the service? see README: Bluetooth devices)")
 
 
+@pytest.mark.slow
 def test_decode_with_a_wrong_key_that_passes_the_key_check_is_one_line_exit_2() -> None:
     """A key sharing the key-check byte, which victron-ble decodes without complaint: its values make no sense."""
     wrong = "8fabc18c5c6ff81e78f4c7007b65f148"

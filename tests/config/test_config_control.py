@@ -98,6 +98,7 @@ def test_mode_on_and_off_survive_yaml_1_1() -> None:
     assert [rule.mode for rule in config.rules] == ["on", "off"]
 
 
+@pytest.mark.slow
 def test_check_config_prints_what_loads_back(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(EXAMPLE, encoding="utf-8")
@@ -182,6 +183,7 @@ def test_each_mistake_is_one_line_naming_its_key(actuators: str, rules: str, mes
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_check_config_refuses_with_one_line_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(DEVICES + "actuators:\n" + COMMAND + "rules:\n" + RULE + RULE, encoding="utf-8")

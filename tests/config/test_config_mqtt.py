@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pvmonit_exporter.config import MqttConfig, load_config
@@ -35,6 +36,7 @@ def test_tls_password_file_and_relative_paths(tmp_path: Path) -> None:
     assert "s3cret" not in repr(config.mqtt)
 
 
+@pytest.mark.slow
 def test_check_config_never_prints_the_password_and_loads_back(tmp_path: Path) -> None:
     (tmp_path / "mqtt.password").write_text("s3cret-password\n", encoding="utf-8")
     path = write(tmp_path, "mqtt:\n  url: mqtt://broker.local:1884\n  username: pvmonit\n"
@@ -57,6 +59,7 @@ def test_emoncms_via_mqtt(tmp_path: Path) -> None:
     assert config.emoncms.url == "mqtt://broker.local:1883/emon"
 
 
+@pytest.mark.slow
 def test_without_mqtt_paho_is_not_imported(tmp_path: Path) -> None:
     """The daemon stays light without an mqtt section: building its pipeline loads nothing of paho."""
     path = write(tmp_path, "")

@@ -70,6 +70,7 @@ def test_close_drives_the_line_off_before_releasing_it(pins: MockFactory) -> Non
     assert [s.state for s in pins.pin(17).states] == [False, True, False, True]
 
 
+@pytest.mark.slow
 def test_a_reload_keeps_an_unchanged_actuator_as_it_is(pins: MockFactory, tmp_path: Path) -> None:
     """The pump (forced on) keeps its line and its state across the reload; the heater, whose definition
     changed, goes to its safe state with its old definition and starts again with the new one."""
@@ -108,6 +109,7 @@ def test_a_pin_already_in_use_is_one_line(pins: MockFactory) -> None:
     held.close()
 
 
+@pytest.mark.slow
 def test_a_reload_that_changes_a_gpio_actuator_releases_its_line_first(pins: MockFactory, tmp_path: Path) -> None:
     """Same pin, now active high: the old device lets the line go before the new one claims it."""
     first = parse_config(config(tmp_path), "c.yaml")

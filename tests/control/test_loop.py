@@ -54,6 +54,7 @@ def audit(tmp_path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+@pytest.mark.slow
 def test_a_failed_switch_is_audited_and_tried_again_after_a_backoff(tmp_path: Path) -> None:
     controller, state, now = setup(tmp_path, dry_run=False, fail_first=2)
     controller.start()
@@ -77,6 +78,7 @@ def test_a_failed_switch_is_audited_and_tried_again_after_a_backoff(tmp_path: Pa
     assert ran(tmp_path) == ["off", "on", "off"]
 
 
+@pytest.mark.slow
 def test_a_failed_switch_is_tried_again_after_its_backoff_across_a_wall_clock_jump(tmp_path: Path) -> None:
     """The backoff is real time: a wall clock set back a day must not put the retry off for a day."""
     tick = [0.0]
@@ -93,6 +95,7 @@ def test_a_failed_switch_is_tried_again_after_its_backoff_across_a_wall_clock_ju
     controller.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jump", [90 * 86_400.0, -86_400.0], ids=["+90 days", "-1 day"])
 def test_min_on_holds_for_real_time_across_a_wall_clock_jump(tmp_path: Path, jump: float) -> None:
     """The daemon measures its guards on the monotonic clock and shows and audits the wall clock's time."""

@@ -60,6 +60,7 @@ def write(tmp_path: Path) -> tuple[Path, Path]:
     return config, csv
 
 
+@pytest.mark.slow
 def test_replay_prints_the_decisions_the_daemon_makes_on_the_same_inputs(tmp_path: Path) -> None:
     config_path, csv = write(tmp_path)
     config = load_config(config_path)
@@ -120,6 +121,7 @@ def test_an_unusable_csv_is_one_line(tmp_path: Path, csv: str, message: str) -> 
     assert str(caught.value) == f"{path}: {message}"
 
 
+@pytest.mark.slow
 def test_the_command_exits_0_with_json_lines_and_2_with_one_line(tmp_path: Path) -> None:
     config, csv = write(tmp_path)
     result = run_cli("control", "replay", "--config.file", str(config), "--inputs", str(csv))

@@ -322,6 +322,7 @@ def open_as_another_program(path: str) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+@pytest.mark.slow
 def test_a_program_that_ignores_the_lock_is_refused_while_the_exporter_reads(port: FakeDevicePort) -> None:
     tty = os.ttyname(port.slave)
     if os.geteuid() == 0:

@@ -120,6 +120,7 @@ def fill_with_queue(queue_dir: Path) -> int:
     return queued
 
 
+@pytest.mark.slow
 def test_a_disk_the_queue_filled_takes_snapshots_again_once_emoncms_took_the_rows(
         small_disk: Path, make_rig: MakeRig, fake: FakeEmoncms, caplog: pytest.LogCaptureFixture) -> None:
     """Before: deleting the rows emoncms accepted needed room in the WAL, which had none, so the space never
@@ -147,6 +148,7 @@ def test_a_disk_the_queue_filled_takes_snapshots_again_once_emoncms_took_the_row
     assert len(lines(caplog, logging.INFO, "queueing snapshots works again")) == 1
 
 
+@pytest.mark.slow
 def test_a_restart_on_a_full_disk_sends_no_row_emoncms_accepted_again(
         small_disk: Path, make_rig: MakeRig, fake: FakeEmoncms) -> None:
     """Before: rows emoncms accepted that the full disk would not let go were remembered in memory only, so

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.mqtt.broker import Broker
 
 PASSWORD = "check-pass"  # noqa: S105 - the test broker's
@@ -20,6 +22,7 @@ def check(tmp_path: Path, broker: Broker, **mqtt: str) -> subprocess.CompletedPr
                            str(config)], capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.slow
 def test_check_config_mqtt_connects_publishes_and_lists_entities(tmp_path: Path, broker: Broker) -> None:
     result = check(tmp_path, broker)
     assert result.returncode == 0, result.stderr
@@ -29,6 +32,7 @@ def test_check_config_mqtt_connects_publishes_and_lists_entities(tmp_path: Path,
     assert "sensor <object_id>_yield_total_joules: energy, total_increasing, kWh" in result.stdout
 
 
+@pytest.mark.slow
 def test_check_config_mqtt_says_when_the_broker_refuses(tmp_path: Path) -> None:
     denied = Broker(tmp_path, users={"pvmonit": PASSWORD}, acl="user pvmonit\ntopic read elsewhere/#\n")
     denied.start()
@@ -45,6 +49,7 @@ def test_check_config_mqtt_says_when_the_broker_refuses(tmp_path: Path) -> None:
         denied.stop()
 
 
+@pytest.mark.slow
 def test_demo_with_a_wrong_broker_url_is_one_line() -> None:
     result = subprocess.run([sys.executable, "-m", "pvmonit_exporter", "demo", "--mqtt", "tcp://127.0.0.1:1883"],
                             capture_output=True, text=True, timeout=60, check=False)

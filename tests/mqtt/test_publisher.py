@@ -87,6 +87,7 @@ def rig_for(rigs: list[Rig], broker: Broker, devices: list[DeviceConfig], **kwar
     return rig
 
 
+@pytest.mark.slow
 def test_an_mppt_is_announced_per_the_table_and_its_state_follows(rigs: list[Rig], broker: Broker) -> None:
     rig = rig_for(rigs, broker, [DeviceConfig("shed-mppt", "/dev/ttyUSB0")])
     rig.feed("shed-mppt", MPPT)
@@ -147,6 +148,7 @@ def test_an_mppt_is_announced_per_the_table_and_its_state_follows(rigs: list[Rig
     wait_for(lambda: len(rig.listener.on("pvmonit/shed-mppt/state")) >= count + 2, timeout=10)
 
 
+@pytest.mark.slow
 def test_a_bmv_an_inverter_and_a_probe_per_the_table(rigs: list[Rig], broker: Broker, tmp_path: Path) -> None:
     probe = ProbeConfig("shed_temperature", "file", "temperature", path=str(tmp_path / "t"))
     rig = rig_for(rigs, broker, [DeviceConfig("bmv", "/dev/ttyUSB0"), DeviceConfig("inverter", "/dev/ttyUSB1")],
@@ -188,6 +190,7 @@ def test_a_bmv_an_inverter_and_a_probe_per_the_table(rigs: list[Rig], broker: Br
     assert (probe_state["value"], probe_state["unit"]) == (21.5, "°C")
 
 
+@pytest.mark.slow
 def test_a_bluetooth_device_is_announced_under_its_address(rigs: list[Rig], broker: Broker) -> None:
     from pvmonit_exporter.sources.ble import BleSource
     from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
@@ -215,6 +218,7 @@ def unique_ids(discovery: Any) -> list[str]:
     return sorted(component["uniq_id"] for component in discovery["cmps"].values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["restart", "port renamed", "firmware updated", "device renamed"])
 def test_the_same_unique_ids_after(change: str, rigs: list[Rig], broker: Broker) -> None:
     first = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0")], client_id="a")
@@ -237,6 +241,7 @@ def test_the_same_unique_ids_after(change: str, rigs: list[Rig], broker: Broker)
     assert after["dev"]["ids"] == before["dev"]["ids"]  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_an_energy_counter_never_goes_down_nor_to_zero_nor_to_a_sentinel(rigs: list[Rig], broker: Broker) -> None:
     rig = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0")])
     rig.feed("mppt", {**MPPT, "H19": "1234", "H20": "150"})
@@ -258,6 +263,7 @@ def test_an_energy_counter_never_goes_down_nor_to_zero_nor_to_a_sentinel(rigs: l
     assert todays[-1] == 2, todays
 
 
+@pytest.mark.slow
 def test_broker_restart_reconnects_and_republishes(rigs: list[Rig], broker: Broker) -> None:
     rig = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0")])
     rig.feed("mppt", MPPT)
@@ -276,6 +282,7 @@ def test_broker_restart_reconnects_and_republishes(rigs: list[Rig], broker: Brok
     assert rig.connection.snapshot().errors_total["connection"] >= 1
 
 
+@pytest.mark.slow
 def test_home_assistant_birth_resends_discovery_then_states(rigs: list[Rig], broker: Broker) -> None:
     rig = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0")])
     rig.feed("mppt", MPPT)
@@ -289,6 +296,7 @@ def test_home_assistant_birth_resends_discovery_then_states(rigs: list[Rig], bro
     assert "pvmonit/mppt/state" in topics[first_discovery:]
 
 
+@pytest.mark.slow
 def test_a_device_removed_from_the_configuration_is_removed_after_a_reload(rigs: list[Rig], broker: Broker) -> None:
     first = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0"), DeviceConfig("inverter", "/dev/ttyUSB1")],
                     client_id="a")
@@ -306,6 +314,7 @@ def test_a_device_removed_from_the_configuration_is_removed_after_a_reload(rigs:
     assert retained(broker, "homeassistant/device/pvmonit_hq1328y6tf6/config") is not None
 
 
+@pytest.mark.slow
 def test_two_devices_with_one_serial_number_are_not_merged(rigs: list[Rig], broker: Broker) -> None:
     rig = rig_for(rigs, broker, [DeviceConfig("a", "/dev/ttyUSB0"), DeviceConfig("b", "/dev/ttyUSB1")])
     rig.feed("a", MPPT)
@@ -317,6 +326,7 @@ def test_two_devices_with_one_serial_number_are_not_merged(rigs: list[Rig], brok
     assert names == {"a", "pvmonit-exporter pvmonit-test"}  # b's values are not announced as a's
 
 
+@pytest.mark.slow
 def test_with_a_password_file_and_over_tls(tmp_path: Path) -> None:
     from tests.mqtt.broker import make_ca
 
@@ -360,6 +370,7 @@ def test_with_a_password_file_and_over_tls(tmp_path: Path) -> None:
         secured.stop()
 
 
+@pytest.mark.slow
 def test_another_part_adds_a_switch_and_receives_its_commands(rigs: list[Rig], broker: Broker) -> None:
     """What load control (issue 18) builds on: a component in a device's discovery, and its command topic."""
     rig = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0")])
