@@ -25,7 +25,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pvmonit_exporter.sources.simulator import Simulator, demo_devices
+from pvmonit_exporter.demo.devices import demo_devices
+from pvmonit_exporter.demo.ports import Simulator
 from pvmonit_exporter.vedirect.framing import encode_block
 
 PEER_SCRIPT = """

@@ -25,9 +25,9 @@ from pathlib import Path
 import requests
 
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig
-from pvmonit_exporter.forwarder.loop import Forwarder
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder
+from pvmonit_exporter.forwarder.threads import Forwarder
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import DecoderStats
 from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK

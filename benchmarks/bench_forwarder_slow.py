@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from benchmarks.bench_forwarder import DEVICES, INTERVAL, backlog, enqueue
 from pvmonit_exporter.config import EmoncmsConfig
-from pvmonit_exporter.forwarder.loop import Forwarder
+from pvmonit_exporter.forwarder.threads import Forwarder
 from pvmonit_exporter.state import State
 from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms
 

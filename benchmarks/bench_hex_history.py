@@ -16,9 +16,9 @@ import threading
 import time
 import tty
 
+from pvmonit_exporter.demo.devices import BlueSolarMppt, model_for
 from pvmonit_exporter.sources.hexlink import HexLink
 from pvmonit_exporter.sources.serialport import open_port
-from pvmonit_exporter.sources.simulator import BlueSolarMppt, model_for
 from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.hex_session import get
 from pvmonit_exporter.vedirect.registers import HISTORY_TOTAL, history_day_register

@@ -27,7 +27,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.bench_daemon import free_port
-from pvmonit_exporter.sources.simulator import PROBE_INTERVAL, PROBE_NAME, Simulator, demo_devices
+from pvmonit_exporter.demo.day import PROBE_INTERVAL, PROBE_NAME
+from pvmonit_exporter.demo.devices import demo_devices
+from pvmonit_exporter.demo.ports import Simulator
 from tests.ops.processes import stop
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_daemon import blocks_total, cpu_seconds, free_port, peak_rss_mb
-from pvmonit_exporter.sources.simulator import Simulator, demo_devices
+from pvmonit_exporter.demo.devices import demo_devices
+from pvmonit_exporter.demo.ports import Simulator
 from tests.mqtt.broker import Broker, Listener
 
 

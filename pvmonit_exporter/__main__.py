@@ -2,6 +2,6 @@
 
 import sys
 
-from pvmonit_exporter.cli import main
+from pvmonit_exporter.commands.main import main
 
 sys.exit(main())

@@ -30,9 +30,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from pvmonit_exporter.collector.catalogue import new_family
-from pvmonit_exporter.forwarder.loop import Forwarder
 from pvmonit_exporter.forwarder.policy import ERROR_KINDS
 from pvmonit_exporter.forwarder.stats import DROP_REASONS, SKIP_REASONS
+from pvmonit_exporter.forwarder.threads import Forwarder
 
 Family = GaugeMetricFamily | CounterMetricFamily
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pvmonit_exporter.config.schema import ACTUATOR_KEYS, PROBE_KEYS_NOT_APPLICABLE, Comparison, Condition, Config
-from pvmonit_exporter.display import mask_url
+from pvmonit_exporter.safe_text import mask_url
 
 
 def mask_secret(secret: str) -> str:

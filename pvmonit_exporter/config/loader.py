@@ -22,6 +22,8 @@ from pvmonit_exporter.config.checks import (
     type_name,
     unknown_key,
 )
+from pvmonit_exporter.config.emoncms_names import device_node, emoncms_name, label_input, probe_inputs
+from pvmonit_exporter.config.mqtt_ids import device_identifier, object_id
 from pvmonit_exporter.config.schema import (
     DEFAULT_AUTO_PORT_PATTERNS,
     DEFAULT_EMONCMS_FIELDS,
@@ -44,9 +46,7 @@ from pvmonit_exporter.config.schema import (
     is_remote,
     remote_port_problem,
 )
-from pvmonit_exporter.display import mask_url, url_credentials_problem
-from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
-from pvmonit_exporter.mqtt.ids import device_identifier, object_id
+from pvmonit_exporter.safe_text import mask_url, url_credentials_problem
 
 # A configuration is a few kilobytes: anything bigger is the wrong file, and is not read into memory whole.
 MAX_FILE_BYTES = 1 << 20
@@ -460,7 +460,7 @@ def _check_shared_ports(file: str, devices: tuple[DeviceConfig, ...], probes: tu
 def _check_emoncms_destinations(file: str, emoncms: EmoncmsConfig, devices: tuple[DeviceConfig, ...],
                                 probes: tuple[ProbeConfig, ...]) -> None:
     """Refuse two values that would land on the same emoncms node and input: one would overwrite the other.
-    Names come from the forwarder's own mapping (`forwarder.names`); a device without emoncms_fields may send
+    Names come from the forwarder's own mapping (`config.emoncms_names`); a device without emoncms_fields may send
     the list of any kind, since its kind is known only once it answers."""
     senders: dict[tuple[str, str], str] = {}
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pvmonit_exporter.config.schema import ActuatorConfig
 from pvmonit_exporter.control.decide import SAFE_STATES, Position
-from pvmonit_exporter.display import escape_control
+from pvmonit_exporter.safe_text import escape_control
 
 
 class ActuatorError(Exception):

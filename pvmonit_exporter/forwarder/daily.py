@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.forwarder.names import device_node
+from pvmonit_exporter.config.emoncms_names import device_node
 from pvmonit_exporter.forwarder.snapshot import Row
 from pvmonit_exporter.state import DeviceView
 from pvmonit_exporter.vedirect.history import DAILY_INPUTS, DayAnchor

@@ -31,10 +31,10 @@ from urllib.parse import urljoin
 import requests
 
 from pvmonit_exporter import __version__
-from pvmonit_exporter.display import mask_url, url_secrets
 from pvmonit_exporter.forwarder.deadline import Deadline, deadline_session
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.forwarder.snapshot import Row
+from pvmonit_exporter.safe_text import mask_url, url_secrets
 
 _BODY_EXCERPT = 200
 MAX_ANSWER_BYTES = 64 * 1024

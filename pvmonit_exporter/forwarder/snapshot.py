@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
-from pvmonit_exporter.forwarder.names import device_node, emoncms_name, label_input, probe_inputs
+from pvmonit_exporter.config.emoncms_names import device_node, emoncms_name, label_input, probe_inputs
 from pvmonit_exporter.state import DeviceView, ProbeView
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind, decode, parse_int, parse_number
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pvmonit_exporter.config import DeviceConfig, MqttConfig, ProbeConfig
+from pvmonit_exporter.config.mqtt_ids import device_identifier, object_id
 from pvmonit_exporter.mqtt.connection import MqttConnection
 from pvmonit_exporter.mqtt.homeassistant import (
     PROBE_UNITS,
@@ -28,7 +29,6 @@ from pvmonit_exporter.mqtt.homeassistant import (
     probe_discovery,
     state_payload,
 )
-from pvmonit_exporter.mqtt.ids import device_identifier, object_id
 from pvmonit_exporter.state import DeviceView, ProbeView, State
 from pvmonit_exporter.vedirect.fields import metric_values
 from pvmonit_exporter.vedirect.registers import register_values

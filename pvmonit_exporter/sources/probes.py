@@ -26,7 +26,7 @@ from typing import Literal, get_args
 import serial
 
 from pvmonit_exporter.config import ProbeConfig
-from pvmonit_exporter.display import escape_control
+from pvmonit_exporter.safe_text import escape_control
 from pvmonit_exporter.sources.serialport import describe_error
 from pvmonit_exporter.state import State
 

@@ -21,7 +21,7 @@ import serial
 
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.config.schema import hex_timeout, is_remote
-from pvmonit_exporter.display import escape_control
+from pvmonit_exporter.safe_text import escape_control
 from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
 from pvmonit_exporter.sources.load_link import LoadLink

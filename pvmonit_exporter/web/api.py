@@ -9,8 +9,8 @@ from dataclasses import fields
 from typing import Any
 
 from pvmonit_exporter import __version__
+from pvmonit_exporter.charts import SERIES, SLOT_SECONDS, ChartRecorder
 from pvmonit_exporter.config import WebConfig
-from pvmonit_exporter.history import SERIES, SLOT_SECONDS, HistoryRecorder
 from pvmonit_exporter.state import DeviceView, ProbeView, State
 from pvmonit_exporter.summary import Summary, summarise
 from pvmonit_exporter.vedirect.fields import FIELDS, decode
@@ -106,7 +106,7 @@ def _rounded(value: float | None, digits: int) -> float | int | None:
     return round(value, digits) if digits else round(value)
 
 
-def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
+def history_document(history: ChartRecorder | None) -> dict[str, Any]:
     """Compact, since the page reads it every 2 s: one row per 5-minute point, values rounded to what a small
     chart can show."""
     points = [] if history is None else history.points()
@@ -120,7 +120,7 @@ def history_document(history: HistoryRecorder | None) -> dict[str, Any]:
 
 
 def state_document(state: State, web: WebConfig, forwarder: ForwarderStatus | None = None,
-                   history: HistoryRecorder | None = None, *, control: ControlStatus | None = None,
+                   history: ChartRecorder | None = None, *, control: ControlStatus | None = None,
                    mqtt: ForwarderStatus | None = None) -> dict[str, Any]:
     now = state.now()
     devices, probes = state.devices(), state.probes()

@@ -27,9 +27,9 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.wasyncore import loop as connection_loop
 
+from pvmonit_exporter.charts import ChartRecorder
 from pvmonit_exporter.config import WebConfig
-from pvmonit_exporter.display import escape_control
-from pvmonit_exporter.history import HistoryRecorder
+from pvmonit_exporter.safe_text import escape_control
 from pvmonit_exporter.state import State
 from pvmonit_exporter.web.api import ControlStatus, ForwarderStatus, state_document
 
@@ -110,7 +110,7 @@ class WebApp:
     """What the handlers read: the registry for /metrics and the state for /api/state."""
 
     def __init__(self, registry: CollectorRegistry, state: State, web: WebConfig,
-                 forwarder: ForwarderStatus | None = None, history: HistoryRecorder | None = None,
+                 forwarder: ForwarderStatus | None = None, history: ChartRecorder | None = None,
                  *, control: ControlStatus | None = None, mqtt: ForwarderStatus | None = None) -> None:
         self.registry, self.state, self.web, self.forwarder, self.history = registry, state, web, forwarder, history
         self.control = control

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.app import Exporter
 from pvmonit_exporter.config import Config, DeviceConfig
+from pvmonit_exporter.daemon import Exporter
 from pvmonit_exporter.vedirect.fields import FIELDS
 from pvmonit_exporter.vedirect.framing import encode_block
 from tests.ble.radio import ScriptedRadio

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pvmonit_exporter.ble.cli import decode_command
 from pvmonit_exporter.ble.encode import build_advert
+from pvmonit_exporter.commands.ble import decode_command
 from pvmonit_exporter.errors import UserError
 
 VECTORS_FILE = Path(__file__).parent.parent / "data" / "ble" / "vectors.json"

@@ -1,5 +1,5 @@
-"""Helpers to run the real command line, shared by tests/config and tests/test_cli.py: `run_cli` in a subprocess
-(the real thing, marked slow: it starts a Python), `run_main` in this process (the same `main`, argv and
+"""Helpers to run the real command line, shared by tests/config and tests/commands/test_main.py: `run_cli` in a
+subprocess (the real thing, marked slow: it starts a Python), `run_main` in this process (the same `main`, argv and
 streams, for the many cases where only the command's answer matters)."""
 
 import io
@@ -32,7 +32,7 @@ def run_main(*args: str) -> subprocess.CompletedProcess[str]:
     """`cli.main(ARGS)` in this process, stdout and stderr captured: `run_cli`'s answer without a Python start-up.
     Only for commands that return by themselves (check-config, or a command refusing its input): `run` on a valid
     file would serve here for ever."""
-    from pvmonit_exporter import cli
+    from pvmonit_exporter.commands import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     root = logging.getLogger()
@@ -98,7 +98,7 @@ def main_as_nobody(argv: Sequence[str], work: Path) -> tuple[int, str, str]:
                 sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
                 import importlib
 
-                from pvmonit_exporter import cli
+                from pvmonit_exporter.commands import main as cli
 
                 # Import while still root (the interpreter's own modules are out of nobody's reach), and anew:
                 # the commands' default streams were bound at import, so bind ours.

@@ -63,8 +63,8 @@ def test_emoncms_via_mqtt(tmp_path: Path) -> None:
 def test_without_mqtt_paho_is_not_imported(tmp_path: Path) -> None:
     """The daemon stays light without an mqtt section: building its pipeline loads nothing of paho."""
     path = write(tmp_path, "")
-    code = ("import sys; from pvmonit_exporter.app import Pipeline; from pvmonit_exporter.history import HistoryRing;"
-            f"from pvmonit_exporter.config import load_config; Pipeline(load_config({str(path)!r}), HistoryRing());"
+    code = ("import sys; from pvmonit_exporter.daemon import Pipeline; from pvmonit_exporter.charts import ChartRing;"
+            f"from pvmonit_exporter.config import load_config; Pipeline(load_config({str(path)!r}), ChartRing());"
             "print(any(m.startswith('paho') for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

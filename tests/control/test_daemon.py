@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.daemon.test_exporter import sample
 from tests.daemon.test_lifecycle import Daemon
 from tests.helpers import wait_for

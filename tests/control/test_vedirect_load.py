@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.sources.simulator import BlueSolarMppt, Bmv702, Simulator
+from pvmonit_exporter.demo.devices import BlueSolarMppt, Bmv702
+from pvmonit_exporter.demo.ports import Simulator
 from tests.control.test_daemon import audit, daemons  # noqa: F401 - the fixture
 from tests.daemon.test_exporter import sample
 from tests.daemon.test_lifecycle import Daemon

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms
 
 RELOADED = b"configuration reloaded from"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.daemon.test_exporter import Daemon, get, is_up, sample
 from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms
 from tests.helpers import wait_for

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig, ProbeConfig
-from pvmonit_exporter.forwarder.loop import Forwarder
+from pvmonit_exporter.forwarder.threads import Forwarder
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import Block, DecoderStats
 from tests.forwarder.fake_emoncms import WRITE_KEY, FakeEmoncms, ManualClock

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pvmonit_exporter.config import DeviceConfig, EmoncmsConfig
-from pvmonit_exporter.forwarder.loop import Forwarder
+from pvmonit_exporter.forwarder.threads import Forwarder
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import DecoderStats
 from tests.forwarder.fake_emoncms import WRITE_KEY

@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pvmonit_exporter.collector.forwarder import ForwarderCollector
 from pvmonit_exporter.config import DeviceConfig
-from pvmonit_exporter.forwarder.loop import CLOCK_FLOOR, STOP_WAIT_SECONDS, next_tick
 from pvmonit_exporter.forwarder.queue import RESERVE_FILE, DiskQueue
 from pvmonit_exporter.forwarder.queue_view import read_queue_stats
 from pvmonit_exporter.forwarder.snapshot import Row
+from pvmonit_exporter.forwarder.threads import CLOCK_FLOOR, STOP_WAIT_SECONDS, next_tick
 from tests.config import run_cli
 from tests.forwarder.conftest import BMV_BLOCK, MPPT_BLOCK, START, Rig, emoncms_config, fill_up
 from tests.forwarder.fake_emoncms import READ_KEY, WRITE_KEY, FakeEmoncms, ManualClock

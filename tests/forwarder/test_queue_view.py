@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import pvmonit_exporter.forwarder.cli  # noqa: F401 - imported before a test drops root (see main_as_nobody)
+import pvmonit_exporter.commands.queue  # noqa: F401 - imported before a test drops root (see main_as_nobody)
 from pvmonit_exporter.forwarder.queue import DiskQueue, QueueError
 from pvmonit_exporter.forwarder.queue_view import read_queue_stats
 from pvmonit_exporter.forwarder.snapshot import Row

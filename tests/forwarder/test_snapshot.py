@@ -5,7 +5,7 @@ import math
 import pytest
 
 from pvmonit_exporter.config import DEFAULT_EMONCMS_FIELDS, DeviceConfig, EmoncmsConfig, ProbeConfig
-from pvmonit_exporter.forwarder.names import emoncms_name
+from pvmonit_exporter.config.emoncms_names import emoncms_name
 from pvmonit_exporter.forwarder.snapshot import (
     Row,
     SnapshotBuilder,

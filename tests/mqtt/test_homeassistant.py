@@ -11,6 +11,7 @@ import math
 import jinja2
 import pytest
 
+from pvmonit_exporter.config.mqtt_ids import object_id
 from pvmonit_exporter.mqtt.homeassistant import (
     CounterGuard,
     Entity,
@@ -20,7 +21,6 @@ from pvmonit_exporter.mqtt.homeassistant import (
     state_payload,
     value_template,
 )
-from pvmonit_exporter.mqtt.ids import object_id
 from pvmonit_exporter.vedirect.fields import metric_values
 from tests.vedirect_samples import BMV_HISTORY, BMV_MAIN, MPPT
 

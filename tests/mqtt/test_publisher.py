@@ -192,9 +192,9 @@ def test_a_bmv_an_inverter_and_a_probe_per_the_table(rigs: list[Rig], broker: Br
 
 @pytest.mark.slow
 def test_a_bluetooth_device_is_announced_under_its_address(rigs: list[Rig], broker: Broker) -> None:
+    from pvmonit_exporter.demo.ble import DEMO_SHUNT, SimulatedRadio
+    from pvmonit_exporter.demo.day import SystemModel
     from pvmonit_exporter.sources.ble import BleSource
-    from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
-    from pvmonit_exporter.sources.simulator import SystemModel
 
     config = DEMO_SHUNT.config()
     rig = rig_for(rigs, broker, [config])

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.forwarder.fake_emoncms import WRITE_KEY
 from tests.helpers import listening_port, start_daemon
 

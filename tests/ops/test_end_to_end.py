@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.forwarder.fake_emoncms import FakeEmoncms
 from tests.helpers import require_tool, wait_for
 from tests.ops import (

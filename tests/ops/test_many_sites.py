@@ -25,7 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.forwarder.fake_emoncms import FakeEmoncms
 from tests.helpers import require_tool, wait_for
 from tests.ops import (

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from pvmonit_exporter.demo.devices import BlueSolarMppt, Bmv702, PhoenixInverter, SimulatedDevice, model_for
 from pvmonit_exporter.sources.hex_plan import (
     HISTORY_INTERVAL,
     SETTINGS_INTERVAL,
@@ -14,7 +15,6 @@ from pvmonit_exporter.sources.hex_plan import (
     merge_days,
     metric_registers,
 )
-from pvmonit_exporter.sources.simulator import BlueSolarMppt, Bmv702, PhoenixInverter, SimulatedDevice, model_for
 from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.hex_session import Outcome, Request, Result, get, set_
 from pvmonit_exporter.vedirect.history import HistoryDay

@@ -17,7 +17,7 @@ import serial
 import serial.rfc2217
 
 from pvmonit_exporter.config import load_config
-from pvmonit_exporter.sources.simulator import Simulator
+from pvmonit_exporter.demo.ports import Simulator
 from tests.config import ROOT, assert_one_line_error, run_cli
 from tests.daemon.test_exporter import Daemon, is_up, sample
 from tests.helpers import port_holder, wait_for

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from pvmonit_exporter.hex_command import register_json
-from pvmonit_exporter.sources.simulator import BlueSolarMppt, SimulatedDevice, Simulator, SystemModel
+from pvmonit_exporter.commands.hex import register_json
+from pvmonit_exporter.demo.day import SystemModel
+from pvmonit_exporter.demo.devices import BlueSolarMppt, SimulatedDevice
+from pvmonit_exporter.demo.ports import Simulator
 from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.framing import Block, Decoder
 from pvmonit_exporter.vedirect.hex_session import HexSession, get

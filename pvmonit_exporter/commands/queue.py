@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pvmonit_exporter.config import Config
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.forwarder.loop import Forwarder
 from pvmonit_exporter.forwarder.queue import DEAD_DIR, QueueError
 from pvmonit_exporter.forwarder.queue_view import QueueAccessError, read_queue_stats
 from pvmonit_exporter.forwarder.stats import QueueStats
+from pvmonit_exporter.forwarder.threads import Forwarder
 from pvmonit_exporter.state import State
 
 # `--flush` keeps retrying failures (with backoff) this long before giving up with exit status 1.

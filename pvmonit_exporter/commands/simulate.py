@@ -15,7 +15,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when the command runs: the other commands do not load the simulator
-    from pvmonit_exporter.sources.simulator import Simulator
+    from pvmonit_exporter.demo.ports import Simulator
 
 # The main thread wakes this often: a signal is only handled when it does.
 _WAKE_SECONDS = 0.5
@@ -35,7 +35,7 @@ def banner(simulator: "Simulator", advert: tuple[str, str, str] | None) -> str:
     width = max(len(name) for name in ports)
     lines = ["Simulated VE.Direct devices (text and HEX, 19200 baud):"]
     lines += [f"  {name:<{width}}  {path}" for name, path in ports.items()]
-    from pvmonit_exporter.sources.simulator import BlueSolarMppt
+    from pvmonit_exporter.demo.devices import BlueSolarMppt
 
     # A solar charger answers the most HEX questions (its history too).
     chargers = [ports[device.name] for device in simulator.devices if isinstance(device, BlueSolarMppt)]
@@ -56,7 +56,7 @@ def banner(simulator: "Simulator", advert: tuple[str, str, str] | None) -> str:
 def _advert(simulator: "Simulator") -> tuple[str, str, str] | None:
     """One advert of the demo's SmartShunt on the simulated battery, as it is now."""
     try:
-        from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT
+        from pvmonit_exporter.demo.ble import DEMO_SHUNT
     except ImportError:  # the [ble] extra encrypts the adverts
         return None
     data = DEMO_SHUNT.advert(simulator.model, nonce=1)
@@ -64,7 +64,7 @@ def _advert(simulator: "Simulator") -> tuple[str, str, str] | None:
 
 
 def simulate_command(out: IO[str] = sys.stdout) -> int:
-    from pvmonit_exporter.sources.simulator import Simulator
+    from pvmonit_exporter.demo.ports import Simulator
 
     stopping = threading.Event()
 

@@ -3,8 +3,8 @@
 import json
 import threading
 
+from pvmonit_exporter.charts import SERIES, ChartRecorder, ChartRing, Point
 from pvmonit_exporter.config import DeviceConfig, ProbeConfig, WebConfig
-from pvmonit_exporter.history import SERIES, HistoryRecorder, HistoryRing, Point
 from pvmonit_exporter.state import State
 from pvmonit_exporter.summary import Summary
 from pvmonit_exporter.vedirect.framing import DecoderStats
@@ -21,7 +21,7 @@ def summary(pv: float | None = None, consumption: float | None = None, soc: floa
 
 
 def test_samples_of_one_slot_are_averaged_series_by_series() -> None:
-    ring = HistoryRing()
+    ring = ChartRing()
     ring.add(DAY_START + 10, summary(pv=100, consumption=50))
     ring.add(DAY_START + 40, summary(pv=200))  # no consumption reading: the mean is over the samples that had one
     ring.add(DAY_START + 299, summary(pv=300, consumption=70))
@@ -34,7 +34,7 @@ def test_samples_of_one_slot_are_averaged_series_by_series() -> None:
 
 
 def test_the_ring_keeps_24_hours_and_forgets_older_points() -> None:
-    ring = HistoryRing()
+    ring = ChartRing()
     for slot in range(300):  # 25 hours of slots
         ring.add(DAY_START + slot * 300, summary(pv=float(slot)))
     now = DAY_START + 299 * 300
@@ -47,7 +47,7 @@ def test_the_ring_keeps_24_hours_and_forgets_older_points() -> None:
 
 
 def test_a_clock_stepped_back_starts_a_new_point_instead_of_mixing_two_moments() -> None:
-    ring = HistoryRing()
+    ring = ChartRing()
     ring.add(DAY_START + 600, summary(pv=100))
     ring.add(DAY_START + 10, summary(pv=900))
     assert ring.points(DAY_START + 700) == [Point(DAY_START + 600, (None, None, 100.0, None)),
@@ -60,7 +60,7 @@ def test_the_recorder_samples_the_state_on_its_own_thread() -> None:
                   clock=lambda: clock[0])
     state.record_blocks("mppt", [MPPT], DecoderStats())
     state.record_probe("clamp", 420.0)
-    recorder = HistoryRecorder(state, sample_seconds=0.05)
+    recorder = ChartRecorder(state, sample_seconds=0.05)
     recorder.start()
     try:
         points = wait_for(recorder.points)
@@ -74,10 +74,10 @@ def test_the_recorder_samples_the_state_on_its_own_thread() -> None:
 
 def test_api_state_sends_the_points_compactly_rounded() -> None:
     state = State([DeviceConfig("mppt", "/dev/x")], clock=lambda: DAY_START + 301)
-    ring = HistoryRing()
+    ring = ChartRing()
     ring.add(DAY_START + 1, Summary(0.83949, 26.1849, "bmv", 112.49, 1, None, 0, 20.0))
     ring.add(DAY_START + 300, summary(pv=0.4))
-    document = state_document(state, WebConfig(), history=HistoryRecorder(state, ring))["history"]
+    document = state_document(state, WebConfig(), history=ChartRecorder(state, ring))["history"]
     assert document == {
         "interval_seconds": 300.0,
         "columns": ["time", "battery_soc", "battery_voltage", "pv_power", "consumption"],

@@ -11,8 +11,8 @@ from types import ModuleType
 from typing import IO
 
 from pvmonit_exporter.ble.keys import parse_key
+from pvmonit_exporter.commands.read import format_block
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.read_command import format_block
 from pvmonit_exporter.sources.ble import (
     MISSING_EXTRA,
     Advert,

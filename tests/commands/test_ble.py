@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.ble.cli import decode_command, scan_command
-from pvmonit_exporter.cli import main
+from pvmonit_exporter.commands.ble import decode_command, scan_command
+from pvmonit_exporter.commands.main import main
 from pvmonit_exporter.errors import UserError
 from tests.ble.radio import ScriptedRadio
 from tests.ble.test_advert import KEY, OTHER_KEY, SENSIBLE, SMARTSHUNT_HEX, advert, sensible

@@ -14,8 +14,11 @@ from typing import IO
 
 import yaml
 
-from pvmonit_exporter import __version__, hex_command, simulate_command
-from pvmonit_exporter.ble import cli as ble_cli
+from pvmonit_exporter import __version__
+from pvmonit_exporter.commands import ble as ble_cli
+from pvmonit_exporter.commands import hex as hex_command
+from pvmonit_exporter.commands import simulate as simulate_command
+from pvmonit_exporter.commands.read import read_command
 from pvmonit_exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
     Config,
@@ -26,7 +29,6 @@ from pvmonit_exporter.config import (
     parse_mqtt_url,
 )
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.read_command import read_command
 
 EXIT_USAGE = 2
 
@@ -49,7 +51,7 @@ def check_config_command(config_file: str, *, ask_emoncms: bool = False, ask_mqt
         status = _check_mqtt(config_file, config, out, err)
     if not ask_emoncms:
         return status
-    from pvmonit_exporter.forwarder.check import check_emoncms
+    from pvmonit_exporter.commands.check_emoncms import check_emoncms
 
     if config.emoncms is None:
         raise UserError(f"{config_file}: --emoncms: no emoncms section to check")
@@ -70,7 +72,7 @@ def check_config_command(config_file: str, *, ask_emoncms: bool = False, ask_mqt
 def _check_mqtt(config_file: str, config: Config, out: IO[str], err: IO[str]) -> int:
     if config.mqtt is None:
         raise UserError(f"{config_file}: --mqtt: no mqtt section to check")
-    from pvmonit_exporter.mqtt.check import announcement_lines, check_broker
+    from pvmonit_exporter.commands.check_mqtt import announcement_lines, check_broker
 
     findings = check_broker(config.mqtt)
     for finding in findings:
@@ -84,14 +86,14 @@ def _check_mqtt(config_file: str, config: Config, out: IO[str], err: IO[str]) ->
 
 
 def run_command(config_file: str, listen_address: str | None) -> int:
-    from pvmonit_exporter.app import run_exporter
+    from pvmonit_exporter.daemon import run_exporter
 
     config = load_config(config_file)
     return run_exporter(config, _listen(listen_address), config_file)
 
 
 def demo_command(listen_address: str | None, mqtt_url: str | None = None) -> int:
-    from pvmonit_exporter.app import run_demo
+    from pvmonit_exporter.daemon import run_demo
 
     mqtt = None
     if mqtt_url is not None:
@@ -104,7 +106,7 @@ def demo_command(listen_address: str | None, mqtt_url: str | None = None) -> int
 
 
 def queue_command(config_file: str, *, flush: bool) -> int:
-    from pvmonit_exporter.forwarder.cli import queue_command as run
+    from pvmonit_exporter.commands.queue import queue_command as run
 
     # Showing the queue never needs the key (absent while a LoadCredential= service is stopped); sending does.
     config = load_config(config_file, key_required=flush)

@@ -11,16 +11,11 @@ from pathlib import Path
 import pytest
 import serial
 
+from pvmonit_exporter.demo.day import SystemModel
+from pvmonit_exporter.demo.devices import BlueSolarMppt, Bmv702, PhoenixInverter, SimulatedDevice
+from pvmonit_exporter.demo.ports import Simulator
 from pvmonit_exporter.sources.hexlink import HexLink
 from pvmonit_exporter.sources.serialport import open_port
-from pvmonit_exporter.sources.simulator import (
-    BlueSolarMppt,
-    Bmv702,
-    PhoenixInverter,
-    SimulatedDevice,
-    Simulator,
-    SystemModel,
-)
 from pvmonit_exporter.vedirect.hex_session import PING
 from tests.config import assert_one_line_error, run_cli
 

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pvmonit_exporter.config import Config, MqttConfig
+from pvmonit_exporter.config.mqtt_ids import device_identifier, object_id
 from pvmonit_exporter.mqtt.connection import MqttConnection
 from pvmonit_exporter.mqtt.homeassistant import Topics, entity_for, every_metric
-from pvmonit_exporter.mqtt.ids import device_identifier, object_id
 
 CONNECT_SECONDS = 10.0
 ECHO_SECONDS = 5.0

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from pvmonit_exporter.charts import ChartRecorder, ChartRing
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, DeviceConfig, MqttConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.history import HistoryRecorder, HistoryRing
 from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
@@ -27,10 +27,10 @@ from pvmonit_exporter.web.server import WebApp, WebServer
 
 if TYPE_CHECKING:
     from pvmonit_exporter.control.loop import Controller, Handover
-    from pvmonit_exporter.forwarder.loop import Forwarder
+    from pvmonit_exporter.demo.ports import Simulator
+    from pvmonit_exporter.forwarder.threads import Forwarder
     from pvmonit_exporter.mqtt.connection import MqttConnection
     from pvmonit_exporter.mqtt.publisher import Publisher
-    from pvmonit_exporter.sources.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config, history: HistoryRing, ble_scanner: AdvertScanner | None = None,
+    def __init__(self, config: Config, history: ChartRing, ble_scanner: AdvertScanner | None = None,
                  control: "Handover | None" = None, mqtt_announced: dict[str, str] | None = None) -> None:
         """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
         Bluetooth devices' radio, None for the real one (bleak); `control`: the actuators the previous
@@ -64,7 +64,7 @@ class Pipeline:
                         for device in serial_devices]
         self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
-        self.history = HistoryRecorder(self.state, history)
+        self.history = ChartRecorder(self.state, history)
         self.mqtt: MqttConnection | None = None
         self.publisher: Publisher | None = None
         if config.mqtt is not None:  # paho is imported only then
@@ -119,7 +119,7 @@ class Pipeline:
     def _forwarder(self) -> "Forwarder | None":
         if self.config.emoncms is None:
             return None
-        from pvmonit_exporter.forwarder.loop import Forwarder
+        from pvmonit_exporter.forwarder.threads import Forwarder
 
         transport = None
         if self.config.emoncms.via == "mqtt" and self.mqtt is not None:
@@ -154,7 +154,7 @@ class Pipeline:
                 self.handover = self.controller.handover()
             else:
                 self.controller.stop()
-        sources: list[SerialReader | ProbeRunner | HistoryRecorder | BleSource] = [*self.readers, *self.probes,
+        sources: list[SerialReader | ProbeRunner | ChartRecorder | BleSource] = [*self.readers, *self.probes,
                                                                                     self.history]
         if self.ble is not None:
             sources.append(self.ble)
@@ -180,7 +180,7 @@ class Exporter:
     def __init__(self, config: Config, listen_address: str | None = None,
                  ble_scanner: AdvertScanner | None = None) -> None:
         """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
-        self._history = HistoryRing()
+        self._history = ChartRing()
         self._ble_scanner = ble_scanner
         self.pipeline = Pipeline(config, self._history, ble_scanner)
         address = listen_address or config.web.listen_address
@@ -321,7 +321,7 @@ def run_exporter(config: Config, listen_address: str | None, config_file: str | 
 
 
 def run_demo(listen_address: str | None, mqtt: MqttConfig | None = None) -> int:
-    from pvmonit_exporter.sources.simulator import Simulator
+    from pvmonit_exporter.demo.ports import Simulator
 
     with Simulator() as simulator:
         devices, probes = simulator.exporter_config()
@@ -335,7 +335,7 @@ def run_demo(listen_address: str | None, mqtt: MqttConfig | None = None) -> int:
 def _demo_bluetooth(simulator: "Simulator") -> tuple[tuple[DeviceConfig, ...], AdvertScanner | None]:
     """A SmartShunt heard over simulated Bluetooth, when the [ble] extra is installed (it encrypts the adverts)."""
     try:
-        from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
+        from pvmonit_exporter.demo.ble import DEMO_SHUNT, SimulatedRadio
     except ImportError:
         log.info("demo: no simulated Bluetooth device (the [ble] extra is not installed)")
         return (), None

@@ -1,7 +1,7 @@
 """The last 24 hours of the summary, in memory: what the live page's small charts draw, with or without emoncms.
 
-`HistoryRing` is pure: it averages the samples it is given into one point per 5-minute slot of the wall clock
-and keeps the last 288 points. `HistoryRecorder` is the thin loop around it: a thread that samples the state
+`ChartRing` is pure: it averages the samples it is given into one point per 5-minute slot of the wall clock
+and keeps the last 288 points. `ChartRecorder` is the thin loop around it: a thread that samples the state
 every 30 s. Nothing is written to disk: after a restart the charts start empty.
 """
 
@@ -49,8 +49,8 @@ class _Slot:
         return Point(self.start, tuple(s / n if n else None for s, n in zip(self.sums, self.counts, strict=True)))
 
 
-class HistoryRing:
-    """Points of `slot_seconds`, the newest `slots` of them. Not thread-safe: `HistoryRecorder` guards it."""
+class ChartRing:
+    """Points of `slot_seconds`, the newest `slots` of them. Not thread-safe: `ChartRecorder` guards it."""
 
     def __init__(self, slot_seconds: float = SLOT_SECONDS, slots: int = SLOTS) -> None:
         self.slot_seconds = slot_seconds
@@ -75,12 +75,12 @@ class HistoryRing:
         return [point for point in points if horizon < point.time <= now]
 
 
-class HistoryRecorder:
+class ChartRecorder:
     """Samples `state` every `sample_seconds` into a ring, on its own daemon thread; `points()` is thread-safe."""
 
-    def __init__(self, state: State, ring: HistoryRing | None = None, sample_seconds: float = SAMPLE_SECONDS) -> None:
+    def __init__(self, state: State, ring: ChartRing | None = None, sample_seconds: float = SAMPLE_SECONDS) -> None:
         self._state = state
-        self._ring = ring if ring is not None else HistoryRing()
+        self._ring = ring if ring is not None else ChartRing()
         self._sample_seconds = sample_seconds
         self._lock = threading.Lock()
         self._stop = threading.Event()

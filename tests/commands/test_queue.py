@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-import pvmonit_exporter.forwarder.cli as queue_cli
+import pvmonit_exporter.commands.queue as queue_cli
+from pvmonit_exporter.commands.queue import queue_command
 from pvmonit_exporter.config import Config, DeviceConfig
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.forwarder.cli import queue_command
 from pvmonit_exporter.forwarder.queue import DiskQueue
 from pvmonit_exporter.forwarder.snapshot import Row
 from tests.config import assert_one_line_error, run_cli

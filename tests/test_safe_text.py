@@ -8,8 +8,8 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from pvmonit_exporter.display import escape_control, mask_url, url_credentials_problem, url_secrets
 from pvmonit_exporter.forwarder.emoncms import EmoncmsClient
+from pvmonit_exporter.safe_text import escape_control, mask_url, url_credentials_problem, url_secrets
 from tests.forwarder.fake_emoncms import WRITE_KEY
 from tests.forwarder.test_emoncms_client import ROWS
 

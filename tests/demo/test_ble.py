@@ -5,9 +5,10 @@ import threading
 import pytest
 
 from pvmonit_exporter.ble.advert import AdvertDecoder
+from pvmonit_exporter.demo.ble import DEMO_SHUNT, SimulatedRadio
+from pvmonit_exporter.demo.day import SystemModel
+from pvmonit_exporter.demo.devices import Bmv702
 from pvmonit_exporter.sources.ble import Advert
-from pvmonit_exporter.sources.simulated_ble import DEMO_SHUNT, SimulatedRadio
-from pvmonit_exporter.sources.simulator import Bmv702, SystemModel
 
 
 def test_the_shunt_measures_the_simulated_battery_like_the_bmv() -> None:

@@ -11,8 +11,8 @@ from typing import IO
 import pytest
 
 from pvmonit_exporter.vedirect.framing import encode_block
+from tests.commands.test_main import CAPTURES, PTY_BLOCK, SUMMARY_RE, decoded_blocks, ok, pty_reader, read_while_sending
 from tests.config import run_cli
-from tests.test_cli import CAPTURES, PTY_BLOCK, SUMMARY_RE, decoded_blocks, ok, pty_reader, read_while_sending
 from tests.vedirect_samples import BMV_HISTORY, BMV_MAIN
 
 # Long enough for a loaded CI machine; what is asserted is what the line says (5 s), not when it came.

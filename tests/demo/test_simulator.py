@@ -15,15 +15,9 @@ from typing import Any
 import pytest
 import serial
 
-from pvmonit_exporter.sources import simulator
-from pvmonit_exporter.sources.simulator import (
-    BlueSolarMppt,
-    SimulatedPort,
-    Simulator,
-    demo_devices,
-    frames_for,
-    model_for,
-)
+from pvmonit_exporter.demo import ports as simulator
+from pvmonit_exporter.demo.devices import BlueSolarMppt, demo_devices, frames_for, model_for
+from pvmonit_exporter.demo.ports import SimulatedPort, Simulator
 from pvmonit_exporter.vedirect.framing import Block, Decoder, DecoderStats, encode_block
 
 BMV_MAIN = ["PID", "V", "VS", "I", "P", "CE", "SOC", "TTG", "Alarm", "Relay", "AR", "BMV", "FW"]
@@ -324,7 +318,7 @@ def test_the_writer_outlives_a_failed_write_and_says_so_once(tmp_path: Path,
     import logging
     import shutil
 
-    caplog.set_level(logging.INFO, logger="pvmonit_exporter.sources.simulator")
+    caplog.set_level(logging.INFO, logger="pvmonit_exporter.demo.ports")
     probe_dir = tmp_path / "probe"
     probe_dir.mkdir()
     with Simulator(period=FAST, day_seconds=2.0, probe_dir=probe_dir) as sim:

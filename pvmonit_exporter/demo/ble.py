@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from pvmonit_exporter.ble.encode import build_advert, pack_record
 from pvmonit_exporter.config import DeviceConfig
+from pvmonit_exporter.demo.day import SystemModel
+from pvmonit_exporter.demo.devices import Bmv702
 from pvmonit_exporter.sources.ble import Advert, AdvertSink
-from pvmonit_exporter.sources.simulator import Bmv702, SystemModel
 
 BATTERY_MONITOR = 0x02
 SMARTSHUNT_500A = 0xA389

@@ -1,0 +1,1 @@
+"""Every command of `pvmonit-exporter`: the parser (`main`) and one module per command."""
