@@ -1,19 +1,22 @@
-"""The README's metrics table and the code's catalogue must say the same thing."""
+"""The user's documents stay true: the metrics reference and the catalogue say the same thing, the /api/state
+reference names every key the endpoint sends, the README stays a short path (at most 600 lines), and every
+relative link in README.md and docs/*.md leads to a file, and to a heading where it names one."""
 
 import re
 from pathlib import Path
 
 from pvmonit_exporter.collector.catalogue import ALL_METRICS
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+METRICS = ROOT / "docs" / "metrics.md"
+API_STATE = ROOT / "docs" / "api-state.md"
 _ROW = re.compile(r"^\| `(?P<name>[a-z0-9_:]+)` \| (?P<type>gauge|counter) \| (?P<labels>[^|]*) \| (?P<help>.*) \|$")
 
 
 def _table() -> dict[str, tuple[str, tuple[str, ...], str]]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Metrics reference", 1)[1].split("\n## ", 1)[0]
     rows = {}
-    for line in section.splitlines():
+    for line in METRICS.read_text(encoding="utf-8").splitlines():
         match = _ROW.match(line)
         if match:
             labels = tuple(re.findall(r"`([a-z_]+)`", match["labels"]))
@@ -24,8 +27,8 @@ def _table() -> dict[str, tuple[str, tuple[str, ...], str]]:
 def test_every_metric_is_documented_exactly() -> None:
     table = _table()
     code = {doc.name: (doc.type, doc.labels, doc.help) for doc in ALL_METRICS}
-    assert sorted(set(code) - set(table)) == [], "metrics missing from the README table"
-    assert sorted(set(table) - set(code)) == [], "README documents metrics the code does not produce"
+    assert sorted(set(code) - set(table)) == [], "metrics missing from docs/metrics.md"
+    assert sorted(set(table) - set(code)) == [], "docs/metrics.md documents metrics the code does not produce"
     for name, row in code.items():
         assert table[name] == row, name
 
@@ -43,12 +46,11 @@ def test_contract_names_are_there() -> None:
 
 
 def _api_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    return text.split("## The /api/state JSON", 1)[1].split("\n## ", 1)[0]
+    return API_STATE.read_text(encoding="utf-8")
 
 
 def test_api_state_keys_are_documented() -> None:
-    """Every key /api/state sends for a device, a probe and the forwarder is named in the README section."""
+    """Every key /api/state sends for a device, a probe and the forwarder is named in docs/api-state.md."""
     from dataclasses import fields
 
     from pvmonit_exporter.config import DeviceConfig, ProbeConfig, WebConfig
@@ -80,3 +82,95 @@ def test_api_state_control_keys_are_documented() -> None:
     status = Controller(config, State((), config.probes)).status()
     documented = set(re.findall(r"`([a-z_]+)`", _api_section()))
     assert sorted((set(status) | set(status["actuators"][0])) - documented) == []
+
+
+def test_the_readme_is_a_short_path() -> None:
+    """Reference material goes to docs/: the README is what a new user reads from top to bottom."""
+    lines = len(README.read_text(encoding="utf-8").splitlines())
+    assert lines <= 600, f"README.md has {lines} lines: move reference material to docs/"
+
+
+_FENCE = re.compile(r"^```.*?^```", flags=re.MULTILINE | re.DOTALL)
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6} (.+)$", flags=re.MULTILINE)
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: the heading's text without markup, lower case, every character
+    but letters, digits, `_`, `-` and spaces dropped, spaces made `-`; a repeated heading gets `-1`, `-2`…"""
+    anchors: set[str] = set()
+    for heading in _HEADING.findall(_FENCE.sub("", markdown)):
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")
+        slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+        anchor, repeat = slug, 0
+        while anchor in anchors:
+            repeat += 1
+            anchor = f"{slug}-{repeat}"
+        anchors.add(anchor)
+    return anchors
+
+
+def broken_links(document: Path) -> list[str]:
+    """The relative links of one document (outside code) that lead to no file, or to no heading of it."""
+    text = document.read_text(encoding="utf-8")
+    broken = []
+    for target in _LINK.findall(_CODE_SPAN.sub("", _FENCE.sub("", text))):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):
+            continue  # https:, mailto: … : not ours to check offline
+        path, _, anchor = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and anchor not in heading_anchors(linked.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no such heading in {linked.relative_to(ROOT)}")
+    return broken
+
+
+def test_the_anchors_are_githubs() -> None:
+    """Spot checks of the slug rule on headings this project has."""
+    assert heading_anchors("## The /api/state JSON\n## Trying a port with `read`\n# Home Assistant (MQTT)\n"
+                           "## A\n## A\n") == {"the-apistate-json", "trying-a-port-with-read", "home-assistant-mqtt",
+                                              "a", "a-1"}
+
+
+def test_every_relative_link_leads_somewhere() -> None:
+    documents = [README, ROOT / "ARCHITECTURE.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len(documents) > 5  # the docs are where this test looks for them
+    broken = {str(document.relative_to(ROOT)): broken_links(document) for document in documents}
+    assert {name: links for name, links in broken.items() if links} == {}
+
+
+def _leaf_commands() -> dict[tuple[str, ...], set[str]]:
+    """Every command line the parser takes, as its words (`("hex", "get")`), with its long options."""
+    import argparse
+
+    from pvmonit_exporter.commands.main import _parser
+
+    leaves: dict[tuple[str, ...], set[str]] = {}
+
+    def walk(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> None:
+        groups = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        if not groups:
+            leaves[words] = {option for action in parser._actions for option in action.option_strings
+                             if option.startswith("--") and option not in ("--help", "--log.level", "--version")}
+        for group in groups:
+            for name, child in group.choices.items():
+                walk(child, (*words, name))
+
+    walk(_parser(), ())
+    return leaves
+
+
+def test_every_command_and_option_is_in_the_commands_reference() -> None:
+    """docs/commands.md's table has a row for every command line, naming each of its options."""
+    rows = re.findall(r"^\| `pvmonit-exporter ([^`]+)` \|", (ROOT / "docs" / "commands.md").read_text(encoding="utf-8"),
+                      flags=re.MULTILINE)
+    usages = [(tuple(word for word in row.split() if re.fullmatch(r"[a-z][a-z-]*", word)), row) for row in rows]
+    missing = []
+    for words, options in _leaf_commands().items():
+        documented = " ".join(row for row_words, row in usages if row_words[: len(words)] == words)
+        if not documented:
+            missing.append(" ".join(words))
+        missing += [f"{' '.join(words)} {option}" for option in sorted(options) if option not in documented]
+    assert missing == []
