@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pvmonit_exporter.config.schema import ActuatorConfig, Config, RuleConfig
 from pvmonit_exporter.control.actuators import Actuator, ActuatorError, Builder, build
@@ -40,6 +40,9 @@ from pvmonit_exporter.control.words import Unit, guard_text, reason, units, why_
 from pvmonit_exporter.forwarder.policy import backoff_delay
 from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
+
+if TYPE_CHECKING:
+    from pvmonit_exporter.control.mqtt_switch import MqttActuator
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,7 @@ class Controller:
         self.audit = AuditFile(config.control.audit_file)
         self.units: dict[str, Unit] = units(config.probes)
         rules = {rule.actuator: rule for rule in config.rules}
+        self.rules = rules  # as configured: a mode set from Home Assistant changes a slot's rule, not these
         self.wanted_inputs = list(dict.fromkeys(name for rule in config.rules for name in inputs_of(rule)))
         self._lock = threading.Lock()
         # The previous configuration's actuators are taken out of the handover as they are used or retired, so
@@ -357,6 +361,35 @@ class Controller:
             error = str(exc)
         self.audit.write(audit_line(now.wall, actuator.name, before, actuator.safe, None, slot.rule, slot.reason,
                                     dry_run=False, why="fault", veto="fault", error=error))
+
+    def set_mode(self, name: str, mode: Literal["auto", "on", "off"], source: str) -> bool:
+        """The user's mode for actuator `name`, set from elsewhere than the file (`source`, in words: "Home
+        Assistant"), until the next reload; audited. False for an unknown actuator. Taken at the next
+        evaluation. Without a rule, `auto` is no rule (its safe state)."""
+        slot = self.slots.get(name)
+        if slot is None:
+            return False
+        configured = self.rules.get(name)
+        rule = None if mode == "auto" and configured is None else replace(configured or RuleConfig(name), mode=mode)
+        now = self.now()
+        with self._lock:
+            before = slot.rule.mode if slot.rule is not None else "auto"
+            slot.rule = rule
+            position = slot.memory.position
+        if before == mode:
+            return True
+        text = f"mode set from {source}: {before} → {mode}"
+        log.info("control: %s: %s", name, text)
+        wanted: Position | None = None if mode == "auto" else mode
+        self.audit.write(audit_line(now.wall, name, position, wanted, None, rule, text, dry_run=self.dry_run,
+                                    why="mode"))
+        return True
+
+    def mqtt_actuators(self) -> "list[MqttActuator]":
+        """The actuators on the MQTT broker, for the pipeline to attach to its connection."""
+        from pvmonit_exporter.control.mqtt_switch import MqttActuator  # noqa: PLC0415 - paho, the [mqtt] extra
+
+        return [slot.actuator for slot in self.slots.values() if isinstance(slot.actuator, MqttActuator)]
 
     def load_links(self) -> dict[str, LoadLink]:
         """Each charger's link to its load output, for its serial reader to carry."""
