@@ -159,6 +159,7 @@ class Controller:
         now = self.now()
         self.slots: dict[str, Slot] = {}
         self.fresh: list[str] = []  # actuators to drive to their safe state at start
+        self.retiring: list[Slot] = []  # changed or gone, but out of reach: to their safe state once reachable
         for actuator_config in config.actuators:
             name = actuator_config.name
             old = kept.pop(name, None)
@@ -184,6 +185,15 @@ class Controller:
     # --- life ------------------------------------------------------------------------------------------
 
     def _retire(self, slot: Slot) -> None:
+        why = slot.actuator.waiting()
+        queued = any(other is slot for other in self.retiring)
+        if why is not None:
+            if not queued:  # an mqtt actuator at a reload: the old connection is closed, the new one not yet up
+                log.warning("control: %s is no longer configured as it was, and cannot be reached now (%s): it "
+                            "goes to its safe state once it can", slot.actuator.name, why)
+                self.retiring.append(slot)
+            return
+        self.retiring = [other for other in self.retiring if other is not slot]
         self._to_safe(slot, "stop")
         slot.actuator.close()
 
@@ -203,16 +213,20 @@ class Controller:
     def stop(self) -> None:
         """The end: every actuator to its safe state, then released."""
         self._join()
-        for slot in self.slots.values():
+        for slot in [*self.retiring, *self.slots.values()]:
             self._to_safe(slot, "stop")
             slot.actuator.close()
+        self.retiring.clear()
         self.audit.close()
 
     def handover(self) -> Handover:
         """A reload: the loop stops, the actuators stay as they are, for the next controller."""
         self._join()
         self.audit.close()
-        return Handover({name: (slot.actuator.config, slot) for name, slot in self.slots.items()})
+        # Those still retiring go on retiring under a key no configured name can be (names have no spaces).
+        retiring = {f"{slot.actuator.name} (retiring {index})": (slot.actuator.config, slot)
+                    for index, slot in enumerate(self.retiring)}
+        return Handover({**retiring, **{name: (slot.actuator.config, slot) for name, slot in self.slots.items()}})
 
     def _to_safe(self, slot: Slot, why: Why) -> None:
         """Drive to the safe state now (start, stop): not in a dry run, where nothing is switched."""
@@ -246,6 +260,8 @@ class Controller:
     # --- one evaluation --------------------------------------------------------------------------------
 
     def evaluate(self) -> None:
+        for slot in [slot for slot in self.retiring if slot.actuator.waiting() is None]:
+            self._retire(slot)
         now = self.now()
         readings = gather(self.state.devices(), self.state.probes(), self.wanted_inputs)
         for slot in self.slots.values():
@@ -389,7 +405,9 @@ class Controller:
         """The actuators on the MQTT broker, for the pipeline to attach to its connection."""
         from pvmonit_exporter.control.mqtt_switch import MqttActuator  # noqa: PLC0415 - paho, the [mqtt] extra
 
-        return [slot.actuator for slot in self.slots.values() if isinstance(slot.actuator, MqttActuator)]
+        # Those retiring first: one that shares its state topic with its successor leaves the topic to it.
+        slots = [*self.retiring, *self.slots.values()]
+        return [slot.actuator for slot in slots if isinstance(slot.actuator, MqttActuator)]
 
     def load_links(self) -> dict[str, LoadLink]:
         """Each charger's link to its load output, for its serial reader to carry."""

@@ -220,3 +220,39 @@ def test_a_mode_set_from_home_assistant_is_taken_on_its_command_topic_only_and_a
     finally:
         relay.close()
         home_assistant.close()
+
+
+def test_a_reload_ends_a_mode_from_home_assistant_keeps_an_unchanged_actuator_and_switches_off_a_changed_one(
+        tmp_path: Path, broker: Broker, daemons: list[Daemon]) -> None:
+    relay = Relay(broker)
+    home_assistant = Listener(broker, (ACTUATOR_STATE,))
+    try:
+        with Simulator(period=0.5) as simulator:
+            daemon = start(tmp_path, broker, simulator, daemons)
+            wait_for(lambda: relay.seen() == ["OFF", "ON"], timeout=60)
+            wait_for(lambda: retained(broker, DISCOVERY), timeout=30)
+            home_assistant.publish(MODE_COMMAND, "off")
+            wait_for(lambda: relay.seen() == ["OFF", "ON", "OFF"], timeout=30)
+            config = daemon.config
+            text = config.read_text(encoding="utf-8")
+
+            # the same actuator, its rule changed: kept as it is (off), on the new connection, in the file's mode
+            config.write_text(text.replace("max_age: 30", "max_age: 40"), encoding="utf-8")
+            daemon.process.send_signal(signal.SIGHUP)
+            wait_for(lambda: relay.seen() == ["OFF", "ON", "OFF", "ON"], timeout=60)
+            assert daemon.log().count("configuration reloaded") == 1
+            wait_for(lambda: card(daemon)["read_back"] is True, timeout=30)
+            assert card(daemon)["mode"] == "auto"
+
+            # its command topic changed: the relay on the old one is switched off once the broker is back
+            config.write_text(text.replace(f"command_topic: {COMMAND_TOPIC}", "command_topic: cmnd/other/POWER"),
+                              encoding="utf-8")
+            daemon.process.send_signal(signal.SIGHUP)
+            wait_for(lambda: relay.seen() == ["OFF", "ON", "OFF", "ON", "OFF"], timeout=60)
+            assert "control: heater is no longer configured as it was, and cannot be reached now" in daemon.log()
+            assert daemon.stop() == 0
+        assert relay.seen() == ["OFF", "ON", "OFF", "ON", "OFF"]
+        assert "Traceback" not in daemon.log()
+    finally:
+        relay.close()
+        home_assistant.close()
