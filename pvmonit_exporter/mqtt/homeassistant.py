@@ -291,7 +291,7 @@ class Topics:
 def device_discovery(topics: Topics, device: DeviceInfo, name: str, metrics: Iterable[str],
                      interval: float, extra: Mapping[str, Mapping[str, object]] | None = None) -> dict[str, object]:
     """The device-based discovery message of one device: one component per value in `metrics` that the table
-    knows, plus `extra` components (another part's switches and selects, by their key in `cmps`)."""
+    knows, plus `extra` components by their key in `cmps` (a probe's one sensor)."""
     components: dict[str, object] = {}
     for metric in metrics:
         entity = entity_for(metric)

@@ -116,8 +116,7 @@ class Publisher:
         cards = control.status()["actuators"] if control is not None else []
         self._actuators = {card["name"]: _Actuator(card["name"], card["type"]) for card in cards}
         self._exporter = DeviceInfo(object_id(f"exporter_{config.client_id}"), f"pvmonit-exporter {config.client_id}")
-        self._extra: dict[str, dict[str, Mapping[str, object]]] = {}
-        self._lock = threading.Lock()  # guards _extra and _announced
+        self._lock = threading.Lock()  # guards _announced and _retire
         self._announced: dict[str, str] = {}  # object id → device or probe name
         self._previous = dict(previous or {})
         configured = {d.name for d in devices} | {p.name for p in probes} | set(self._actuators)
@@ -156,19 +155,6 @@ class Publisher:
         retired): what a reload hands to the next publisher."""
         with self._lock:
             return {**self._retire, **self._announced}
-
-    # --- extension: more components and command topics (load control's switches and selects) -------------
-
-    def add_component(self, device: str, key: str, config: Mapping[str, object]) -> None:
-        """Announce `config` (a Home Assistant component such as `{"p": "switch", "cmd_t": …}`) in `device`'s
-        discovery under `key`; with `subscribe` on the connection for its command topic."""
-        with self._lock:
-            self._extra.setdefault(device, {})[key] = dict(config)
-        self._wake.set()
-
-    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
-        """Receive the messages of a command topic, now and after every reconnection."""
-        self._connection.subscribe(topic, handler)
 
     # --- paho's thread -------------------------------------------------------------------------------------
 
@@ -300,16 +286,13 @@ class Publisher:
         if device.object_id is None:
             return
         identity = view.identity
-        with self._lock:
-            extra = dict(self._extra.get(device.config.name, {}))
         said = (device.object_id, identity.product, identity.product_id, identity.serial_number, identity.firmware,
-                tuple(device.metrics), json.dumps(extra, sort_keys=True))
+                tuple(device.metrics))
         if device.discovered == said:
             return
         info = DeviceInfo(device.object_id, device.config.name, identity.product, identity.serial_number,
                           identity.firmware, self._exporter.object_id, identity.product_id)
-        message = device_discovery(self.topics, info, device.config.name, device.metrics, self.config.interval,
-                                   extra)
+        message = device_discovery(self.topics, info, device.config.name, device.metrics, self.config.interval)
         if self._publish_json(self.topics.discovery(device.object_id), message):
             device.discovered = said
             with self._lock:
