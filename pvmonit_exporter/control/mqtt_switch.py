@@ -13,8 +13,8 @@ import threading
 from pvmonit_exporter.config.schema import ActuatorConfig
 from pvmonit_exporter.control.actuators import Actuator, ActuatorError
 from pvmonit_exporter.control.decide import Position
-from pvmonit_exporter.display import escape_control
 from pvmonit_exporter.mqtt.connection import MqttConnection
+from pvmonit_exporter.safe_text import escape_control
 
 # How long a command may wait for the broker's PUBACK before the switch counts as failed (retried with backoff).
 ACKNOWLEDGE_SECONDS = 5.0

@@ -158,6 +158,7 @@ def test_every_veto_reason_is_in_the_metric_help() -> None:
     assert [reason for reason in VETOES if reason not in doc.help] == []
 
 
+@pytest.mark.slow
 def test_a_mode_set_from_elsewhere_is_taken_at_the_next_evaluation_audited_once_and_ends_at_a_reload(
         tmp_path: Path) -> None:
     """An actuator without a rule too: `on` forces it, `auto` gives it back to no rule (its safe state)."""
