@@ -31,9 +31,10 @@ FAST_ON = """    on_when: {value: summary.battery_soc, at_least: 0.5}
 
 
 class Relay:
-    """A relay on the broker, as Tasmota's firmware is one (its documentation's MQTT page: `cmnd/<topic>/POWER`
-    ON or OFF switches it, and it reports `stat/<topic>/POWER` ON or OFF). `echo=False`: a relay that takes the
-    commands and never reports (away, or its state topic misconfigured)."""
+    """A relay on the broker, modelled on Tasmota's firmware as its documentation gives it (tasmota.github.io,
+    docs/MQTT and docs/Commands: the full topic `%prefix%/%topic%/`, so `Power ON` or `OFF` arrives on
+    `cmnd/<topic>/POWER` and the relay reports `ON` or `OFF` on `stat/<topic>/POWER`). `echo=False`: a relay that
+    takes the commands and never reports (away, or its state topic misconfigured)."""
 
     def __init__(self, broker: Broker, *, echo: bool = True) -> None:
         self.echo = echo
