@@ -76,7 +76,9 @@ class Pipeline:
                 raise UserError(MISSING_EXTRA) from None
             self.mqtt = connection.MqttConnection(config.mqtt)
             self.publisher = publisher.Publisher(config.mqtt, self.state, config.devices, config.probes, self.mqtt,
-                                       mqtt_announced)
+                                       mqtt_announced, control=self.controller)
+            for actuator in self.controller.mqtt_actuators() if self.controller is not None else []:
+                actuator.attach(self.mqtt)
         self.forwarder = self._forwarder()
         # Our collectors and the library's process ones name no metrics in advance (no `describe`): without
         # support_collectors_without_names, `/metrics?name[]=vedirect_up` would find no collector and answer

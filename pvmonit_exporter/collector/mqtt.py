@@ -8,6 +8,7 @@ Exposition (names are a contract for dashboards)::
     pvmonit_mqtt_errors_total{kind="connection"} 3.0
     pvmonit_mqtt_errors_total{kind="auth"} 0.0
     pvmonit_mqtt_errors_total{kind="publish"} 0.0
+    pvmonit_mqtt_errors_total{kind="command"} 0.0
 """
 
 from collections.abc import Iterator

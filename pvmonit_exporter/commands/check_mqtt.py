@@ -1,6 +1,6 @@
 """`check-config --mqtt`: connect to the broker, say whether this client may publish under the prefix (a message
-sent there comes back), and list what Home Assistant would be told: each device's object id and topics, and
-the entities per value (the table)."""
+sent there comes back), and list what Home Assistant would be told: each device's object id and topics, each
+actuator's, and the entities per value (the table)."""
 
 import threading
 import time
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pvmonit_exporter.config import Config, MqttConfig
 from pvmonit_exporter.config.mqtt_ids import device_identifier, object_id
 from pvmonit_exporter.mqtt.connection import MqttConnection
-from pvmonit_exporter.mqtt.homeassistant import Topics, entity_for, every_metric
+from pvmonit_exporter.mqtt.homeassistant import Topics, actuator_object_id_source, entity_for, every_metric
 
 CONNECT_SECONDS = 10.0
 ECHO_SECONDS = 5.0
@@ -65,8 +65,16 @@ def announcement_lines(config: Config) -> Sequence[str]:
     for probe in config.probes:
         lines.append(f"probe {probe.name}: {topics.discovery(object_id(probe.name))}, state on "
                      f"{topics.state(probe.name)}")
+    for actuator in config.actuators:
+        line = f"actuator {actuator.name}: state on {topics.actuator_state(actuator.name)}"
+        if mqtt.homeassistant:
+            found = object_id(actuator_object_id_source(actuator.name))
+            line = (f"actuator {actuator.name}: {topics.discovery(found)} (a switch and a select), state on "
+                    f"{topics.actuator_state(actuator.name)}, commands on {topics.actuator_switch(actuator.name)} "
+                    f"(ON, OFF) and {topics.actuator_mode(actuator.name)} (auto, on, off)")
+        lines.append(line)
     if not mqtt.homeassistant:
-        lines.append("homeassistant: false: no discovery is published")
+        lines.append("homeassistant: false: no discovery is published, no command is taken")
         return lines
     lines.append("entities, one per value a device gives (device class, state class, unit):")
     for metric in every_metric():

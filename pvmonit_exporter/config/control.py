@@ -54,24 +54,24 @@ def control(reader: Reader | None, checks: Checks, file: str) -> ControlConfig:
     return config
 
 
-def actuators(items: list[object], file: str, checks: Checks,
-              devices: Sequence[DeviceConfig]) -> tuple[ActuatorConfig, ...]:
+def actuators(items: list[object], file: str, checks: Checks, devices: Sequence[DeviceConfig], *,
+              mqtt: bool = False) -> tuple[ActuatorConfig, ...]:
+    """`mqtt`: whether the file has an mqtt section (the broker an mqtt actuator's topics are on)."""
     found: list[ActuatorConfig] = []
     names: dict[str, str] = {}
     for index, item in enumerate(items):
         reader = Reader(file, item, f"actuators[{index}]")
         name = reader.require("name", checks.name)
         kind = reader.require("type", checks.choice(ACTUATOR_TYPES))
-        if kind == "mqtt":
-            raise reader.error("type", "mqtt actuators need the mqtt: section (an MQTT broker), which this "
-                                       "version does not have yet; use command, gpio or vedirect_load")
+        if kind == "mqtt" and not mqtt:
+            raise reader.error("type", "mqtt actuators need the mqtt: section (an MQTT broker)")
         for key in reader.data:
             if key not in ("name", "type", *ACTUATOR_KEYS[kind]):
                 raise reader.error(key, f"does not apply to a {kind} actuator")
         defaults = ActuatorConfig(name="", type="command")
         actuator = ActuatorConfig(
             name=name,
-            type=cast(Literal["command", "gpio", "vedirect_load"], kind),
+            type=cast(Literal["command", "gpio", "vedirect_load", "mqtt"], kind),
             on=reader.get("on", checks.argv, ()),
             off=reader.get("off", checks.argv, ()),
             state=reader.get("state", checks.argv, ()),
@@ -81,21 +81,41 @@ def actuators(items: list[object], file: str, checks: Checks,
             pin=reader.get("pin", checks.whole("actuators[].pin"), None),
             active_low=reader.get("active_low", checks.boolean, False),
             device=reader.get("device", checks.text, ""),
+            command_topic=reader.get("command_topic", _topic(checks), ""),
+            state_topic=reader.get("state_topic", _topic(checks), ""),
+            payload_on=reader.get("payload_on", _payload(checks), defaults.payload_on),
+            payload_off=reader.get("payload_off", _payload(checks), defaults.payload_off),
+            state_on=reader.get("state_on", _payload(checks), defaults.state_on),
+            state_off=reader.get("state_off", _payload(checks), defaults.state_off),
         )
         reader.finish()
         if name in names:
             raise reader.error("name", f"duplicate actuator name {name!r} (also {names[name]})")
         names[name] = reader.path
-        required = {"command": ("on", "off"), "gpio": ("pin",), "vedirect_load": ("device",)}[kind]
+        required = {"command": ("on", "off"), "gpio": ("pin",), "vedirect_load": ("device",),
+                    "mqtt": ("command_topic", "state_topic")}[kind]
         for key in required:
             if not getattr(actuator, key) and getattr(actuator, key) != 0:
                 raise reader.error(key, f"missing required key for a {kind} actuator")
         if kind == "vedirect_load":
             _check_load_device(reader, actuator.device, devices)
+        if kind == "mqtt":
+            for on, off in (("payload_on", "payload_off"), ("state_on", "state_off")):
+                if getattr(actuator, on) == getattr(actuator, off):
+                    raise reader.error(off, f"is the same as {on}: on and off could not be told apart")
+            if actuator.command_topic == actuator.state_topic:
+                raise reader.error("state_topic", "is the command_topic: the read-back would hear the commands")
         found.append(actuator)
     pins: dict[int, int] = {}
     loads: dict[str, int] = {}
+    topics: dict[str, int] = {}
     for index, actuator in enumerate(found):
+        for key in ("command_topic", "state_topic"):
+            topic = getattr(actuator, key)
+            if topic and topic in topics:
+                raise ConfigError(file, f"actuators[{index}].{key}", f"{topic!r} is already a topic of "
+                                                                     f"actuators[{topics[topic]}]")
+        topics.update(dict.fromkeys([t for t in (actuator.command_topic, actuator.state_topic) if t], index))
         if actuator.type == "vedirect_load":
             if actuator.device in loads:
                 raise ConfigError(file, f"actuators[{index}].device", f"{actuator.device}'s load output is already "
@@ -107,6 +127,29 @@ def actuators(items: list[object], file: str, checks: Checks,
                                                                    f"actuators[{pins[actuator.pin]}]")
             pins[actuator.pin] = index
     return tuple(found)
+
+
+def _topic(checks: Checks) -> Callable[[object, str], str]:
+    """A topic to publish to or read: no wildcard (`+`, `#`), not empty, at most 65535 bytes (MQTT's limit)."""
+    def check(value: object, path: str) -> str:
+        topic = checks.text(value, path)
+        if not topic or "+" in topic or "#" in topic or "\0" in topic or len(topic.encode()) > 65535:
+            raise checks.fail(path, f"{topic!r:.80} must be one topic: no wildcard ('+', '#'), not empty")
+        return topic
+
+    return check
+
+
+def _payload(checks: Checks) -> Callable[[object, str], str]:
+    """A payload as text; YAML 1.1 reads `ON`/`OFF`/`on`/`off` unquoted as booleans: given back their name."""
+    def check(value: object, path: str) -> str:
+        if isinstance(value, bool):
+            raise checks.fail(path, "must be quoted (YAML reads ON, OFF, yes and no unquoted as true and false)")
+        if isinstance(value, int | float):
+            return str(value)
+        return checks.text(value, path)
+
+    return check
 
 
 def _check_load_device(reader: Reader, name: str, devices: Sequence[DeviceConfig]) -> None:

@@ -324,7 +324,8 @@ def _build(data: object, file: str, *, key_required: bool, warnings: list[Config
                                                        key_required=key_required, warnings=warnings), None)
     patterns = top.get("auto_port_patterns", checks.patterns, DEFAULT_AUTO_PORT_PATTERNS)
     control = control_sections.control(top.get("control", lambda v, p: Reader(file, v, p), None), checks, file)
-    actuators = control_sections.actuators(top.get("actuators", _list_of_mappings(checks), []), file, checks, devices)
+    actuators = control_sections.actuators(top.get("actuators", _list_of_mappings(checks), []), file, checks, devices,
+                                           mqtt=mqtt is not None)
     rules = control_sections.rules(top.get("rules", _list_of_mappings(checks), []), file, checks, actuators,
                                    devices, probes)
     top.finish()

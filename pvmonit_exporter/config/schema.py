@@ -163,7 +163,7 @@ class ControlConfig:
 @dataclass(frozen=True)
 class ActuatorConfig:
     name: str
-    type: Literal["command", "gpio", "vedirect_load"]
+    type: Literal["command", "gpio", "vedirect_load", "mqtt"]
     on: tuple[str, ...] = ()  # command: argv, run without a shell
     off: tuple[str, ...] = ()
     state: tuple[str, ...] = ()  # command: optional read-back, prints on or off
@@ -172,6 +172,13 @@ class ActuatorConfig:
     pin: int | None = None  # gpio: BCM pin number
     active_low: bool = False  # gpio: the relay board switches on when the pin is low
     device: str = ""  # vedirect_load: the solar charger's device name
+    # mqtt, as Home Assistant's MQTT switch: the payloads sent on command_topic, those read on state_topic.
+    command_topic: str = ""
+    state_topic: str = ""
+    payload_on: str = "ON"
+    payload_off: str = "OFF"
+    state_on: str = "ON"
+    state_off: str = "OFF"
 
 
 @dataclass(frozen=True)
@@ -253,6 +260,8 @@ ACTUATOR_KEYS: Mapping[str, tuple[str, ...]] = {
     "command": ("on", "off", "state", "timeout", "confirm_timeout"),
     "gpio": ("pin", "active_low", "confirm_timeout"),
     "vedirect_load": ("device", "confirm_timeout"),
+    "mqtt": ("command_topic", "state_topic", "payload_on", "payload_off", "state_on", "state_off",
+             "confirm_timeout"),
 }
 
 # Probe keys that mean nothing for a type: refused in a file, left out of `check-config` output.

@@ -1,7 +1,7 @@
 """What carries a decision out. An actuator switches to a position and, where it can, reads its state back;
 it knows nothing of rules. A new kind (an MQTT topic) is one more subclass and one more line in `build`.
 
-Safe states: off for `command` and `gpio`, the charger's own automatic mode for `vedirect_load`.
+Safe states: off for `command`, `gpio` and `mqtt`, the charger's own automatic mode for `vedirect_load`.
 """
 
 import subprocess
@@ -101,4 +101,8 @@ def build(config: ActuatorConfig, builders: dict[str, Builder] | None = None) ->
         from pvmonit_exporter.control.vedirect_load import VedirectLoadActuator  # noqa: PLC0415 - with its HEX link
 
         return VedirectLoadActuator(config)
+    if config.type == "mqtt":
+        from pvmonit_exporter.control.mqtt_switch import MqttActuator  # noqa: PLC0415 - paho, the optional [mqtt] extra
+
+        return MqttActuator(config)
     raise ValueError(f"no builder for a {config.type} actuator")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pvmonit_exporter.config.schema import ActuatorConfig, Config, RuleConfig
 from pvmonit_exporter.control.actuators import Actuator, ActuatorError, Builder, build
@@ -40,6 +40,9 @@ from pvmonit_exporter.control.words import Unit, guard_text, reason, units, why_
 from pvmonit_exporter.forwarder.policy import backoff_delay
 from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
+
+if TYPE_CHECKING:
+    from pvmonit_exporter.control.mqtt_switch import MqttActuator
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,7 @@ class Controller:
         self.audit = AuditFile(config.control.audit_file)
         self.units: dict[str, Unit] = units(config.probes)
         rules = {rule.actuator: rule for rule in config.rules}
+        self.rules = rules  # as configured: a mode set from Home Assistant changes a slot's rule, not these
         self.wanted_inputs = list(dict.fromkeys(name for rule in config.rules for name in inputs_of(rule)))
         self._lock = threading.Lock()
         # The previous configuration's actuators are taken out of the handover as they are used or retired, so
@@ -155,6 +159,7 @@ class Controller:
         now = self.now()
         self.slots: dict[str, Slot] = {}
         self.fresh: list[str] = []  # actuators to drive to their safe state at start
+        self.retiring: list[Slot] = []  # changed or gone, but out of reach: to their safe state once reachable
         for actuator_config in config.actuators:
             name = actuator_config.name
             old = kept.pop(name, None)
@@ -180,6 +185,15 @@ class Controller:
     # --- life ------------------------------------------------------------------------------------------
 
     def _retire(self, slot: Slot) -> None:
+        why = slot.actuator.waiting()
+        queued = any(other is slot for other in self.retiring)
+        if why is not None:
+            if not queued:  # an mqtt actuator at a reload: the old connection is closed, the new one not yet up
+                log.warning("control: %s is no longer configured as it was, and cannot be reached now (%s): it "
+                            "goes to its safe state once it can", slot.actuator.name, why)
+                self.retiring.append(slot)
+            return
+        self.retiring = [other for other in self.retiring if other is not slot]
         self._to_safe(slot, "stop")
         slot.actuator.close()
 
@@ -199,16 +213,20 @@ class Controller:
     def stop(self) -> None:
         """The end: every actuator to its safe state, then released."""
         self._join()
-        for slot in self.slots.values():
+        for slot in [*self.retiring, *self.slots.values()]:
             self._to_safe(slot, "stop")
             slot.actuator.close()
+        self.retiring.clear()
         self.audit.close()
 
     def handover(self) -> Handover:
         """A reload: the loop stops, the actuators stay as they are, for the next controller."""
         self._join()
         self.audit.close()
-        return Handover({name: (slot.actuator.config, slot) for name, slot in self.slots.items()})
+        # Those still retiring go on retiring under a key no configured name can be (names have no spaces).
+        retiring = {f"{slot.actuator.name} (retiring {index})": (slot.actuator.config, slot)
+                    for index, slot in enumerate(self.retiring)}
+        return Handover({**retiring, **{name: (slot.actuator.config, slot) for name, slot in self.slots.items()}})
 
     def _to_safe(self, slot: Slot, why: Why) -> None:
         """Drive to the safe state now (start, stop): not in a dry run, where nothing is switched."""
@@ -242,6 +260,8 @@ class Controller:
     # --- one evaluation --------------------------------------------------------------------------------
 
     def evaluate(self) -> None:
+        for slot in [slot for slot in self.retiring if slot.actuator.waiting() is None]:
+            self._retire(slot)
         now = self.now()
         readings = gather(self.state.devices(), self.state.probes(), self.wanted_inputs)
         for slot in self.slots.values():
@@ -357,6 +377,37 @@ class Controller:
             error = str(exc)
         self.audit.write(audit_line(now.wall, actuator.name, before, actuator.safe, None, slot.rule, slot.reason,
                                     dry_run=False, why="fault", veto="fault", error=error))
+
+    def set_mode(self, name: str, mode: Literal["auto", "on", "off"], source: str) -> bool:
+        """The user's mode for actuator `name`, set from elsewhere than the file (`source`, in words: "Home
+        Assistant"), until the next reload; audited. False for an unknown actuator. Taken at the next
+        evaluation. Without a rule, `auto` is no rule (its safe state)."""
+        slot = self.slots.get(name)
+        if slot is None:
+            return False
+        configured = self.rules.get(name)
+        rule = None if mode == "auto" and configured is None else replace(configured or RuleConfig(name), mode=mode)
+        now = self.now()
+        with self._lock:
+            before = slot.rule.mode if slot.rule is not None else "auto"
+            slot.rule = rule
+            position = slot.memory.position
+        if before == mode:
+            return True
+        text = f"mode set from {source}: {before} → {mode}"
+        log.info("control: %s: %s", name, text)
+        wanted: Position | None = None if mode == "auto" else mode
+        self.audit.write(audit_line(now.wall, name, position, wanted, None, rule, text, dry_run=self.dry_run,
+                                    why="mode"))
+        return True
+
+    def mqtt_actuators(self) -> "list[MqttActuator]":
+        """The actuators on the MQTT broker, for the pipeline to attach to its connection."""
+        from pvmonit_exporter.control.mqtt_switch import MqttActuator  # noqa: PLC0415 - paho, the [mqtt] extra
+
+        # Those retiring first: one that shares its state topic with its successor leaves the topic to it.
+        slots = [*self.retiring, *self.slots.values()]
+        return [slot.actuator for slot in slots if isinstance(slot.actuator, MqttActuator)]
 
     def load_links(self) -> dict[str, LoadLink]:
         """Each charger's link to its load output, for its serial reader to carry."""

@@ -191,6 +191,11 @@ class MqttConnection:
             except Exception:  # a handler's bug must not end paho's network thread
                 log.exception("MQTT: handling a message on %s failed", message.topic)
 
+    def error(self, kind: str, message: str) -> None:
+        """Count an error of `kind` (pvmonit_mqtt_errors_total) and log it (once while it repeats): a command
+        ignored, for one."""
+        self._error(kind, message)
+
     def _error(self, kind: str, message: str) -> None:
         """Counted every time; logged once per change of state (a broker away for an hour is one line)."""
         with self._lock:

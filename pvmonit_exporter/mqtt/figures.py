@@ -3,8 +3,9 @@
 from dataclasses import dataclass, field
 
 # `pvmonit_mqtt_errors_total{kind}`: refused by the broker for the credentials or the client id (auth), the
-# connection refused, failed (a TLS handshake included) or lost (connection), a publish paho refused (publish).
-ERROR_KINDS = ("connection", "auth", "publish")
+# connection refused, failed (a TLS handshake included) or lost (connection), a publish paho refused (publish),
+# a message on an actuator's command topic that is not a command (command).
+ERROR_KINDS = ("connection", "auth", "publish", "command")
 
 
 @dataclass

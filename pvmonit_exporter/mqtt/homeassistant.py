@@ -274,11 +274,24 @@ class Topics:
         """Home Assistant's own status (its birth and will)."""
         return f"{self.discovery_prefix}/status"
 
+    # Load control's actuators: under `control/`, apart from the devices' topics (a device and an actuator
+    # may share a name).
+    def actuator_state(self, name: str) -> str:
+        return f"{self.prefix}/control/{name}/state"
+
+    def actuator_switch(self, name: str) -> str:
+        """The switch's command topic: ON or OFF, the user's forced mode."""
+        return f"{self.prefix}/control/{name}/set"
+
+    def actuator_mode(self, name: str) -> str:
+        """The select's command topic: auto, on or off."""
+        return f"{self.prefix}/control/{name}/mode/set"
+
 
 def device_discovery(topics: Topics, device: DeviceInfo, name: str, metrics: Iterable[str],
                      interval: float, extra: Mapping[str, Mapping[str, object]] | None = None) -> dict[str, object]:
     """The device-based discovery message of one device: one component per value in `metrics` that the table
-    knows, plus `extra` components (another part's switches and selects, by their key in `cmps`)."""
+    knows, plus `extra` components by their key in `cmps` (a probe's one sensor)."""
     components: dict[str, object] = {}
     for metric in metrics:
         entity = entity_for(metric)
@@ -325,3 +338,53 @@ def exporter_discovery(topics: Topics, device: DeviceInfo) -> dict[str, object]:
                             "stat_t": topics.status, "pl_on": "online", "pl_off": "offline",
                             "ent_cat": "diagnostic"}},
     }
+
+
+# --- load control: each actuator a switch (its state; a command forces the mode) and a select (its mode) -----
+
+MODES = ("auto", "on", "off")
+SWITCH_PAYLOADS = {"ON": "on", "OFF": "off"}  # the switch's pl_on/pl_off → the mode it forces
+
+
+def actuator_object_id_source(name: str) -> str:
+    """What an actuator's object id is made of: its name, kept apart from a device or probe of the same name."""
+    return f"actuator_{name}"
+
+
+def actuator_discovery(topics: Topics, device: DeviceInfo, name: str, kind: str) -> dict[str, object]:
+    """One device per actuator, via the exporter: a `switch` showing whether it is on (a command from Home
+    Assistant forces the mode on or off) and a `select` for its mode. Both read `actuator_state_payload`."""
+    oid = device.object_id
+    return {
+        "dev": {**device.as_dev(), "mf": "pvmonit-exporter", "mdl": f"{kind} actuator"},
+        "o": dict(ORIGIN),
+        "avty": [{"t": topics.status}],
+        "stat_t": topics.actuator_state(name),
+        "qos": 1,
+        "cmps": {
+            "switch": {"p": "switch", "name": None, "uniq_id": f"{oid}_switch", "cmd_t": topics.actuator_switch(name),
+                       "pl_on": "ON", "pl_off": "OFF", "val_tpl": "{{ value_json.state }}"},
+            "mode": {"p": "select", "name": "Mode", "uniq_id": f"{oid}_mode", "cmd_t": topics.actuator_mode(name),
+                     "ops": list(MODES), "val_tpl": "{{ value_json.mode }}", "ent_cat": "config"},
+        },
+    }
+
+
+def actuator_state_payload(card: Mapping[str, object]) -> str:
+    """An actuator's state from its card in /api/state's control section: `state` ON/OFF (read back where
+    possible), `mode` (auto without a rule: it stays safe), `fault`, `dry_run`."""
+    mode = card.get("mode") or "auto"
+    document = {"state": "ON" if card.get("on") else "OFF", "mode": mode, "fault": bool(card.get("fault")),
+                "dry_run": bool(card.get("dry_run"))}
+    return json.dumps(document, separators=(",", ":"))
+
+
+def switch_command(payload: bytes) -> str | None:
+    """The mode a switch command forces, None for anything but ON and OFF."""
+    return SWITCH_PAYLOADS.get(payload.decode("utf-8", errors="replace").strip())
+
+
+def mode_command(payload: bytes) -> str | None:
+    """The mode a select command sets, None for anything but auto, on and off."""
+    text = payload.decode("utf-8", errors="replace").strip()
+    return text if text in MODES else None

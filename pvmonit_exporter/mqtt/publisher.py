@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, cast
 
 from pvmonit_exporter.config import DeviceConfig, MqttConfig, ProbeConfig
 from pvmonit_exporter.config.mqtt_ids import device_identifier, object_id
@@ -24,10 +25,15 @@ from pvmonit_exporter.mqtt.homeassistant import (
     DeviceInfo,
     StateValue,
     Topics,
+    actuator_discovery,
+    actuator_object_id_source,
+    actuator_state_payload,
     device_discovery,
     exporter_discovery,
+    mode_command,
     probe_discovery,
     state_payload,
+    switch_command,
 )
 from pvmonit_exporter.state import DeviceView, ProbeView, State
 from pvmonit_exporter.vedirect.fields import metric_values
@@ -71,6 +77,23 @@ class _Probe:
     next_state: float = 0.0
 
 
+class Control(Protocol):
+    """What the publisher needs of load control (`control.loop.Controller`)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def set_mode(self, name: str, mode: Literal["auto", "on", "off"], source: str) -> bool: ...
+
+
+@dataclass
+class _Actuator:
+    name: str
+    kind: str
+    discovered: bool = False
+    said: str | None = None  # the last state payload
+    next_state: float = 0.0
+
+
 class Publisher:
     """Everything one configuration publishes. `previous`: what the configuration before a reload announced
     (object id → device name); those no longer configured get an empty retained discovery message (Home
@@ -79,7 +102,8 @@ class Publisher:
     def __init__(self, config: MqttConfig, state: State, devices: Sequence[DeviceConfig],
                  probes: Sequence[ProbeConfig], connection: MqttConnection,
                  previous: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, control: Control | None = None) -> None:
+        """`control`: load control, whose actuators are published (and, with Home Assistant, switched from it)."""
         self.config = config
         self.topics = Topics(config.topic_prefix, config.discovery_prefix)
         self._state = state
@@ -88,12 +112,14 @@ class Publisher:
         self._rng = rng or random.Random()  # noqa: S311 - a delay, not a secret
         self._devices = {d.name: _Device(d) for d in devices}
         self._probes = {p.name: _Probe(p) for p in probes}
+        self._control = control
+        cards = control.status()["actuators"] if control is not None else []
+        self._actuators = {card["name"]: _Actuator(card["name"], card["type"]) for card in cards}
         self._exporter = DeviceInfo(object_id(f"exporter_{config.client_id}"), f"pvmonit-exporter {config.client_id}")
-        self._extra: dict[str, dict[str, Mapping[str, object]]] = {}
-        self._lock = threading.Lock()  # guards _extra and _announced
+        self._lock = threading.Lock()  # guards _announced and _retire
         self._announced: dict[str, str] = {}  # object id → device or probe name
         self._previous = dict(previous or {})
-        configured = {d.name for d in devices} | {p.name for p in probes}
+        configured = {d.name for d in devices} | {p.name for p in probes} | set(self._actuators)
         stale = max([d.stale_timeout for d in devices] + [0.0])
         self._retire_at = clock() + stale + 2 * config.interval
         self._retire = {oid: name for oid, name in self._previous.items() if name not in configured}
@@ -110,6 +136,9 @@ class Publisher:
         self._connection.on_connected(self._connected)
         if self.config.homeassistant:
             self._connection.subscribe(self.topics.birth, self._home_assistant_status)
+            for name in self._actuators:  # Home Assistant's switch and select: the only ways in
+                self._connection.subscribe(self.topics.actuator_switch(name), self._command(name, switch_command))
+                self._connection.subscribe(self.topics.actuator_mode(name), self._command(name, mode_command))
         if self._connection.connected:
             self._connected()
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
@@ -127,19 +156,6 @@ class Publisher:
         with self._lock:
             return {**self._retire, **self._announced}
 
-    # --- extension: more components and command topics (load control's switches and selects) -------------
-
-    def add_component(self, device: str, key: str, config: Mapping[str, object]) -> None:
-        """Announce `config` (a Home Assistant component such as `{"p": "switch", "cmd_t": …}`) in `device`'s
-        discovery under `key`; with `subscribe` on the connection for its command topic."""
-        with self._lock:
-            self._extra.setdefault(device, {})[key] = dict(config)
-        self._wake.set()
-
-    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
-        """Receive the messages of a command topic, now and after every reconnection."""
-        self._connection.subscribe(topic, handler)
-
     # --- paho's thread -------------------------------------------------------------------------------------
 
     def _connected(self) -> None:
@@ -150,6 +166,20 @@ class Publisher:
         if payload.strip() == b"online":
             self._birth_due = self._clock() + self._rng.uniform(0, BIRTH_DELAY_MAX_SECONDS)
             self._wake.set()
+
+    def _command(self, name: str, parse: Callable[[bytes], str | None]) -> Callable[[str, bytes], None]:
+        """A handler for one of `name`'s command topics: a valid payload sets its mode (the controller audits
+        it); anything else is ignored, counted and logged."""
+        def handle(topic: str, payload: bytes) -> None:
+            mode = parse(payload)
+            if self._control is None or mode is None:
+                shown = payload[:40].decode("utf-8", errors="replace")
+                self._connection.error("command", f"ignored {shown!r} on {topic}: not a command for {name}")
+                return
+            self._control.set_mode(name, cast(Literal["auto", "on", "off"], mode), "Home Assistant")
+            self._wake.set()  # its new mode out at once
+
+        return handle
 
     # --- the publisher's thread ----------------------------------------------------------------------------
 
@@ -190,6 +220,7 @@ class Publisher:
             self._device(self._devices[view.name], view, now, force_state=everything or birth)
         for probe_view in probe_views:
             self._probe(self._probes[probe_view.name], probe_view, now, force_state=everything or birth)
+        self._publish_actuators(now, force=everything or birth)
         if self._retire and now >= self._retire_at:
             self._retire_previous()
 
@@ -203,6 +234,8 @@ class Publisher:
             probe.discovered = False
             if availability:
                 probe.available = None
+        for actuator in self._actuators.values():
+            actuator.discovered = False
 
     def _drop_due_states(self, now: float) -> None:
         """Live values due while the broker is away are not kept for later: counted as dropped (those of devices
@@ -253,16 +286,13 @@ class Publisher:
         if device.object_id is None:
             return
         identity = view.identity
-        with self._lock:
-            extra = dict(self._extra.get(device.config.name, {}))
         said = (device.object_id, identity.product, identity.product_id, identity.serial_number, identity.firmware,
-                tuple(device.metrics), json.dumps(extra, sort_keys=True))
+                tuple(device.metrics))
         if device.discovered == said:
             return
         info = DeviceInfo(device.object_id, device.config.name, identity.product, identity.serial_number,
                           identity.firmware, self._exporter.object_id, identity.product_id)
-        message = device_discovery(self.topics, info, device.config.name, device.metrics, self.config.interval,
-                                   extra)
+        message = device_discovery(self.topics, info, device.config.name, device.metrics, self.config.interval)
         if self._publish_json(self.topics.discovery(device.object_id), message):
             device.discovered = said
             with self._lock:
@@ -292,6 +322,30 @@ class Publisher:
             payload = {"time": view.last_reading_time, "value": view.value, "unit": PROBE_UNITS[view.quantity]}
             self._publish(self.topics.state(name), json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
                           0, False)
+
+    def _publish_actuators(self, now: float, *, force: bool) -> None:
+        """Each actuator's discovery (once per connection or Home Assistant start), then its state when it
+        changes and every `interval`."""
+        if self._control is None or not self._actuators:
+            return
+        for card in self._control.status()["actuators"]:
+            actuator = self._actuators.get(card["name"])
+            if actuator is None:
+                continue
+            if self.config.homeassistant and not actuator.discovered:
+                found = object_id(actuator_object_id_source(actuator.name))
+                info = DeviceInfo(found, actuator.name, via_device=self._exporter.object_id)
+                if self._publish_json(self.topics.discovery(found),
+                                      actuator_discovery(self.topics, info, actuator.name, actuator.kind)):
+                    actuator.discovered = True
+                    with self._lock:
+                        self._announced[found] = actuator.name
+                        self._retire.pop(found, None)
+            payload = actuator_state_payload(card)
+            if force or payload != actuator.said or now >= actuator.next_state:
+                actuator.next_state = now + self.config.interval
+                if self._publish(self.topics.actuator_state(actuator.name), payload, 0, False):
+                    actuator.said = payload
 
     def _retire_previous(self) -> None:
         with self._lock:

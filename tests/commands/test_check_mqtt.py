@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pvmonit_exporter.commands.check_mqtt import announcement_lines
+from pvmonit_exporter.config import parse_config
 from tests.mqtt.broker import Broker
 
 PASSWORD = "check-pass"  # noqa: S105 - the test broker's
@@ -56,3 +58,16 @@ def test_demo_with_a_wrong_broker_url_is_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr == ("pvmonit-exporter: --mqtt: 'tcp://127.0.0.1:1883' must start with mqtt:// or mqtts:// "
                              "(TLS)\n")
+
+
+def test_check_config_mqtt_lists_each_actuators_switch_select_and_topics() -> None:
+    text = ("devices:\n  - name: mppt\n    port: /dev/ttyUSB0\nmqtt:\n  url: mqtt://127.0.0.1:1883\n"
+            "actuators:\n  - {name: heater, type: mqtt, command_topic: cmnd/heater/POWER, state_topic: "
+            "stat/heater/POWER}\n")
+    lines = announcement_lines(parse_config(text, "c.yaml"))
+    assert ("actuator heater: homeassistant/device/pvmonit_actuator_heater/config (a switch and a select), state on "
+            "pvmonit/control/heater/state, commands on pvmonit/control/heater/set (ON, OFF) and "
+            "pvmonit/control/heater/mode/set (auto, on, off)") in lines
+    quiet = announcement_lines(parse_config(text.replace("1883\n", "1883\n  homeassistant: false\n"), "c.yaml"))
+    assert "actuator heater: state on pvmonit/control/heater/state" in quiet
+    assert "homeassistant: false: no discovery is published, no command is taken" in quiet

@@ -189,3 +189,56 @@ def test_check_config_refuses_with_one_line_and_exit_2(tmp_path: Path) -> None:
     path.write_text(DEVICES + "actuators:\n" + COMMAND + "rules:\n" + RULE + RULE, encoding="utf-8")
     assert_one_line_error(run_cli("check-config", "--config.file", str(path)),
                           f"{path}:18: rules[1].actuator: 'heater' already has a rule")
+
+
+MQTT = "mqtt:\n  url: mqtt://127.0.0.1:1883\n"
+RELAY = "  - {name: pump, type: mqtt, command_topic: cmnd/pump/POWER, state_topic: stat/pump/POWER}\n"
+
+
+def test_an_mqtt_actuator_loads_with_the_mqtt_section_and_home_assistants_defaults() -> None:
+    config = parse_config(DEVICES + MQTT + "actuators:\n" + RELAY
+                          + '  - {name: heater, type: mqtt, command_topic: "z2m/Water Heater/set", '
+                            'state_topic: "z2m/Water Heater", payload_on: "1", payload_off: 0, state_on: "on", '
+                            'state_off: "off", confirm_timeout: 2}\n', "c.yaml")
+    pump, heater = config.actuators
+    assert (pump.type, pump.command_topic, pump.state_topic) == ("mqtt", "cmnd/pump/POWER", "stat/pump/POWER")
+    assert (pump.payload_on, pump.payload_off, pump.state_on, pump.state_off) == ("ON", "OFF", "ON", "OFF")
+    assert (heater.command_topic, heater.payload_on, heater.payload_off, heater.state_on, heater.state_off,
+            heater.confirm_timeout) == ("z2m/Water Heater/set", "1", "0", "on", "off", 2.0)
+    shown = effective_config(config)["actuators"][0]
+    assert set(shown) == {"name", "type", "command_topic", "state_topic", "payload_on", "payload_off", "state_on",
+                          "state_off", "confirm_timeout"}
+
+
+@pytest.mark.parametrize(
+    ("actuators", "message"),
+    [
+        ("  - {name: pump, type: mqtt, command_topic: cmnd/pump/POWER}\n",
+         "actuators[0].state_topic: missing required key for a mqtt actuator"),
+        ("  - {name: pump, type: mqtt, state_topic: stat/pump/POWER}\n",
+         "actuators[0].command_topic: missing required key"),
+        ("  - {name: pump, type: mqtt, command_topic: cmnd/+/POWER, state_topic: stat/pump/POWER}\n",
+         "actuators[0].command_topic: 'cmnd/+/POWER' must be one topic: no wildcard"),
+        ("  - {name: pump, type: mqtt, command_topic: cmnd/pump/POWER, state_topic: 'stat/#'}\n",
+         "actuators[0].state_topic: 'stat/#' must be one topic: no wildcard"),
+        ("  - {name: pump, type: mqtt, command_topic: c, state_topic: s, payload_on: ON}\n",
+         "actuators[0].payload_on: must be quoted (YAML reads ON"),
+        ("  - {name: pump, type: mqtt, command_topic: c, state_topic: s, state_on: x, state_off: x}\n",
+         "actuators[0].state_off: is the same as state_on"),
+        ("  - {name: pump, type: mqtt, command_topic: c, state_topic: c}\n",
+         "actuators[0].state_topic: is the command_topic"),
+        ("  - {name: pump, type: mqtt, command_topic: c, state_topic: s, pin: 4}\n",
+         "actuators[0].pin: does not apply to a mqtt actuator"),
+        ("  - {name: pump, type: command, on: [x], off: [y], command_topic: c}\n",
+         "actuators[0].command_topic: does not apply to a command actuator"),
+        (RELAY + "  - {name: pool, type: mqtt, command_topic: cmnd/pool/POWER, state_topic: stat/pump/POWER}\n",
+         "actuators[1].state_topic: 'stat/pump/POWER' is already a topic of actuators[0]"),
+    ],
+)
+def test_each_mqtt_actuator_mistake_is_one_line_naming_its_key(actuators: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(DEVICES + MQTT + "actuators:\n" + actuators, "c.yaml")
+    index = int(re.match(r"actuators\[(\d+)\]", message).group(1))  # type: ignore[union-attr]
+    first = (DEVICES + MQTT).count("\n") + 2
+    assert str(caught.value).startswith(f"c.yaml:{first + index}: {message}"), str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -156,3 +156,36 @@ def test_every_veto_reason_is_in_the_metric_help() -> None:
 
     (doc,) = [d for d in CONTROL_METRICS if d.name == "pvmonit_control_vetoes_total"]
     assert [reason for reason in VETOES if reason not in doc.help] == []
+
+
+@pytest.mark.slow
+def test_a_mode_set_from_elsewhere_is_taken_at_the_next_evaluation_audited_once_and_ends_at_a_reload(
+        tmp_path: Path) -> None:
+    """An actuator without a rule too: `on` forces it, `auto` gives it back to no rule (its safe state)."""
+    controller, state, now = setup(tmp_path, dry_run=False)
+    controller.rules.clear()
+    controller.slots["heater"].rule = None  # as if the file had no rule for it
+    controller.start()
+    controller.request_stop()
+    assert controller.set_mode("heater", "on", "Home Assistant")
+    assert controller.set_mode("heater", "on", "Home Assistant")  # the same again: nothing to audit
+    assert not controller.set_mode("boiler", "on", "Home Assistant")
+    controller.evaluate()
+    assert ran(tmp_path) == ["off", "on"]
+    assert controller.status()["actuators"][0]["mode"] == "on"
+    assert controller.set_mode("heater", "auto", "Home Assistant")
+    now[0] += 10
+    controller.evaluate()
+    assert ran(tmp_path) == ["off", "on", "off"]  # no rule: its safe state
+    assert controller.status()["actuators"][0]["mode"] is None
+    modes = [line for line in audit(tmp_path) if "Home Assistant" in line["rule"]["text"]]  # type: ignore[index]
+    assert [(line["from"], line["to"], line["rule"]) for line in modes] == [
+        ("off", "on", {"why": "mode", "mode": "on", "text": "mode set from Home Assistant: auto → on",
+                       "conditions": []}),
+        ("on", None, {"why": "mode", "mode": None, "text": "mode set from Home Assistant: on → auto",
+                      "conditions": []}),
+    ]
+    controller.set_mode("heater", "on", "Home Assistant")
+    again = Controller(controller.config, state, controller.handover(), clock=lambda: now[0])
+    assert again.status()["actuators"][0]["mode"] == "auto"  # the file's rule again
+    again.stop()

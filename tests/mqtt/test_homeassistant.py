@@ -16,9 +16,12 @@ from pvmonit_exporter.mqtt.homeassistant import (
     CounterGuard,
     Entity,
     StateValue,
+    actuator_state_payload,
     entity_for,
     every_metric,
+    mode_command,
     state_payload,
+    switch_command,
     value_template,
 )
 from pvmonit_exporter.vedirect.fields import metric_values
@@ -147,3 +150,39 @@ def test_a_non_counter_passes_unchanged() -> None:
 ])
 def test_object_ids(identifier: str, expected: str) -> None:
     assert object_id(identifier) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "switch", "mode"),
+    [
+        (b"ON", "on", None),  # the switch's pl_on; the select's options are lower case
+        (b"OFF", "off", None),
+        (b"on", None, "on"),
+        (b"off", None, "off"),
+        (b"auto", None, "auto"),
+        (b" auto\n", None, "auto"),
+        (b"AUTO", None, None),
+        (b"toggle", None, None),
+        (b"", None, None),
+        (b"\xff\xfe", None, None),
+        (b'{"state": "ON"}', None, None),
+    ],
+)
+def test_only_the_offered_payloads_are_commands(payload: bytes, switch: str | None, mode: str | None) -> None:
+    assert switch_command(payload) == switch
+    assert mode_command(payload) == mode
+
+
+@pytest.mark.parametrize(
+    ("card", "state"),
+    [
+        ({"on": True, "mode": "auto", "fault": False, "dry_run": False},
+         {"state": "ON", "mode": "auto", "fault": False, "dry_run": False}),
+        ({"on": False, "mode": "on", "fault": True, "dry_run": True},
+         {"state": "OFF", "mode": "on", "fault": True, "dry_run": True}),
+        ({"on": False, "mode": None, "fault": False, "dry_run": False},  # no rule: it stays safe, as in auto
+         {"state": "OFF", "mode": "auto", "fault": False, "dry_run": False}),
+    ],
+)
+def test_an_actuators_state_payload_follows_its_card(card: dict[str, object], state: dict[str, object]) -> None:
+    assert json.loads(actuator_state_payload(card)) == state

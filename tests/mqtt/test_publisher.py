@@ -368,25 +368,3 @@ def test_with_a_password_file_and_over_tls(tmp_path: Path) -> None:
             connection.stop()
     finally:
         secured.stop()
-
-
-@pytest.mark.slow
-def test_another_part_adds_a_switch_and_receives_its_commands(rigs: list[Rig], broker: Broker) -> None:
-    """What load control (issue 18) builds on: a component in a device's discovery, and its command topic."""
-    rig = rig_for(rigs, broker, [DeviceConfig("mppt", "/dev/ttyUSB0")])
-    rig.feed("mppt", MPPT)
-    rig.discovery("pvmonit_hq1328y6tf6")
-    commands: list[tuple[str, bytes]] = []
-    rig.publisher.subscribe("pvmonit/mppt/load/set", lambda topic, payload: commands.append((topic, payload)))
-    rig.publisher.add_component("mppt", "load_switch", {"p": "switch", "name": "Load",
-                                                         "cmd_t": "pvmonit/mppt/load/set",
-                                                         "uniq_id": "pvmonit_hq1328y6tf6_load_switch"})
-    switch = wait_for(lambda: (last := rig.listener.last("homeassistant/device/pvmonit_hq1328y6tf6/config"))
-                      and last.json()["cmps"].get("load_switch"))
-    assert switch["p"] == "switch"
-    shown = rig.listener.last("homeassistant/device/pvmonit_hq1328y6tf6/config")
-    assert shown is not None
-    assert "battery_voltage_volts" in shown.json()["cmps"]
-    rig.listener.publish("pvmonit/mppt/load/set", "ON")
-    wait_for(lambda: commands)
-    assert commands == [("pvmonit/mppt/load/set", b"ON")]
