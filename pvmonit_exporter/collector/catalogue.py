@@ -1,6 +1,6 @@
 """The list of every metric the exporter can produce: name, type, labels and help.
 
-Collectors take their help texts from here, and a test checks that the README's metrics table says the same.
+Collectors take their help texts from here, and a test checks that docs/metrics.md says the same.
 """
 
 from dataclasses import dataclass

@@ -283,7 +283,7 @@ class Bounds:
     whole: bool = False
 
     def describe(self) -> str:
-        """`1 to 86,400 s`, as the README and config.yaml.example write it."""
+        """`1 to 86,400 s`, as docs/configuration.md and config.yaml.example write it."""
         unit = f" {self.unit}" if self.unit else ""
         return f"{format_number(self.low)} to {format_number(self.high)}{unit}"
 
@@ -297,7 +297,7 @@ _CALIBRATION = Bounds(-1e9, 1e9)
 _TEMPERATURE = Bounds(-100, 200, "°C")
 # Every number a file may hold, by its place (`[]`: any item of a list). Beyond these a value could overflow a
 # socket timeout or time arithmetic and kill the thread using it, or make the forwarder load the whole queue into
-# one request; within them everything works. Documented in config.yaml.example and the README.
+# one request; within them everything works. Documented in config.yaml.example and docs/configuration.md.
 BOUNDS: Mapping[str, Bounds] = {
     "stale_timeout": Bounds(1, _SECONDS_A_DAY, "s"),
     "devices[].stale_timeout": Bounds(1, _SECONDS_A_DAY, "s"),

@@ -1,6 +1,6 @@
 """The `/api/state` document: every device and probe, decoded, with units, words and ages.
 
-The live page reads it; so can any script. Its shape is documented in the README ("The /api/state JSON").
+The live page reads it; so can any script. Its shape is documented in docs/api-state.md.
 """
 
 import math

@@ -1,5 +1,5 @@
 // The live page: reads /api/state every few seconds and draws one card per device and probe.
-// Vanilla JS, no dependency, nothing fetched from anywhere but this exporter. Shape of the JSON: README.
+// Vanilla JS, no dependency, nothing fetched from anywhere but this exporter. Shape of the JSON: docs/api-state.md.
 "use strict";
 (() => {
   const REFRESH_MS = 2000;
