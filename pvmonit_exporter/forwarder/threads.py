@@ -333,22 +333,30 @@ class Forwarder:
             node_limit = isinstance(outcome, ContentError) and outcome.node_limit
             return None if self._bury(batch, outcome.message, node_limit) else _Pass.RETRY
         if decision.action is Action.SPLIT:
-            # Bulk is not atomic: rows before the bad one were applied; resending them overwrites the same slot.
-            middle = len(batch) // 2
-            for half in (batch[:middle], batch[middle:]):
-                result = self._deliver(half)
-                if result is not None:
-                    return result
-            return None
-        delay = self._back_off(outcome.message)
-        if decision.error == "auth":
+            return self._split(batch)
+        return self._retry_later(outcome.message, auth=decision.error == "auth")
+
+    def _split(self, batch: Sequence[QueuedRow]) -> _Pass | None:
+        """Send `batch` as two halves, each split again while emoncms refuses one of its rows.
+        Bulk is not atomic: rows before the bad one were applied; resending them overwrites the same slot."""
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            result = self._deliver(half)
+            if result is not None:
+                return result
+        return None
+
+    def _retry_later(self, message: str, *, auth: bool) -> _Pass:
+        """Back off after a failed send and say so; a refused key is its own pass result."""
+        delay = self._back_off(message)
+        if auth:
             # Once at ERROR when the refusal starts; while it lasts, each retry only at DEBUG.
             level = logging.DEBUG if self._key_refused else logging.ERROR
             self._key_refused = True
             logger.log(level, "emoncms refused the API key: %s; keeping %d queued rows, retrying in %.0f s",
-                       self._scrub(outcome.message), self._stats.queue_rows, delay)
+                       self._scrub(message), self._stats.queue_rows, delay)
             return _Pass.AUTH
-        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", self._scrub(outcome.message),
+        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", self._scrub(message),
                        self._stats.queue_rows, delay)
         return _Pass.RETRY
 
