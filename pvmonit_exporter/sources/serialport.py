@@ -22,7 +22,7 @@ import serial
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.config.schema import hex_timeout, is_remote
 from pvmonit_exporter.safe_text import escape_control
-from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
+from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock, Report
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
 from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
@@ -300,6 +300,29 @@ class Discovery:
         return serial_number not in self.wanted_serials
 
 
+@dataclass
+class _Connection:
+    """What reading one open port has learnt so far (`SerialReader._read`)."""
+
+    path: str
+    checked: bool  # found by a scan: blocks must name the configured serial number
+    verified: bool  # a block named it (or there is none to check)
+    watch: BlockWatch
+    conversation: Conversation
+    remote: bool
+    last_data: float
+    kind: str = "unknown"
+    got_block: bool = False
+
+
+def _latest_kind(blocks: Sequence[Block], kind: str) -> str:
+    """The device kind the last identifying block in `blocks` says, else `kind`."""
+    for block in blocks:
+        if "PID" in block or "BMV" in block:
+            kind = device_kind(parse_pid(block.get("PID", "")), block)
+    return kind
+
+
 class SerialReader:
     """Reads one device's port forever (until `stop()`), feeding valid blocks into the state."""
 
@@ -378,50 +401,24 @@ class SerialReader:
             self._set_status(None, connected=False, error=describe_error(path, exc), level=logging.WARNING)
             return False
         self.decoder.reset()
-        got_block = False
         # On a port found by a scan, blocks count only once they are known to come from the configured
         # serial number, and only while no block names another device.
-        checked = self.device.port == "auto"
-        verified = self.device.serial_number is None
-        watch = BlockWatch(self.device.stale_timeout, time.monotonic())
-        conversation = Conversation(self.device.history, HexSession(hex_timeout(path, self.device.hex_timeout)))
-        kind = "unknown"
-        remote, last_data = is_remote(path), time.monotonic()
+        link = _Connection(
+            path=path,
+            checked=self.device.port == "auto",
+            verified=self.device.serial_number is None,
+            watch=BlockWatch(self.device.stale_timeout, time.monotonic()),
+            conversation=Conversation(self.device.history, HexSession(hex_timeout(path, self.device.hex_timeout))),
+            remote=is_remote(path),
+            last_data=time.monotonic(),
+        )
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
                 try:
                     while not self._stop.is_set():
-                        data = port.read(READ_SIZE)
-                        hex_before = self.decoder.stats.hex_valid
-                        blocks = self.decoder.feed(data) if data else []
-                        answers = self.decoder.stats.hex_valid - hex_before
-                        if checked and blocks:
-                            blocks, verified, other = self._own_blocks(blocks, verified)
-                            if other is not None:
-                                self._wrong_device(path, other)
-                                break
-                        if data:
-                            self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
-                        got_block = got_block or bool(blocks)
-                        for block in blocks:
-                            if "PID" in block or "BMV" in block:
-                                kind = device_kind(parse_pid(block.get("PID", "")), block)
-                        self._talk_hex(port, conversation, kind, got_block)
-                        now = time.monotonic()
-                        if data:
-                            last_data = now
-                        elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
-                            self._set_status(None, connected=False, level=logging.WARNING,
-                                             error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
+                        if not self._turn(port, link):
                             break
-                        report = watch.observe(now, len(data), len(blocks) + answers)
-                        if isinstance(report, NoValidBlock):
-                            self._set_status(path, connected=True, level=logging.WARNING,
-                                             error=f"{path}: {report.describe()}")
-                        elif report is not None:
-                            self._set_status(path, connected=True, error=None, level=logging.INFO,
-                                             message=f"{path}: {report.describe()}")
                 except PORT_ERRORS as exc:
                     # Down before the port is closed: closing a socket:// port waits 0.3 s (pyserial).
                     self._link_lost(path, exc)
@@ -430,7 +427,42 @@ class SerialReader:
         self.decoder.reset()
         if self.load_link is not None:
             self.load_link.disconnected()
-        return got_block
+        return link.got_block
+
+    def _turn(self, port: serial.Serial, link: _Connection) -> bool:
+        """One read from the port and all that follows from it; False when this connection is to end (another
+        device on the port, or a remote port silent too long)."""
+        data = port.read(READ_SIZE)
+        hex_before = self.decoder.stats.hex_valid
+        blocks = self.decoder.feed(data) if data else []
+        answers = self.decoder.stats.hex_valid - hex_before
+        if link.checked and blocks:
+            blocks, link.verified, other = self._own_blocks(blocks, link.verified)
+            if other is not None:
+                self._wrong_device(link.path, other)
+                return False
+        if data:
+            self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
+        link.got_block = link.got_block or bool(blocks)
+        link.kind = _latest_kind(blocks, link.kind)
+        self._talk_hex(port, link.conversation, link.kind, link.got_block)
+        now = time.monotonic()
+        if data:
+            link.last_data = now
+        elif link.remote and now - link.last_data > REMOTE_SILENCE_RECONNECT:
+            self._set_status(None, connected=False, level=logging.WARNING,
+                             error=f"{link.path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
+            return False
+        self._say_watch(link.path, link.watch.observe(now, len(data), len(blocks) + answers))
+        return True
+
+    def _say_watch(self, path: str, report: Report | None) -> None:
+        """The silent-port rule's news in the status: a port that sends no valid block, or its recovery."""
+        if isinstance(report, NoValidBlock):
+            self._set_status(path, connected=True, level=logging.WARNING, error=f"{path}: {report.describe()}")
+        elif report is not None:
+            self._set_status(path, connected=True, error=None, level=logging.INFO,
+                             message=f"{path}: {report.describe()}")
 
     def _link_lost(self, path: str, exc: BaseException) -> None:
         self._set_status(None, connected=False, level=logging.WARNING,
