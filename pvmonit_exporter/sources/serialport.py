@@ -30,6 +30,7 @@ from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
 from pvmonit_exporter.vedirect.hex_session import HexSession
 from pvmonit_exporter.vedirect.products import parse_pid
+from pvmonit_exporter.workers import Backoff, Worker, capped_doubling
 
 log = logging.getLogger(__name__)
 
@@ -207,11 +208,6 @@ def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.E
     return None
 
 
-def scan_retry_wait(previous: float | None) -> float:
-    """How long a candidate port that gave nothing wanted is left alone: doubling from SCAN_RETRY_START."""
-    return SCAN_RETRY_START if previous is None else min(previous * 2, SCAN_RETRY_MAX)
-
-
 @dataclass(frozen=True)
 class _Heard:
     """What a scan heard on a candidate port, and until when that answer stands."""
@@ -219,7 +215,7 @@ class _Heard:
     node: tuple[int, int, int]  # device number, inode, change time: a replugged cable is a new node
     block: Block | None  # the block that named the device; None: nothing did (silence, garbage, in use)
     retry_at: float
-    wait: float
+    listens: int  # listens in a row on this node: each one leaves the port alone twice as long
 
 
 def _node(path: str) -> tuple[int, int, int] | None:
@@ -282,8 +278,9 @@ class Discovery:
         block = identify(path, self.opener, self.identify_seconds, stop)
         if stop.is_set():
             return None
-        wait = scan_retry_wait(known.wait if known is not None and known.node == node else None)
-        heard = _Heard(node, block, time.monotonic() + wait, wait)
+        listens = known.listens + 1 if known is not None and known.node == node else 1
+        wait = capped_doubling(listens, SCAN_RETRY_START, SCAN_RETRY_MAX)
+        heard = _Heard(node, block, time.monotonic() + wait, listens)
         self._heard[real] = heard
         return heard
 
@@ -323,7 +320,7 @@ def _latest_kind(blocks: Sequence[Block], kind: str) -> str:
     return kind
 
 
-class SerialReader:
+class SerialReader(Worker):
     """Reads one device's port forever (until `stop()`), feeding valid blocks into the state."""
 
     def __init__(self, device: DeviceConfig, state: State, discovery: Discovery,
@@ -334,21 +331,9 @@ class SerialReader:
         self.claims = discovery.claims
         self.decoder = Decoder(keep_hex=True)  # async messages update readings; replies answer our requests
         self._no_hex_logged = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"serial-{device.name}", daemon=True)
+        super().__init__(f"serial-{device.name}", self._run)
         self._status = ""
         self._lost: str | None = None  # why the device was dropped from its port, while it is looked for
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Ask the thread to stop without waiting: stopping many readers then takes one wait, not many."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def _set_status(self, port: str | None, *, connected: bool, error: str | None, level: int,
                     message: str | None = None) -> None:
@@ -360,20 +345,19 @@ class SerialReader:
             log.log(level, "device %s: %s", self.device.name, status)
 
     def _run(self) -> None:
-        backoff = BACKOFF_START
+        backoff = Backoff(BACKOFF_START, BACKOFF_MAX)
         while not self._stop.is_set():
             try:
                 path = self._resolve()
                 if path is not None and self._read(path):
-                    backoff = BACKOFF_START
+                    backoff.reset()
             except Exception as exc:  # a reader must never die: the device goes down in one log line, and retries
                 self._set_status(None, connected=False, level=logging.ERROR,
                                  error=f"unexpected error in the reader ({escape_control(repr(exc))}); retrying")
                 log.debug("device %s: the unexpected error", self.device.name, exc_info=True)
             finally:
                 self.claims.release(self.device.name)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            self._stop.wait(backoff.next_delay())
 
     def _resolve(self) -> str | None:
         if self.device.port != "auto":
