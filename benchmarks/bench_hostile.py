@@ -171,38 +171,43 @@ def reconnect_when_shed(port: int, count: int, stop: threading.Event, reconnects
     """`count` idle and slow clients that each connect again the moment the server closes them: the worst case
     for shedding the idlest connection, since every shed one comes straight back. Bounded by `stop`."""
     selector = selectors.DefaultSelector()
-
-    def connect(index: int) -> None:
-        try:
-            client = socket.create_connection(("127.0.0.1", port), timeout=1)
-            if index % 2:
-                client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        except OSError:
-            return  # the backlog is full: this one tries again at the next round
-        client.setblocking(False)
-        selector.register(client, selectors.EVENT_READ, index)
-
     for index in range(count):
-        connect(index)
+        _connect_idle_client(selector, port, index)
     while not stop.is_set():
         missing = count - len(selector.get_map())
         for index in range(missing):  # those whose connect failed
-            connect(index)
+            _connect_idle_client(selector, port, index)
         for key, _ in selector.select(timeout=0.2):
             client = key.fileobj
             assert isinstance(client, socket.socket)
-            try:
-                closed = client.recv(65536) == b""
-            except OSError:
-                closed = True
-            if closed:
+            if _closed_by_server(client):
                 selector.unregister(client)
                 client.close()
                 reconnects[0] += 1
-                connect(key.data)
+                _connect_idle_client(selector, port, key.data)
     for key in list(selector.get_map().values()):
         key.fileobj.close()  # type: ignore[union-attr]
     selector.close()
+
+
+def _connect_idle_client(selector: selectors.BaseSelector, port: int, index: int) -> None:
+    """One client that connects and says nothing (even `index`) or half a request (odd), watched by `selector`."""
+    try:
+        client = socket.create_connection(("127.0.0.1", port), timeout=1)
+        if index % 2:
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    except OSError:
+        return  # the backlog is full: this one tries again at the next round
+    client.setblocking(False)
+    selector.register(client, selectors.EVENT_READ, index)
+
+
+def _closed_by_server(client: socket.socket) -> bool:
+    """True when the server closed `client` (or the socket failed); what the server sent is read and dropped."""
+    try:
+        return client.recv(65536) == b""
+    except OSError:
+        return True
 
 
 def metrics_under_reconnecting_clients(code: Path, requests: int) -> dict[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pvmonit_exporter.state import State
 from pvmonit_exporter.summary import Summary, summarise
+from pvmonit_exporter.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class ChartRing:
         return [point for point in points if horizon < point.time <= now]
 
 
-class ChartRecorder:
+class ChartRecorder(Worker):
     """Samples `state` every `sample_seconds` into a ring, on its own daemon thread; `points()` is thread-safe."""
 
     def __init__(self, state: State, ring: ChartRing | None = None, sample_seconds: float = SAMPLE_SECONDS) -> None:
@@ -83,8 +84,7 @@ class ChartRecorder:
         self._ring = ring if ring is not None else ChartRing()
         self._sample_seconds = sample_seconds
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("history", self._run)
         self._failure_logged = False
 
     @property
@@ -99,18 +99,6 @@ class ChartRecorder:
     def points(self) -> list[Point]:
         with self._lock:
             return self._ring.points(self._state.now())
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="history", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         # The first sample waits for the devices' first blocks (a second or two after start).

@@ -75,20 +75,24 @@ class DeviceCollector(Collector):
             for metric, number in register_values(identity.kind, view.registers).items():
                 add(f"vedirect_{metric}", [name], number)
         for label, raw in view.fields.items():
-            spec = FIELDS.get(label)
-            if spec is None or spec.metric is None:
-                continue  # unknown labels and text fields: shown in /api/state, not as metrics
-            item = decode(label, raw)
-            if item.value is None:
-                continue  # '---' or unparsable: no sample rather than a false 0
-            metric = f"vedirect_{spec.metric}"
-            if spec.metric_label is None:
-                add(metric, [name], item.value)
-            elif spec.kind is Kind.ENUM:
-                for code, word in (spec.names or {}).items():
-                    add(metric, [name, word], 1.0 if code == item.value else 0.0)
-            else:  # bitmask: one series per known bit
-                value = int(item.value)
-                for bit, word in (spec.names or {}).items():
-                    add(metric, [name, word], 1.0 if value & bit else 0.0)
+            _field(name, label, raw, add)
 
+
+def _field(name: str, label: str, raw: str, add: AddSample) -> None:
+    """One text field's samples: a value, one series per enumeration word, or one per known bit."""
+    spec = FIELDS.get(label)
+    if spec is None or spec.metric is None:
+        return  # unknown labels and text fields: shown in /api/state, not as metrics
+    item = decode(label, raw)
+    if item.value is None:
+        return  # '---' or unparsable: no sample rather than a false 0
+    metric = f"vedirect_{spec.metric}"
+    if spec.metric_label is None:
+        add(metric, [name], item.value)
+    elif spec.kind is Kind.ENUM:
+        for code, word in (spec.names or {}).items():
+            add(metric, [name, word], 1.0 if code == item.value else 0.0)
+    else:  # bitmask: one series per known bit
+        value = int(item.value)
+        for bit, word in (spec.names or {}).items():
+            add(metric, [name, word], 1.0 if value & bit else 0.0)

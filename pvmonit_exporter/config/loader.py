@@ -540,45 +540,67 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
     first_address: dict[str, int] = {}
     for index, item in enumerate(items):
         reader = Reader(file, item, f"devices[{index}]")
-        name = reader.require("name", checks.name)
-        ble_address, ble_key = _bluetooth(reader, checks, file, key_required=key_required, warnings=warnings)
-        device = DeviceConfig(
-            name=name,
-            port="" if ble_address else reader.require("port", checks.text),
-            serial_number=reader.get("serial_number", checks.text, None),
-            stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
-            emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
-            emoncms_node=reader.get("emoncms_node", checks.node, None),
-            ble_address=ble_address,
-            ble_key=ble_key,
-            history=reader.get("history", checks.boolean, True),
-            hex_timeout=reader.get("hex_timeout", checks.measure("devices[].hex_timeout"), None),
-        )
-        reader.finish()
+        device = _device(reader, checks, file, stale, key_required=key_required, warnings=warnings)
         if device.name in seen:
             raise reader.error("name", f"duplicate device name {device.name!r} (also {seen[device.name]})")
         seen[device.name] = reader.path
         if device.ble_address:
-            if device.ble_address in first_address:
-                raise reader.error("ble_address", f"{device.ble_address} is already used by "
-                                                  f"devices[{first_address[device.ble_address]}]")
-            first_address[device.ble_address] = index
-            if device.serial_number:
-                raise reader.error("serial_number", "is only used with port: auto")
-            if device.hex_timeout is not None:
-                raise reader.error("hex_timeout", "is only used with a VE.Direct port (HEX goes over the cable)")
-            devices.append(device)
-            continue
-        if is_remote(device.port):
-            problem = remote_port_problem(device.port)
-            if problem:
-                raise reader.error("port", problem)
-        elif device.port != "auto" and not device.port.startswith("/"):
-            raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0), auto, or a "
-                                       "socket://HOST:PORT or rfc2217://HOST:PORT URL")
-        if device.serial_number and device.port != "auto":
-            raise reader.error("serial_number", "is only used with port: auto")
+            _check_bluetooth_device(reader, device, device.ble_address, index, first_address)
+        else:
+            _check_cable_device(reader, device)
         devices.append(device)
+    _check_device_ports(file, devices)
+    return tuple(devices)
+
+
+def _device(reader: Reader, checks: Checks, file: str, stale: float, *, key_required: bool,
+            warnings: list[ConfigError]) -> DeviceConfig:
+    """One `devices[]` entry as read, every key checked on its own."""
+    name = reader.require("name", checks.name)
+    ble_address, ble_key = _bluetooth(reader, checks, file, key_required=key_required, warnings=warnings)
+    device = DeviceConfig(
+        name=name,
+        port="" if ble_address else reader.require("port", checks.text),
+        serial_number=reader.get("serial_number", checks.text, None),
+        stale_timeout=reader.get("stale_timeout", checks.measure("devices[].stale_timeout"), stale),
+        emoncms_fields=reader.get("emoncms_fields", checks.labels, None),
+        emoncms_node=reader.get("emoncms_node", checks.node, None),
+        ble_address=ble_address,
+        ble_key=ble_key,
+        history=reader.get("history", checks.boolean, True),
+        hex_timeout=reader.get("hex_timeout", checks.measure("devices[].hex_timeout"), None),
+    )
+    reader.finish()
+    return device
+
+
+def _check_bluetooth_device(reader: Reader, device: DeviceConfig, address: str, index: int,
+                            first_address: dict[str, int]) -> None:
+    """A Bluetooth device: its address used once, and none of the cable's keys."""
+    if address in first_address:
+        raise reader.error("ble_address", f"{address} is already used by devices[{first_address[address]}]")
+    first_address[address] = index
+    if device.serial_number:
+        raise reader.error("serial_number", "is only used with port: auto")
+    if device.hex_timeout is not None:
+        raise reader.error("hex_timeout", "is only used with a VE.Direct port (HEX goes over the cable)")
+
+
+def _check_cable_device(reader: Reader, device: DeviceConfig) -> None:
+    """A cable device: a port that can be opened, serial_number only with `auto`."""
+    if is_remote(device.port):
+        problem = remote_port_problem(device.port)
+        if problem:
+            raise reader.error("port", problem)
+    elif device.port != "auto" and not device.port.startswith("/"):
+        raise reader.error("port", f"{device.port!r} must be an absolute path (/dev/ttyUSB0), auto, or a "
+                                   "socket://HOST:PORT or rfc2217://HOST:PORT URL")
+    if device.serial_number and device.port != "auto":
+        raise reader.error("serial_number", "is only used with port: auto")
+
+
+def _check_device_ports(file: str, devices: list[DeviceConfig]) -> None:
+    """At most one `auto` device without a serial number, and no fixed port used twice."""
     serial_less = [i for i, d in enumerate(devices) if d.port == "auto" and d.serial_number is None]
     if len(serial_less) > 1:
         raise ConfigError(file, f"devices[{serial_less[1]}].port",
@@ -592,7 +614,6 @@ def _devices(items: list[object], file: str, checks: Checks, stale: float, *, ke
             other = first_user[device.port]
             raise ConfigError(file, f"devices[{index}].port", f"{device.port} is already used by devices[{other}]")
         first_user[device.port] = index
-    return tuple(devices)
 
 
 def _probes(items: list[object], file: str, checks: Checks) -> tuple[ProbeConfig, ...]:

@@ -282,16 +282,7 @@ def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Readi
     if position == "on" and spent:
         return done("off", "off", "max_on_per_day", checks=checks)
 
-    why: Why
-    wanted: Position
-    if not in_window(rule.window, local):
-        wanted, why = "off", "window"
-    elif off:
-        wanted, why = "off", "off_when"
-    elif on:
-        wanted, why = "on", "on_when"
-    else:
-        wanted, why = ("on" if position == "on" else "off"), "hold"
+    wanted, why = _wanted(rule, local, position, on=on, off=off)
     if wanted == position:
         return done(wanted, None, why, checks=checks)
 
@@ -299,6 +290,18 @@ def decide(rule: RuleConfig | None, safe: Position, readings: Mapping[str, Readi
     if guard is not None:
         return done(wanted, None, why, guard[0], guard[1], checks)
     return done(wanted, wanted, why, checks=checks)
+
+
+def _wanted(rule: RuleConfig, local: datetime.datetime, position: Position, *, on: bool,
+            off: bool) -> tuple[Position, Why]:
+    """The position the rule asks for, and why: the window first, then off_when over on_when, else hold."""
+    if not in_window(rule.window, local):
+        return "off", "window"
+    if off:
+        return "off", "off_when"
+    if on:
+        return "on", "on_when"
+    return ("on" if position == "on" else "off"), "hold"
 
 
 def _guard(rule: RuleConfig, memory: Memory, wanted: Position, why: Why, now: Now, local: datetime.datetime,

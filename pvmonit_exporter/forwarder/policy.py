@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
+from pvmonit_exporter.workers import capped_doubling
 
 # The error kinds counted in `pvmonit_emoncms_errors_total{kind}`: every one is exported from the start, at 0.
 ErrorKind = Literal["connection", "timeout", "http", "auth", "content", "disk"]
@@ -74,7 +75,7 @@ def _after_success(pace: Pace, batch_size: int) -> Pace:
 def backoff_delay(failures: int, initial: float, maximum: float, jitter: float) -> float:
     """Seconds to wait after `failures` failed attempts in a row: `initial` doubling up to `maximum`, times
     `jitter` (drawn from [0.5, 1] by the caller, so that many exporters do not retry in step)."""
-    return min(maximum, initial * 2.0 ** min(failures - 1, 30)) * jitter
+    return capped_doubling(failures, initial, maximum) * jitter
 
 
 @dataclass(frozen=True)

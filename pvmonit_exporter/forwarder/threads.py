@@ -34,6 +34,7 @@ from pvmonit_exporter.forwarder.queue import DEAD_DIR, DiskQueue, QueuedRow, Que
 from pvmonit_exporter.forwarder.snapshot import Row, SnapshotBuilder
 from pvmonit_exporter.forwarder.stats import ForwarderStats, ForwarderStatus
 from pvmonit_exporter.state import State
+from pvmonit_exporter.workers import Worker
 
 if TYPE_CHECKING:
     from pvmonit_exporter.forwarder.mqtt import EmoncmsMqttClient
@@ -108,7 +109,7 @@ class Forwarder:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()  # one flush at a time: the flush thread's or `flush_all`'s
-        self._threads: list[threading.Thread] = []
+        self._workers: list[Worker] = []
         self._stats = ForwarderStats()
         self._pace = Pace(config.batch_size)  # flush only
         self._clock_wrong = False  # snapshot thread only
@@ -122,15 +123,15 @@ class Forwarder:
     def start(self) -> None:
         if self._stop.is_set():
             raise RuntimeError("a stopped forwarder does not start again (its queue is closed): make a new one")
-        if self._threads:
+        if self._workers:
             return
         self._refresh_stats(_Use.SENDING)
-        self._threads = [
-            threading.Thread(target=self._run, args=(self._snapshot_loop,), name="emoncms-snapshots", daemon=True),
-            threading.Thread(target=self._run, args=(self._flush_loop,), name="emoncms-flush", daemon=True),
+        self._workers = [
+            Worker("emoncms-snapshots", lambda: self._run(self._snapshot_loop), stop=self._stop),
+            Worker("emoncms-flush", lambda: self._run(self._flush_loop), stop=self._stop),
         ]
-        for thread in self._threads:
-            thread.start()
+        for worker in self._workers:
+            worker.start()
         logger.info("emoncms forwarder: a snapshot every %g s to %s, queue in %s (%d rows waiting)",
                     self._config.interval, self._url, self._config.queue_dir, self._stats.queue_rows)
 
@@ -148,12 +149,11 @@ class Forwarder:
         self._stop.set()
         self._wake.set()
         self._client.abort()
-        for thread in self._threads:
-            thread.join(STOP_WAIT_SECONDS)
-            if thread.is_alive():
+        for worker in self._workers:
+            if not worker.stop(STOP_WAIT_SECONDS):
                 logger.warning("emoncms forwarder: the %s thread has not stopped within %g s; closing the queue "
-                               "under it (its rows stay queued)", thread.name, STOP_WAIT_SECONDS)
-        self._threads = []
+                               "under it (its rows stay queued)", worker.name, STOP_WAIT_SECONDS)
+        self._workers = []
         flushing = not self._flush_lock.acquire(timeout=STOP_WAIT_SECONDS)
         if flushing:
             logger.warning("emoncms forwarder: a flush has not stopped within %g s; closing the queue under it "
@@ -333,22 +333,30 @@ class Forwarder:
             node_limit = isinstance(outcome, ContentError) and outcome.node_limit
             return None if self._bury(batch, outcome.message, node_limit) else _Pass.RETRY
         if decision.action is Action.SPLIT:
-            # Bulk is not atomic: rows before the bad one were applied; resending them overwrites the same slot.
-            middle = len(batch) // 2
-            for half in (batch[:middle], batch[middle:]):
-                result = self._deliver(half)
-                if result is not None:
-                    return result
-            return None
-        delay = self._back_off(outcome.message)
-        if decision.error == "auth":
+            return self._split(batch)
+        return self._retry_later(outcome.message, auth=decision.error == "auth")
+
+    def _split(self, batch: Sequence[QueuedRow]) -> _Pass | None:
+        """Send `batch` as two halves, each split again while emoncms refuses one of its rows.
+        Bulk is not atomic: rows before the bad one were applied; resending them overwrites the same slot."""
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            result = self._deliver(half)
+            if result is not None:
+                return result
+        return None
+
+    def _retry_later(self, message: str, *, auth: bool) -> _Pass:
+        """Back off after a failed send and say so; a refused key is its own pass result."""
+        delay = self._back_off(message)
+        if auth:
             # Once at ERROR when the refusal starts; while it lasts, each retry only at DEBUG.
             level = logging.DEBUG if self._key_refused else logging.ERROR
             self._key_refused = True
             logger.log(level, "emoncms refused the API key: %s; keeping %d queued rows, retrying in %.0f s",
-                       self._scrub(outcome.message), self._stats.queue_rows, delay)
+                       self._scrub(message), self._stats.queue_rows, delay)
             return _Pass.AUTH
-        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", self._scrub(outcome.message),
+        logger.warning("emoncms: %s; keeping %d queued rows, retrying in %.0f s", self._scrub(message),
                        self._stats.queue_rows, delay)
         return _Pass.RETRY
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pvmonit_exporter.config import DeviceConfig
 from pvmonit_exporter.state import State
 from pvmonit_exporter.vedirect.framing import DecoderStats
+from pvmonit_exporter.workers import Backoff, Worker
 
 if TYPE_CHECKING:
     from pvmonit_exporter.ble.advert import AdvertDecoder
@@ -185,7 +186,7 @@ class BleDevices:
                                   error=self._scanner_error or tracked.error)
 
 
-class BleSource:
+class BleSource(Worker):
     """The scanner thread: runs `scanner` (retrying with capped backoff) and feeds `BleDevices`.
 
     `scanner` None means the real radio (bleak); it is built in the thread, so that a missing `[ble]` extra is
@@ -195,19 +196,8 @@ class BleSource:
     def __init__(self, devices: Sequence[DeviceConfig], state: State, scanner: AdvertScanner | None = None) -> None:
         self.devices, self.state, self.scanner = tuple(devices), state, scanner
         self.backoff_start = BACKOFF_START
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ble-scanner", daemon=True)
+        super().__init__("ble-scanner", self._run)
         self._status: str | None = ""  # "" before the first status: the first one is always logged
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def _log_status(self, error: str | None, scanner: AdvertScanner | None) -> None:
         if error == self._status:
@@ -220,7 +210,7 @@ class BleSource:
             log.warning("Bluetooth: %s; devices down: %s (retrying)", error, names)
 
     def _run(self) -> None:
-        backoff = self.backoff_start
+        backoff = Backoff(self.backoff_start, BACKOFF_MAX)
         handler: BleDevices | None = None
         while not self._stop.is_set():
             scanner = self.scanner
@@ -237,7 +227,7 @@ class BleSource:
 
                 scanner.scan(handler.handle, self._stop, listening)
                 if time.monotonic() - started > BACKOFF_MAX:
-                    backoff = self.backoff_start  # it worked for a while: retry soon
+                    backoff.reset()  # it worked for a while: retry soon
             except Exception as exc:  # noqa: BLE001 - the thread must never die: a failure is a state, then a retry
                 error = describe_scanner_error(exc)
                 if handler is not None:
@@ -246,8 +236,7 @@ class BleSource:
                     for device in self.devices:
                         self.state.set_connection(device.name, device.ble_address, connected=False, error=error)
                 self._log_status(error, scanner)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            self._stop.wait(backoff.next_delay())
 
 
 class RadioSilenceError(Exception):

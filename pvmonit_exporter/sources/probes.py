@@ -29,6 +29,7 @@ from pvmonit_exporter.config import ProbeConfig
 from pvmonit_exporter.safe_text import escape_control
 from pvmonit_exporter.sources.serialport import describe_error
 from pvmonit_exporter.state import State
+from pvmonit_exporter.workers import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -309,49 +310,24 @@ def calibrate(config: ProbeConfig, raw: float) -> float:
     return value
 
 
-class ProbeRunner:
+class ProbeRunner(Worker):
     """Reads one probe every `interval` seconds on its own daemon thread and records it in the state.
 
     Health changes are logged once (a WARNING when the probe starts failing, an INFO when it reads again), not
     at every retry. Nothing a probe does ends the thread: unexpected exceptions are logged and counted as
     `failed`.
+
+    `stop()` ends the wait between readings at once and kills a running command within CANCEL_CHECK_SECONDS;
+    only a file read stuck in the kernel (a hung 1-Wire bus) can outlast its timeout.
     """
 
     def __init__(self, config: ProbeConfig, state: State) -> None:
         self.config = config
         self._state = state
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(f"probe-{config.name}", self._run)
         self._meter = SerialMeter(config.port, config.baud) if config.type == "serial" else None
         self._failing = False
         self._unexpected_logged = False
-
-    @property
-    def running(self) -> bool:
-        """Whether the reading thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        """Start the thread; the first reading is taken at once. A runner is started once."""
-        if self._thread is not None:
-            raise RuntimeError(f"probe {self.config.name} was already started")
-        self._thread = threading.Thread(target=self._run, name=f"probe-{self.config.name}", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Ask the thread to stop (and kill a running command) without waiting for it."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and wait up to `timeout` seconds for it.
-
-        The wait between readings ends at once and a running command is killed within
-        CANCEL_CHECK_SECONDS. Only a file read stuck in the kernel (a hung 1-Wire bus) can outlast `timeout`;
-        the thread is a daemon, so it does not keep the process alive.
-        """
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def poll(self) -> None:
         """Take one reading, calibrate it and record it, or record why it failed. Never raises."""

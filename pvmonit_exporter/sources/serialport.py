@@ -22,7 +22,7 @@ import serial
 from pvmonit_exporter.config import DEFAULT_AUTO_PORT_PATTERNS, DeviceConfig
 from pvmonit_exporter.config.schema import hex_timeout, is_remote
 from pvmonit_exporter.safe_text import escape_control
-from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock
+from pvmonit_exporter.sources.block_watch import BlockWatch, NoValidBlock, Report
 from pvmonit_exporter.sources.hex_plan import Conversation, Stage
 from pvmonit_exporter.sources.load_link import LoadLink
 from pvmonit_exporter.state import State
@@ -30,6 +30,7 @@ from pvmonit_exporter.vedirect.device import device_kind, names_serial_number
 from pvmonit_exporter.vedirect.framing import Block, Decoder
 from pvmonit_exporter.vedirect.hex_session import HexSession
 from pvmonit_exporter.vedirect.products import parse_pid
+from pvmonit_exporter.workers import Backoff, Worker, capped_doubling
 
 log = logging.getLogger(__name__)
 
@@ -207,11 +208,6 @@ def identify(path: str, opener: SerialFactory, seconds: float, stop: threading.E
     return None
 
 
-def scan_retry_wait(previous: float | None) -> float:
-    """How long a candidate port that gave nothing wanted is left alone: doubling from SCAN_RETRY_START."""
-    return SCAN_RETRY_START if previous is None else min(previous * 2, SCAN_RETRY_MAX)
-
-
 @dataclass(frozen=True)
 class _Heard:
     """What a scan heard on a candidate port, and until when that answer stands."""
@@ -219,7 +215,7 @@ class _Heard:
     node: tuple[int, int, int]  # device number, inode, change time: a replugged cable is a new node
     block: Block | None  # the block that named the device; None: nothing did (silence, garbage, in use)
     retry_at: float
-    wait: float
+    listens: int  # listens in a row on this node: each one leaves the port alone twice as long
 
 
 def _node(path: str) -> tuple[int, int, int] | None:
@@ -282,8 +278,9 @@ class Discovery:
         block = identify(path, self.opener, self.identify_seconds, stop)
         if stop.is_set():
             return None
-        wait = scan_retry_wait(known.wait if known is not None and known.node == node else None)
-        heard = _Heard(node, block, time.monotonic() + wait, wait)
+        listens = known.listens + 1 if known is not None and known.node == node else 1
+        wait = capped_doubling(listens, SCAN_RETRY_START, SCAN_RETRY_MAX)
+        heard = _Heard(node, block, time.monotonic() + wait, listens)
         self._heard[real] = heard
         return heard
 
@@ -300,7 +297,30 @@ class Discovery:
         return serial_number not in self.wanted_serials
 
 
-class SerialReader:
+@dataclass
+class _Connection:
+    """What reading one open port has learnt so far (`SerialReader._read`)."""
+
+    path: str
+    checked: bool  # found by a scan: blocks must name the configured serial number
+    verified: bool  # a block named it (or there is none to check)
+    watch: BlockWatch
+    conversation: Conversation
+    remote: bool
+    last_data: float
+    kind: str = "unknown"
+    got_block: bool = False
+
+
+def _latest_kind(blocks: Sequence[Block], kind: str) -> str:
+    """The device kind the last identifying block in `blocks` says, else `kind`."""
+    for block in blocks:
+        if "PID" in block or "BMV" in block:
+            kind = device_kind(parse_pid(block.get("PID", "")), block)
+    return kind
+
+
+class SerialReader(Worker):
     """Reads one device's port forever (until `stop()`), feeding valid blocks into the state."""
 
     def __init__(self, device: DeviceConfig, state: State, discovery: Discovery,
@@ -311,21 +331,9 @@ class SerialReader:
         self.claims = discovery.claims
         self.decoder = Decoder(keep_hex=True)  # async messages update readings; replies answer our requests
         self._no_hex_logged = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"serial-{device.name}", daemon=True)
+        super().__init__(f"serial-{device.name}", self._run)
         self._status = ""
         self._lost: str | None = None  # why the device was dropped from its port, while it is looked for
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Ask the thread to stop without waiting: stopping many readers then takes one wait, not many."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def _set_status(self, port: str | None, *, connected: bool, error: str | None, level: int,
                     message: str | None = None) -> None:
@@ -337,20 +345,19 @@ class SerialReader:
             log.log(level, "device %s: %s", self.device.name, status)
 
     def _run(self) -> None:
-        backoff = BACKOFF_START
+        backoff = Backoff(BACKOFF_START, BACKOFF_MAX)
         while not self._stop.is_set():
             try:
                 path = self._resolve()
                 if path is not None and self._read(path):
-                    backoff = BACKOFF_START
+                    backoff.reset()
             except Exception as exc:  # a reader must never die: the device goes down in one log line, and retries
                 self._set_status(None, connected=False, level=logging.ERROR,
                                  error=f"unexpected error in the reader ({escape_control(repr(exc))}); retrying")
                 log.debug("device %s: the unexpected error", self.device.name, exc_info=True)
             finally:
                 self.claims.release(self.device.name)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            self._stop.wait(backoff.next_delay())
 
     def _resolve(self) -> str | None:
         if self.device.port != "auto":
@@ -378,50 +385,24 @@ class SerialReader:
             self._set_status(None, connected=False, error=describe_error(path, exc), level=logging.WARNING)
             return False
         self.decoder.reset()
-        got_block = False
         # On a port found by a scan, blocks count only once they are known to come from the configured
         # serial number, and only while no block names another device.
-        checked = self.device.port == "auto"
-        verified = self.device.serial_number is None
-        watch = BlockWatch(self.device.stale_timeout, time.monotonic())
-        conversation = Conversation(self.device.history, HexSession(hex_timeout(path, self.device.hex_timeout)))
-        kind = "unknown"
-        remote, last_data = is_remote(path), time.monotonic()
+        link = _Connection(
+            path=path,
+            checked=self.device.port == "auto",
+            verified=self.device.serial_number is None,
+            watch=BlockWatch(self.device.stale_timeout, time.monotonic()),
+            conversation=Conversation(self.device.history, HexSession(hex_timeout(path, self.device.hex_timeout))),
+            remote=is_remote(path),
+            last_data=time.monotonic(),
+        )
         self._set_status(path, connected=True, error=None, level=logging.INFO)
         try:
             with port:
                 try:
                     while not self._stop.is_set():
-                        data = port.read(READ_SIZE)
-                        hex_before = self.decoder.stats.hex_valid
-                        blocks = self.decoder.feed(data) if data else []
-                        answers = self.decoder.stats.hex_valid - hex_before
-                        if checked and blocks:
-                            blocks, verified, other = self._own_blocks(blocks, verified)
-                            if other is not None:
-                                self._wrong_device(path, other)
-                                break
-                        if data:
-                            self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
-                        got_block = got_block or bool(blocks)
-                        for block in blocks:
-                            if "PID" in block or "BMV" in block:
-                                kind = device_kind(parse_pid(block.get("PID", "")), block)
-                        self._talk_hex(port, conversation, kind, got_block)
-                        now = time.monotonic()
-                        if data:
-                            last_data = now
-                        elif remote and now - last_data > REMOTE_SILENCE_RECONNECT:
-                            self._set_status(None, connected=False, level=logging.WARNING,
-                                             error=f"{path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
+                        if not self._turn(port, link):
                             break
-                        report = watch.observe(now, len(data), len(blocks) + answers)
-                        if isinstance(report, NoValidBlock):
-                            self._set_status(path, connected=True, level=logging.WARNING,
-                                             error=f"{path}: {report.describe()}")
-                        elif report is not None:
-                            self._set_status(path, connected=True, error=None, level=logging.INFO,
-                                             message=f"{path}: {report.describe()}")
                 except PORT_ERRORS as exc:
                     # Down before the port is closed: closing a socket:// port waits 0.3 s (pyserial).
                     self._link_lost(path, exc)
@@ -430,7 +411,42 @@ class SerialReader:
         self.decoder.reset()
         if self.load_link is not None:
             self.load_link.disconnected()
-        return got_block
+        return link.got_block
+
+    def _turn(self, port: serial.Serial, link: _Connection) -> bool:
+        """One read from the port and all that follows from it; False when this connection is to end (another
+        device on the port, or a remote port silent too long)."""
+        data = port.read(READ_SIZE)
+        hex_before = self.decoder.stats.hex_valid
+        blocks = self.decoder.feed(data) if data else []
+        answers = self.decoder.stats.hex_valid - hex_before
+        if link.checked and blocks:
+            blocks, link.verified, other = self._own_blocks(blocks, link.verified)
+            if other is not None:
+                self._wrong_device(link.path, other)
+                return False
+        if data:
+            self.state.record_blocks(self.device.name, blocks, self.decoder.stats)
+        link.got_block = link.got_block or bool(blocks)
+        link.kind = _latest_kind(blocks, link.kind)
+        self._talk_hex(port, link.conversation, link.kind, link.got_block)
+        now = time.monotonic()
+        if data:
+            link.last_data = now
+        elif link.remote and now - link.last_data > REMOTE_SILENCE_RECONNECT:
+            self._set_status(None, connected=False, level=logging.WARNING,
+                             error=f"{link.path}: nothing for {REMOTE_SILENCE_RECONNECT:g} s; reconnecting")
+            return False
+        self._say_watch(link.path, link.watch.observe(now, len(data), len(blocks) + answers))
+        return True
+
+    def _say_watch(self, path: str, report: Report | None) -> None:
+        """The silent-port rule's news in the status: a port that sends no valid block, or its recovery."""
+        if isinstance(report, NoValidBlock):
+            self._set_status(path, connected=True, level=logging.WARNING, error=f"{path}: {report.describe()}")
+        elif report is not None:
+            self._set_status(path, connected=True, error=None, level=logging.INFO,
+                             message=f"{path}: {report.describe()}")
 
     def _link_lost(self, path: str, exc: BaseException) -> None:
         self._set_status(None, connected=False, level=logging.WARNING,

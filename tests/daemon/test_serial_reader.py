@@ -277,7 +277,7 @@ def test_stop_interrupts_a_scan(tmp_path: Path) -> None:
             reader.request_stop()
         for reader in readers:
             reader.stop(timeout=10)
-        assert not any(reader._thread.is_alive() for reader in readers)
+        assert not any(reader.running for reader in readers)
     finally:
         for port in silent:
             port.close()
