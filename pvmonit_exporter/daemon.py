@@ -1,6 +1,5 @@
 """Wires sources → state → (metrics, web, forwarder); start-up, signals, configuration reload and clean shutdown."""
 
-import ctypes
 import gc
 import logging
 import signal
@@ -19,7 +18,6 @@ from pvmonit_exporter.collector.devices import DeviceCollector
 from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, DeviceConfig, MqttConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
 from pvmonit_exporter.state import State
@@ -31,6 +29,7 @@ if TYPE_CHECKING:
     from pvmonit_exporter.forwarder.threads import Forwarder
     from pvmonit_exporter.mqtt.connection import MqttConnection
     from pvmonit_exporter.mqtt.publisher import Publisher
+    from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class Pipeline:
     """Everything one configuration runs: readers and probes → state → (registry, forwarder), and the web app
     that shows them. A reload replaces the whole pipeline; the web server stays."""
 
-    def __init__(self, config: Config, history: ChartRing, ble_scanner: AdvertScanner | None = None,
+    def __init__(self, config: Config, history: ChartRing, ble_scanner: "AdvertScanner | None" = None,
                  control: "Handover | None" = None, mqtt_announced: dict[str, str] | None = None) -> None:
         """`history`: the 24 hours of the live page's charts, which outlive a reload; `ble_scanner`: the
         Bluetooth devices' radio, None for the real one (bleak); `control`: the actuators the previous
@@ -62,7 +61,11 @@ class Pipeline:
         links = self.controller.load_links() if self.controller is not None else {}
         self.readers = [SerialReader(device, self.state, discovery, load_link=links.get(device.name))
                         for device in serial_devices]
-        self.ble = BleSource(ble_devices, self.state, ble_scanner) if ble_devices else None
+        self.ble: BleSource | None = None
+        if ble_devices:  # Bluetooth's code (and asyncio, bleak) only for a configuration that has such devices
+            from pvmonit_exporter.sources import ble
+
+            self.ble = ble.BleSource(ble_devices, self.state, ble_scanner)
         self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
         self.history = ChartRecorder(self.state, history)
         self.mqtt: MqttConnection | None = None
@@ -180,7 +183,7 @@ class Exporter:
     """The whole daemon: `start()`, then `reload()` as often as wanted, then `stop()`."""
 
     def __init__(self, config: Config, listen_address: str | None = None,
-                 ble_scanner: AdvertScanner | None = None) -> None:
+                 ble_scanner: "AdvertScanner | None" = None) -> None:
         """`ble_scanner`: the Bluetooth devices' radio; None for the real one (bleak)."""
         self._history = ChartRing()
         self._ble_scanner = ble_scanner
@@ -237,12 +240,12 @@ def _release_memory() -> None:
     to trim them. Measured in one process on the simulated devices: 200 reloads without this grew RSS by
     1.0 MB, 300 with it by 0.2 MB (600 reloads in the daemon: benchmarks/bench_reload.py)."""
     gc.collect()
-    trim = getattr(_LIBC, "malloc_trim", None)  # glibc only (musl has none, nor the problem)
+    # ctypes here, at the first reload, not at start: it costs a daemon that never reloads about 4 MB.
+    import ctypes
+
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only (musl has none, nor the problem)
     if trim is not None:
         trim(0)
-
-
-_LIBC = ctypes.CDLL(None)
 
 
 class Signals:
@@ -334,7 +337,7 @@ def run_demo(listen_address: str | None, mqtt: MqttConfig | None = None) -> int:
         return serve(Exporter(config, listen_address, ble_scanner=radio), urls_banner=True)
 
 
-def _demo_bluetooth(simulator: "Simulator") -> tuple[tuple[DeviceConfig, ...], AdvertScanner | None]:
+def _demo_bluetooth(simulator: "Simulator") -> tuple[tuple[DeviceConfig, ...], "AdvertScanner | None"]:
     """A SmartShunt heard over simulated Bluetooth, when the [ble] extra is installed (it encrypts the adverts)."""
     try:
         from pvmonit_exporter.demo.ble import DEMO_SHUNT, SimulatedRadio

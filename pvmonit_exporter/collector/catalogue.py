@@ -3,6 +3,7 @@
 Collectors take their help texts from here, and a test checks that docs/metrics.md says the same.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
@@ -157,3 +158,21 @@ def new_family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
     if doc.type == "counter":  # the client adds `_total` itself
         return CounterMetricFamily(name.removesuffix("_total"), doc.help, labels=doc.labels)
     return GaugeMetricFamily(name, doc.help, labels=doc.labels)
+
+
+Family = GaugeMetricFamily | CounterMetricFamily
+
+
+def single(name: str, value: float) -> Family:
+    """The label-less catalogued metric `name` with its one sample."""
+    family = new_family(name)
+    family.add_metric([], value)
+    return family
+
+
+def by_label(name: str, known: tuple[str, ...], values: Mapping[str, int]) -> Family:
+    """The catalogued metric `name` with one sample per label value: `known` first (at 0 when absent)."""
+    family = new_family(name)
+    for key in (*known, *sorted(set(values) - set(known))):
+        family.add_metric([key], values.get(key, 0))
+    return family

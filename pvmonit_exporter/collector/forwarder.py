@@ -24,32 +24,15 @@ then the backlog's age); the last success is 0 before the first one. Reading nev
 network: the values come from `Forwarder.status()`.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from pvmonit_exporter.collector.catalogue import new_family
+from pvmonit_exporter.collector.catalogue import by_label, single
 from pvmonit_exporter.forwarder.policy import ERROR_KINDS
 from pvmonit_exporter.forwarder.stats import DROP_REASONS, SKIP_REASONS
 from pvmonit_exporter.forwarder.threads import Forwarder
-
-Family = GaugeMetricFamily | CounterMetricFamily
-
-
-def single(name: str, value: float) -> Family:
-    """The label-less catalogued metric `name` with its one sample."""
-    family = new_family(name)
-    family.add_metric([], value)
-    return family
-
-
-def by_label(name: str, known: tuple[str, ...], values: Mapping[str, int]) -> Family:
-    """The catalogued metric `name` with one sample per label value: `known` first (at 0 when absent)."""
-    family = new_family(name)
-    for key in (*known, *sorted(set(values) - set(known))):
-        family.add_metric([key], values.get(key, 0))
-    return family
 
 
 class ForwarderCollector(Collector):

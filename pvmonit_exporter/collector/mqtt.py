@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from pvmonit_exporter.collector.forwarder import by_label, single
+from pvmonit_exporter.collector.catalogue import by_label, single
 from pvmonit_exporter.mqtt.connection import MqttConnection
 from pvmonit_exporter.mqtt.figures import ERROR_KINDS
 

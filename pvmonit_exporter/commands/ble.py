@@ -8,19 +8,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pvmonit_exporter.ble.keys import parse_key
 from pvmonit_exporter.commands.read import format_block
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.sources.ble import (
-    MISSING_EXTRA,
-    Advert,
-    AdvertScanner,
-    describe_scanner_error,
-    normalise_address,
-)
 from pvmonit_exporter.vedirect.fields import metric_values
+
+if TYPE_CHECKING:  # the Bluetooth source is imported when a command runs: `run` parses this module's flags only
+    from pvmonit_exporter.sources.ble import Advert, AdvertScanner
 
 DEFAULT_SCAN_SECONDS = 10.0
 
@@ -57,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _advert_module() -> ModuleType:
+    from pvmonit_exporter.sources.ble import MISSING_EXTRA
+
     try:
         from pvmonit_exporter.ble import advert
     except ImportError:
@@ -125,7 +123,7 @@ class ScanListing:
         self.heard: dict[str, Heard] = {}
         self._lock = threading.Lock()
 
-    def add(self, item: Advert) -> None:
+    def add(self, item: "Advert") -> None:
         try:
             container = self.advert.parse_container(item.data)
         except self.advert.AdvertError:
@@ -161,7 +159,14 @@ class ScanListing:
 
 
 def scan_command(seconds: float, config_file: str | None, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr,
-                 scanner: AdvertScanner | None = None) -> int:
+                 scanner: "AdvertScanner | None" = None) -> int:
+    from pvmonit_exporter.sources.ble import (
+        MISSING_EXTRA,
+        BleakAdvertScanner,
+        describe_scanner_error,
+        normalise_address,
+    )
+
     advert = _advert_module()
     keys: dict[str, tuple[str, bytes]] = {}
     if config_file:
@@ -171,8 +176,6 @@ def scan_command(seconds: float, config_file: str | None, out: IO[str] = sys.std
                 for d in load_config(config_file).devices if d.ble_address and d.ble_key}
     listing = ScanListing(advert, keys)
     if scanner is None:
-        from pvmonit_exporter.sources.ble import BleakAdvertScanner
-
         try:
             scanner = BleakAdvertScanner()
         except ImportError:

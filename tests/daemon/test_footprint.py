@@ -1,4 +1,4 @@
-"""A daemon that only reads serial devices loads only what that needs.
+"""A daemon loads only what its configuration needs.
 
 On a Raspberry Pi every library imported is resident memory: requests (~6 MB with urllib3 and its
 encodings), asyncio (~2 MB), diskcache with SQLite (~2 MB). They belong to the parts a user may not configure
@@ -27,10 +27,18 @@ LISTENING = re.compile(rb"listening on (http://\S+) ")
 IMPORTED = re.compile(rb"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", re.MULTILINE)
 
 
-def test_serial_only_daemon_imports_no_optional_library(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("section", "allowed"), [
+    ("", set()),
+    # MQTT on its own needs paho, not the emoncms forwarder's HTTP client and disk queue (its collector used to
+    # import them: +9 MB).
+    ("mqtt:\n  url: mqtt://127.0.0.1:1\n", {"paho"}),
+], ids=["serial only", "with mqtt"])
+def test_a_daemon_imports_only_the_optional_libraries_of_what_it_runs(tmp_path: Path, section: str,
+                                                                      allowed: set[str]) -> None:
     ports = [FakeDevicePort() for _ in range(4)]
     config = tmp_path / "config.yaml"
-    config.write_text("devices:\n" + "".join(f"  - name: dev{i}\n    port: {p.path}\n" for i, p in enumerate(ports)))
+    config.write_text("devices:\n" + "".join(f"  - name: dev{i}\n    port: {p.path}\n" for i, p in enumerate(ports))
+                      + section)
     log = tmp_path / "daemon.log"
     with log.open("wb") as stderr:
         daemon = subprocess.Popen(
@@ -48,7 +56,8 @@ def test_serial_only_daemon_imports_no_optional_library(tmp_path: Path) -> None:
             port.close()
     imported = {name.split(b".")[0].decode() for name in IMPORTED.findall(log.read_bytes())}
     assert {"serial", "prometheus_client"} <= imported  # the report was read
-    assert sorted(imported & set(OPTIONAL)) == []
+    assert sorted(imported & (set(OPTIONAL) - allowed)) == []
+    assert allowed <= imported
 
 
 def _listening(log: Path, daemon: subprocess.Popen[bytes]) -> str:
