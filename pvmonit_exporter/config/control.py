@@ -61,61 +61,79 @@ def actuators(items: list[object], file: str, checks: Checks, devices: Sequence[
     names: dict[str, str] = {}
     for index, item in enumerate(items):
         reader = Reader(file, item, f"actuators[{index}]")
-        name = reader.require("name", checks.name)
-        kind = reader.require("type", checks.choice(ACTUATOR_TYPES))
-        if kind == "mqtt" and not mqtt:
-            raise reader.error("type", "mqtt actuators need the mqtt: section (an MQTT broker)")
-        for key in reader.data:
-            if key not in ("name", "type", *ACTUATOR_KEYS[kind]):
-                raise reader.error(key, f"does not apply to a {kind} actuator")
-        defaults = ActuatorConfig(name="", type="command")
-        actuator = ActuatorConfig(
-            name=name,
-            type=cast(Literal["command", "gpio", "vedirect_load", "mqtt"], kind),
-            on=reader.get("on", checks.argv, ()),
-            off=reader.get("off", checks.argv, ()),
-            state=reader.get("state", checks.argv, ()),
-            timeout=reader.get("timeout", checks.measure("actuators[].timeout"), defaults.timeout),
-            confirm_timeout=reader.get("confirm_timeout", checks.measure("actuators[].confirm_timeout"),
-                                       defaults.confirm_timeout),
-            pin=reader.get("pin", checks.whole("actuators[].pin"), None),
-            active_low=reader.get("active_low", checks.boolean, False),
-            device=reader.get("device", checks.text, ""),
-            command_topic=reader.get("command_topic", _topic(checks), ""),
-            state_topic=reader.get("state_topic", _topic(checks), ""),
-            payload_on=reader.get("payload_on", _payload(checks), defaults.payload_on),
-            payload_off=reader.get("payload_off", _payload(checks), defaults.payload_off),
-            state_on=reader.get("state_on", _payload(checks), defaults.state_on),
-            state_off=reader.get("state_off", _payload(checks), defaults.state_off),
-        )
-        reader.finish()
-        if name in names:
-            raise reader.error("name", f"duplicate actuator name {name!r} (also {names[name]})")
-        names[name] = reader.path
-        required = {"command": ("on", "off"), "gpio": ("pin",), "vedirect_load": ("device",),
-                    "mqtt": ("command_topic", "state_topic")}[kind]
-        for key in required:
-            if not getattr(actuator, key) and getattr(actuator, key) != 0:
-                raise reader.error(key, f"missing required key for a {kind} actuator")
-        if kind == "vedirect_load":
-            _check_load_device(reader, actuator.device, devices)
-        if kind == "mqtt":
-            for on, off in (("payload_on", "payload_off"), ("state_on", "state_off")):
-                if getattr(actuator, on) == getattr(actuator, off):
-                    raise reader.error(off, f"is the same as {on}: on and off could not be told apart")
-            if actuator.command_topic == actuator.state_topic:
-                raise reader.error("state_topic", "is the command_topic: the read-back would hear the commands")
+        actuator = _actuator(reader, checks, mqtt=mqtt)
+        if actuator.name in names:
+            raise reader.error("name", f"duplicate actuator name {actuator.name!r} (also {names[actuator.name]})")
+        names[actuator.name] = reader.path
+        _check_actuator(reader, actuator, devices)
         found.append(actuator)
+    _check_actuator_outputs(file, found)
+    return tuple(found)
+
+
+def _actuator(reader: Reader, checks: Checks, *, mqtt: bool) -> ActuatorConfig:
+    """One `actuators[]` entry as read: its type first, then only the keys that type has, each checked on its
+    own."""
+    name = reader.require("name", checks.name)
+    kind = reader.require("type", checks.choice(ACTUATOR_TYPES))
+    if kind == "mqtt" and not mqtt:
+        raise reader.error("type", "mqtt actuators need the mqtt: section (an MQTT broker)")
+    for key in reader.data:
+        if key not in ("name", "type", *ACTUATOR_KEYS[kind]):
+            raise reader.error(key, f"does not apply to a {kind} actuator")
+    defaults = ActuatorConfig(name="", type="command")
+    actuator = ActuatorConfig(
+        name=name,
+        type=cast(Literal["command", "gpio", "vedirect_load", "mqtt"], kind),
+        on=reader.get("on", checks.argv, ()),
+        off=reader.get("off", checks.argv, ()),
+        state=reader.get("state", checks.argv, ()),
+        timeout=reader.get("timeout", checks.measure("actuators[].timeout"), defaults.timeout),
+        confirm_timeout=reader.get("confirm_timeout", checks.measure("actuators[].confirm_timeout"),
+                                   defaults.confirm_timeout),
+        pin=reader.get("pin", checks.whole("actuators[].pin"), None),
+        active_low=reader.get("active_low", checks.boolean, False),
+        device=reader.get("device", checks.text, ""),
+        command_topic=reader.get("command_topic", _topic(checks), ""),
+        state_topic=reader.get("state_topic", _topic(checks), ""),
+        payload_on=reader.get("payload_on", _payload(checks), defaults.payload_on),
+        payload_off=reader.get("payload_off", _payload(checks), defaults.payload_off),
+        state_on=reader.get("state_on", _payload(checks), defaults.state_on),
+        state_off=reader.get("state_off", _payload(checks), defaults.state_off),
+    )
+    reader.finish()
+    return actuator
+
+
+def _check_actuator(reader: Reader, actuator: ActuatorConfig, devices: Sequence[DeviceConfig]) -> None:
+    """The keys its type requires, then that type's own rules."""
+    required = {"command": ("on", "off"), "gpio": ("pin",), "vedirect_load": ("device",),
+                "mqtt": ("command_topic", "state_topic")}[actuator.type]
+    for key in required:
+        if not getattr(actuator, key) and getattr(actuator, key) != 0:
+            raise reader.error(key, f"missing required key for a {actuator.type} actuator")
+    if actuator.type == "vedirect_load":
+        _check_load_device(reader, actuator.device, devices)
+    if actuator.type == "mqtt":
+        _check_mqtt_actuator(reader, actuator)
+
+
+def _check_mqtt_actuator(reader: Reader, actuator: ActuatorConfig) -> None:
+    """On and off told apart, in the commands and in the read-back, and the read-back not on the command topic."""
+    for on, off in (("payload_on", "payload_off"), ("state_on", "state_off")):
+        if getattr(actuator, on) == getattr(actuator, off):
+            raise reader.error(off, f"is the same as {on}: on and off could not be told apart")
+    if actuator.command_topic == actuator.state_topic:
+        raise reader.error("state_topic", "is the command_topic: the read-back would hear the commands")
+
+
+def _check_actuator_outputs(file: str, found: Sequence[ActuatorConfig]) -> None:
+    """No topic, load output or GPIO pin used by two actuators (checked actuator by actuator, in that order)."""
     pins: dict[int, int] = {}
     loads: dict[str, int] = {}
     topics: dict[str, int] = {}
     for index, actuator in enumerate(found):
-        for key in ("command_topic", "state_topic"):
-            topic = getattr(actuator, key)
-            if topic and topic in topics:
-                raise ConfigError(file, f"actuators[{index}].{key}", f"{topic!r} is already a topic of "
-                                                                     f"actuators[{topics[topic]}]")
-        topics.update(dict.fromkeys([t for t in (actuator.command_topic, actuator.state_topic) if t], index))
+        _check_topics(file, index, actuator, topics)
         if actuator.type == "vedirect_load":
             if actuator.device in loads:
                 raise ConfigError(file, f"actuators[{index}].device", f"{actuator.device}'s load output is already "
@@ -126,7 +144,17 @@ def actuators(items: list[object], file: str, checks: Checks, devices: Sequence[
                 raise ConfigError(file, f"actuators[{index}].pin", f"GPIO {actuator.pin} is already "
                                                                    f"actuators[{pins[actuator.pin]}]")
             pins[actuator.pin] = index
-    return tuple(found)
+
+
+def _check_topics(file: str, index: int, actuator: ActuatorConfig, topics: dict[str, int]) -> None:
+    """Neither of actuators[index]'s topics one of an earlier actuator's (`topics`: topic → index), then its own
+    added."""
+    for key in ("command_topic", "state_topic"):
+        topic = getattr(actuator, key)
+        if topic and topic in topics:
+            raise ConfigError(file, f"actuators[{index}].{key}", f"{topic!r} is already a topic of "
+                                                                 f"actuators[{topics[topic]}]")
+    topics.update(dict.fromkeys([t for t in (actuator.command_topic, actuator.state_topic) if t], index))
 
 
 def _topic(checks: Checks) -> Callable[[object, str], str]:
@@ -277,34 +305,47 @@ def _condition_reader(checks: Checks, values: _Values) -> Callable[[object, str]
             if not isinstance(items, list) or not items:
                 raise checks.fail(f"{path}.{combine}", "must be a non-empty list of conditions")
             return Condition(combine, tuple(condition(item, f"{path}.{combine}[{i}]") for i, item in enumerate(items)))
-        return comparison(value, path)
-
-    def comparison(value: dict[object, object], path: str) -> Comparison:
-        if "value" not in value:
-            raise checks.fail(path, "missing required key value (or all/any)")
-        for key in value:
-            if key != "value" and key not in COMPARISONS:
-                guess = did_you_mean(str(key), COMPARISONS)
-                hint = f"did you mean {guess!r}?" if guess else "comparisons: " + ", ".join(COMPARISONS)
-                raise checks.fail(path, f"unknown key {str(key)!r} ({hint})")
-        ops = [key for key in value if key in COMPARISONS]
-        if len(ops) != 1:
-            raise checks.fail(path, f"needs exactly one comparison ({', '.join(COMPARISONS)}), got "
-                                    f"{len(ops)}")
-        name = checks.text(value["value"], f"{path}.value")
-        problem = values.problem(name)
-        if problem is not None:
-            raise checks.fail(f"{path}.value", problem)
-        op = cast(Literal["at_least", "above", "below", "at_most", "in"], ops[0])
-        if op == "in":
-            choices = value["in"]
-            if (not isinstance(choices, list) or not choices
-                    or not all(isinstance(c, str | int | float) and not isinstance(c, bool) for c in choices)):
-                raise checks.fail(f"{path}.in", "must be a non-empty list of texts (Float) or numbers")
-            return Comparison(name, op, choices=tuple(c if isinstance(c, str) else float(c) for c in choices))
-        return Comparison(name, op, threshold=checks.number(value[op], f"{path}.{op}"))
+        return _comparison(checks, values, value, path)
 
     return condition
+
+
+def _comparison(checks: Checks, values: _Values, value: dict[object, object], path: str) -> Comparison:
+    """`{value: <name>, <comparison>: <threshold>}`, or `in: [choices]`: its keys, then the value it names, then
+    what it is compared to."""
+    op = _comparison_op(checks, value, path)
+    name = checks.text(value["value"], f"{path}.value")
+    problem = values.problem(name)
+    if problem is not None:
+        raise checks.fail(f"{path}.value", problem)
+    if op == "in":
+        return Comparison(name, op, choices=_choices(checks, value["in"], f"{path}.in"))
+    return Comparison(name, op, threshold=checks.number(value[op], f"{path}.{op}"))
+
+
+def _comparison_op(checks: Checks, value: dict[object, object],
+                   path: str) -> Literal["at_least", "above", "below", "at_most", "in"]:
+    """The one comparison beside `value`, every other key refused by name."""
+    if "value" not in value:
+        raise checks.fail(path, "missing required key value (or all/any)")
+    for key in value:
+        if key != "value" and key not in COMPARISONS:
+            guess = did_you_mean(str(key), COMPARISONS)
+            hint = f"did you mean {guess!r}?" if guess else "comparisons: " + ", ".join(COMPARISONS)
+            raise checks.fail(path, f"unknown key {str(key)!r} ({hint})")
+    ops = [key for key in value if key in COMPARISONS]
+    if len(ops) != 1:
+        raise checks.fail(path, f"needs exactly one comparison ({', '.join(COMPARISONS)}), got "
+                                f"{len(ops)}")
+    return cast(Literal["at_least", "above", "below", "at_most", "in"], ops[0])
+
+
+def _choices(checks: Checks, choices: object, path: str) -> tuple[str | float, ...]:
+    """`in`'s list: texts as they are (a Float field's), numbers as floats; true/false are not numbers here."""
+    if (not isinstance(choices, list) or not choices
+            or not all(isinstance(c, str | int | float) and not isinstance(c, bool) for c in choices)):
+        raise checks.fail(path, "must be a non-empty list of texts (Float) or numbers")
+    return tuple(c if isinstance(c, str) else float(c) for c in choices)
 
 
 def _comparisons(condition: Comparison | Condition) -> list[Comparison]:

@@ -199,6 +199,18 @@ class Publisher:
             self._forget_published()
             self._drop_due_states(now)
             return
+        again = self._start_over(now)
+        views, probe_views = self._state.devices(), self._state.probes()
+        if again:  # every discovery first, then every state: Home Assistant sets entities up first
+            self._publish_views(views, probe_views, now, force_state=False, states=False)
+        self._publish_views(views, probe_views, now, force_state=again)
+        self._publish_actuators(now, force=again)
+        if self._retire and now >= self._retire_at:
+            self._retire_previous()
+
+    def _start_over(self, now: float) -> bool:
+        """Whether everything goes out again this round: after a (re)connection, or once Home Assistant's birth
+        delay is over (then its discovery only: availability stands). The exporter's own discovery goes first."""
         everything = self._republish.is_set()
         if everything:
             self._republish.clear()
@@ -210,19 +222,15 @@ class Publisher:
             if self.config.homeassistant:
                 self._publish_json(self.topics.discovery(self._exporter.object_id),
                                    exporter_discovery(self.topics, self._exporter))
-        views, probe_views = self._state.devices(), self._state.probes()
-        if everything or birth:  # every discovery first, then every state: Home Assistant sets entities up first
-            for view in views:
-                self._device(self._devices[view.name], view, now, force_state=False, states=False)
-            for probe_view in probe_views:
-                self._probe(self._probes[probe_view.name], probe_view, now, force_state=False, states=False)
+        return everything or birth
+
+    def _publish_views(self, views: Sequence[DeviceView], probe_views: Sequence[ProbeView], now: float, *,
+                       force_state: bool, states: bool = True) -> None:
+        """Every device's, then every probe's, discovery and (with `states`) state, as they are due."""
         for view in views:
-            self._device(self._devices[view.name], view, now, force_state=everything or birth)
+            self._device(self._devices[view.name], view, now, force_state=force_state, states=states)
         for probe_view in probe_views:
-            self._probe(self._probes[probe_view.name], probe_view, now, force_state=everything or birth)
-        self._publish_actuators(now, force=everything or birth)
-        if self._retire and now >= self._retire_at:
-            self._retire_previous()
+            self._probe(self._probes[probe_view.name], probe_view, now, force_state=force_state, states=states)
 
     def _forget_published(self, availability: bool = True) -> None:
         """After a reconnection everything goes out again; after Home Assistant's birth, its discovery."""
