@@ -1,10 +1,13 @@
 """What the daemon asks a device over HEX, and when. Pure: the reader passes the time and the outcomes.
 
 Per connection: nothing until the device's first text block is published (HEX never delays a device coming
-up), then one probe — the capabilities register. No answer: the device has no HEX, and costs nothing more
-until it is reconnected. Otherwise the settings and the charger's temperature now and every
-SETTINGS_INTERVAL; and when the device keeps history (capability bit 2) and the configuration allows it, the
-totals and every day it holds now, then today and yesterday every HISTORY_INTERVAL.
+up), then one probe — the capabilities register. No answer: the device is taken to have no HEX, and is asked
+again after PROBE_AGAIN_FIRST, then at doubling intervals up to PROBE_AGAIN_MAX (a device that speaks HEX but
+missed the probe — a loaded machine, a busy bus at boot — must not lose its history and load output until it
+is replugged; one that has none costs one unanswered question an hour). Otherwise the settings and the
+charger's temperature now and every SETTINGS_INTERVAL; and when the device keeps history (capability bit 2)
+and the configuration allows it, the totals and every day it holds now, then today and yesterday every
+HISTORY_INTERVAL.
 
 A charger's days are known by their day sequence number: when today's number moves on, yesterday's record
 is the old today and the others shift by one, so a short read keeps the whole month in step. When the numbers
@@ -27,11 +30,14 @@ from pvmonit_exporter.vedirect.registers import (
     REGISTERS,
     decode_value,
 )
+from pvmonit_exporter.workers import capped_doubling
 
 SETTINGS_INTERVAL = 600.0  # settings and temperature: every 10 minutes
 # Back-to-back writes were dropped by chargers without a 1 s gap (krahabb/esphome-victron-vedirect#6).
 WRITE_GAP = 1.0
 HISTORY_INTERVAL = 900.0  # today's and yesterday's records: every 15 minutes
+PROBE_AGAIN_FIRST = 30.0  # no answer to the capabilities probe: ask again after this, then doubling…
+PROBE_AGAIN_MAX = 3600.0  # …up to once an hour
 
 
 class Stage(enum.Enum):
@@ -75,13 +81,19 @@ class HexPlan:
     _settings_at: float | None = None
     _history_at: float | None = None
     _full_read: bool = True  # the next history read is the whole month
+    _unanswered_probes: int = 0  # capabilities probes in a row that timed out
+    _probed_at: float = 0.0
+    _probe_again_at: float | None = None
 
     def requests(self, now: float, kind: str, text_seen: bool) -> list[Request]:
         """What to ask now; called when nothing is in flight. Empty when nothing is due."""
+        if self.stage is Stage.NO_HEX and self._probe_again_at is not None and now >= self._probe_again_at:
+            self.stage = Stage.WAITING
         if self.stage is Stage.WAITING:
             if not text_seen or kind == "unknown":
                 return []
             self.stage = Stage.PROBING
+            self._probed_at = now
             return [get(CAPABILITIES)]
         if self.stage is not Stage.READY:
             return []
@@ -102,8 +114,12 @@ class HexPlan:
         if self.stage is Stage.PROBING and request.register == CAPABILITIES:
             if outcome.result is Result.TIMEOUT:
                 self.stage = Stage.NO_HEX
+                self._unanswered_probes += 1
+                wait = capped_doubling(self._unanswered_probes, PROBE_AGAIN_FIRST, PROBE_AGAIN_MAX)
+                self._probe_again_at = self._probed_at + wait
                 return []
             self.stage = Stage.READY
+            self._unanswered_probes, self._probe_again_at = 0, None
             if isinstance(reply, vehex.RegisterReply) and outcome.result is Result.OK:
                 capabilities, _ = decode_value(REGISTERS[CAPABILITIES], reply.data)
                 self.capabilities = capabilities if isinstance(capabilities, int) else None

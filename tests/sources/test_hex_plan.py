@@ -1,5 +1,6 @@
 """The daemon's HEX plan and conversation, pure: what is asked when, and how the month stays in step."""
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -89,12 +90,25 @@ def test_plan_without_history_when_configured_off_or_not_capable() -> None:
         assert plan.requests(0.1, "mppt", text_seen=True) == [get(r) for r in metric_registers("mppt")]
 
 
-def test_no_answer_to_the_probe_means_no_hex_and_no_more_requests() -> None:
+def test_no_answer_to_the_probe_is_asked_again_later_at_doubling_intervals() -> None:
+    """A device that missed the probe (a loaded machine) is not without HEX until it is replugged; one that has
+    none is asked 30 s, then 60, 120… up to an hour apart."""
     plan = HexPlan(history_enabled=True)
-    plan.requests(0.0, "inverter", text_seen=True)
-    plan.on_outcome(Outcome(get(0x0140), Result.TIMEOUT, None, 3), [])
-    assert plan.stage is Stage.NO_HEX
-    assert plan.requests(1e6, "inverter", text_seen=True) == []
+    asked_at = []
+    now = 0.0
+    while now < 20_000.0:
+        if plan.requests(now, "inverter", text_seen=True) == [get(0x0140)]:
+            asked_at.append(now)
+            plan.on_outcome(Outcome(get(0x0140), Result.TIMEOUT, None, 3), [])
+            assert plan.stage is Stage.NO_HEX
+        now += 1.0
+    gaps = [later - earlier for earlier, later in itertools.pairwise(asked_at)]
+    assert gaps == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0, 3600.0, 3600.0, 3600.0]
+    # Answered at last: ready, and asked nothing more about capabilities.
+    plan.requests(now + 3600.0, "inverter", text_seen=True)
+    plan.on_outcome(ok(0x0140, (0).to_bytes(4, "little")), [])
+    assert plan.stage is Stage.READY
+    assert get(0x0140) not in plan.requests(now + 7200.0, "inverter", text_seen=True)
 
 
 def test_bmv_settings_are_its_capacity() -> None:
