@@ -8,10 +8,13 @@ import _posixsubprocess
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pvmonit_exporter.demo.ports import Simulator
 
 MARKER = "slow"
 
@@ -84,3 +87,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     return (yield from _phase(item))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _simulated_ports_behind_links(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every simulator a test makes gives its devices by-id-like links (as a real Pi's cables have), never its
+    /dev/pts/N: once a simulator closes its terminals the kernel hands N to the next one opened, and a daemon of
+    that test still retrying the port for a moment would open, lock and reconfigure another test's terminal (seen
+    as "/dev/pts/0 is in use by another program" in a parallel run). Session-wide, so that module fixtures'
+    simulators get links too."""
+    original = Simulator.__init__
+
+    def with_links(self: Simulator, *args: Any, link_dir: str | Path | None = None, **kwargs: Any) -> None:
+        original(self, *args, link_dir=link_dir or tmp_path_factory.mktemp("by-id"), **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Simulator, "__init__", with_links)
+        yield

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tty
 from collections.abc import Callable, Sequence
@@ -45,14 +46,17 @@ class FakeDevicePort:
     """
 
     def __init__(self, link: Path | None = None) -> None:
-        self.link = link
+        # Always a link of its own, never /dev/pts/N itself: the kernel gives a freed N to the next terminal
+        # opened, so a daemon of another test (tests run in parallel) still retrying this port after it was
+        # unplugged would open, lock and reconfigure that other test's terminal.
+        self.link = link if link is not None else Path(tempfile.mkdtemp(prefix="pvmonit-tty-")) / "tty"
         self.master = -1
         self.slave = -1
         self.replug()
 
     @property
     def path(self) -> str:
-        return str(self.link) if self.link is not None else os.ttyname(self.slave)
+        return str(self.link)
 
     def replug(self) -> None:
         self.master, self.slave = os.openpty()
