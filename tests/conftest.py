@@ -10,11 +10,14 @@ import subprocess
 import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pvmonit_exporter.demo.ports import Simulator
+
+if TYPE_CHECKING:
+    from tests.daemon.test_lifecycle import Daemon
 
 MARKER = "slow"
 
@@ -104,3 +107,14 @@ def _simulated_ports_behind_links(tmp_path_factory: pytest.TempPathFactory) -> I
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Simulator, "__init__", with_links)
         yield
+
+
+@pytest.fixture
+def daemons() -> Iterator[list["Daemon"]]:
+    """The exporters a test starts (tests.daemon.test_lifecycle.Daemon), killed at its end if still running."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()

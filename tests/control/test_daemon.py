@@ -4,7 +4,6 @@ stand-in: it prints and records on/off, as the issue's `relay 1 on|off|state`)."
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,6 @@ from tests.daemon.test_lifecycle import Daemon
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
 
 
 def relay(tmp_path: Path, state: str | None = None) -> str:

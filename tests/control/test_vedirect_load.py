@@ -8,7 +8,7 @@ import pytest
 
 from pvmonit_exporter.demo.devices import BlueSolarMppt, Bmv702
 from pvmonit_exporter.demo.ports import Simulator
-from tests.control.test_daemon import audit, daemons  # noqa: F401 - the fixture
+from tests.control.test_daemon import audit
 from tests.daemon.test_exporter import sample
 from tests.daemon.test_lifecycle import Daemon
 from tests.helpers import wait_for
@@ -35,7 +35,7 @@ rules:
     return path
 
 
-def test_the_load_output_switches_through_the_hex_session(tmp_path: Path, daemons: list[Daemon]) -> None:  # noqa: F811
+def test_the_load_output_switches_through_the_hex_session(tmp_path: Path, daemons: list[Daemon]) -> None:
     charger = BlueSolarMppt("mppt", "HQ1328Y6TF6", 600.0)
     rules = """  - actuator: lights
     on_when: {value: summary.battery_soc, at_least: 0.5}
@@ -61,7 +61,7 @@ def test_the_load_output_switches_through_the_hex_session(tmp_path: Path, daemon
 
 
 def test_a_charger_that_acknowledges_but_does_not_switch_is_a_fault_back_in_automatic(
-        tmp_path: Path, daemons: list[Daemon]) -> None:  # noqa: F811
+        tmp_path: Path, daemons: list[Daemon]) -> None:
     """Incident 5: writes that do not stick, caught only by reading back twice."""
     charger = BlueSolarMppt("mppt", "HQ1328Y6TF6", 600.0, follows_load_control=False)
     rules = "  - {actuator: lights, mode: off}\n"

@@ -5,7 +5,6 @@ switch and select, a mode set from Home Assistant accepted on its command topic 
 import json
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +60,6 @@ class Relay:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
 
 
 def start(tmp_path: Path, broker: Broker, simulator: Simulator, daemons: list[Daemon], rule: str = FAST_ON,

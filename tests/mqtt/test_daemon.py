@@ -69,16 +69,6 @@ def cable(tmp_path: Path) -> Iterator[Cable]:
     made.close()
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
-
-
 def write_config(tmp_path: Path, broker: Broker, devices: list[dict[str, object]], **extra: object) -> Path:
     config = {"devices": devices, "mqtt": {"url": broker.url, "client_id": "daemon-test", "interval": 1,
                                            "keepalive": 5}, **extra}
