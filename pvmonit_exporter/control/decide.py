@@ -312,9 +312,11 @@ def _guard(rule: RuleConfig, memory: Memory, wanted: Position, why: Why, now: No
     if wanted == "on":
         if spent:
             return "max_on_per_day", _until_midnight(local)
-        assert memory.on_met_since is not None  # noqa: S101 - wanted on: on_when holds now
-        if tick - memory.on_met_since < rule.on_for:
-            return "on_for", rule.on_for - (tick - memory.on_met_since)
+        # Wanted on means on_when holds, so its start is known; were it not, count it as holding from now: the
+        # on_for guard then holds back, the safe side (an assert would vanish under python -O).
+        met_since = memory.on_met_since if memory.on_met_since is not None else tick
+        if tick - met_since < rule.on_for:
+            return "on_for", rule.on_for - (tick - met_since)
         if memory.position != "on" and held < rule.min_off:
             return "min_off", rule.min_off - held
     else:
