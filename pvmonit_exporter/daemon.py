@@ -15,10 +15,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pvmonit_exporter.charts import ChartRecorder, ChartRing
 from pvmonit_exporter.collector.build import BuildInfoCollector
 from pvmonit_exporter.collector.devices import DeviceCollector
-from pvmonit_exporter.collector.probes import ProbeCollector
 from pvmonit_exporter.config import Config, DeviceConfig, MqttConfig, WebConfig, load_config, parse_listen_address
 from pvmonit_exporter.errors import UserError
-from pvmonit_exporter.sources.probes import ProbeRunner
 from pvmonit_exporter.sources.serialport import Discovery, PortClaims, SerialReader
 from pvmonit_exporter.state import State
 from pvmonit_exporter.web.server import WebApp, WebServer
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
     from pvmonit_exporter.mqtt.connection import MqttConnection
     from pvmonit_exporter.mqtt.publisher import Publisher
     from pvmonit_exporter.sources.ble import AdvertScanner, BleSource
+    from pvmonit_exporter.sources.probes import ProbeRunner
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class Pipeline:
             from pvmonit_exporter.sources import ble
 
             self.ble = ble.BleSource(ble_devices, self.state, ble_scanner)
-        self.probes = [ProbeRunner(probe, self.state) for probe in config.probes]
+        self.probes = self._probes()
         self.history = ChartRecorder(self.state, history)
         self.mqtt: MqttConnection | None = None
         self.publisher: Publisher | None = None
@@ -83,15 +82,7 @@ class Pipeline:
             for actuator in self.controller.mqtt_actuators() if self.controller is not None else []:
                 actuator.attach(self.mqtt)
         self.forwarder = self._forwarder()
-        # Our collectors and the library's process ones name no metrics in advance (no `describe`): without
-        # support_collectors_without_names, `/metrics?name[]=vedirect_up` would find no collector and answer
-        # an empty body. With it, each is collected and its families filtered by name.
-        self.registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
-        # Ours, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
-        collectors: list[Collector] = [DeviceCollector(self.state), ProbeCollector(self.state), BuildInfoCollector(),
-                                       PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR]
-        for collector in collectors:
-            self.registry.register(collector)
+        self.registry = self._registry()
         status = None
         if self.forwarder is not None:
             from pvmonit_exporter.collector.forwarder import ForwarderCollector
@@ -112,6 +103,29 @@ class Pipeline:
             mqtt_status = self.mqtt.status_document
         self.app = WebApp(self.registry, self.state, config.web, status, self.history, control=control_status,
                           mqtt=mqtt_status)
+
+    def _probes(self) -> "list[ProbeRunner]":
+        if not self.config.probes:  # the probes' readers (and subprocess) only for a configuration that has some
+            return []
+        from pvmonit_exporter.sources.probes import ProbeRunner
+
+        return [ProbeRunner(probe, self.state) for probe in self.config.probes]
+
+    def _registry(self) -> CollectorRegistry:
+        """Our collectors, then the standard process metrics (CPU, memory, fds): what an operator checks on a Pi.
+        Those of the forwarder, control and MQTT are added by `__init__`, with the parts themselves."""
+        # Our collectors and the library's process ones name no metrics in advance (no `describe`): without
+        # support_collectors_without_names, `/metrics?name[]=vedirect_up` would find no collector and answer
+        # an empty body. With it, each is collected and its families filtered by name.
+        registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
+        collectors: list[Collector] = [DeviceCollector(self.state)]
+        if self.probes:
+            from pvmonit_exporter.collector.probes import ProbeCollector
+
+            collectors.append(ProbeCollector(self.state))
+        for collector in [*collectors, BuildInfoCollector(), PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR]:
+            registry.register(collector)
+        return registry
 
     def _controller(self, previous: "Handover | None") -> "Controller | None":
         """Control is loaded only for a configuration that switches something (or had actuators to release)."""

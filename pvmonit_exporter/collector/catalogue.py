@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
-from pvmonit_exporter.forwarder.policy import ERROR_KINDS
-from pvmonit_exporter.forwarder.stats import DROP_REASONS
+from pvmonit_exporter.forwarder.kinds import DROP_REASONS, ERROR_KINDS
 from pvmonit_exporter.mqtt.figures import ERROR_KINDS as MQTT_ERROR_KINDS
-from pvmonit_exporter.sources.probes import PROBE_ERROR_KINDS
+from pvmonit_exporter.sources.probe_kinds import PROBE_ERROR_KINDS
 from pvmonit_exporter.vedirect.fields import FIELDS, Kind
 from pvmonit_exporter.vedirect.hex_session import Result
 from pvmonit_exporter.vedirect.registers import REGISTERS

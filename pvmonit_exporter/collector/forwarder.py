@@ -30,8 +30,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from pvmonit_exporter.collector.catalogue import by_label, single
-from pvmonit_exporter.forwarder.policy import ERROR_KINDS
-from pvmonit_exporter.forwarder.stats import DROP_REASONS, SKIP_REASONS
+from pvmonit_exporter.forwarder.kinds import DROP_REASONS, ERROR_KINDS, SKIP_REASONS
 from pvmonit_exporter.forwarder.threads import Forwarder
 
 

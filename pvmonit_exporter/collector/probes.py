@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from pvmonit_exporter.collector.catalogue import new_family
-from pvmonit_exporter.sources.probes import PROBE_ERROR_KINDS
+from pvmonit_exporter.sources.probe_kinds import PROBE_ERROR_KINDS
 from pvmonit_exporter.state import State
 
 _VALUE_METRIC = {

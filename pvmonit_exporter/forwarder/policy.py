@@ -17,14 +17,10 @@ doubles again, up to `batch_size`.
 
 import enum
 from dataclasses import dataclass
-from typing import Literal, get_args
 
+from pvmonit_exporter.forwarder.kinds import ErrorKind
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.workers import capped_doubling
-
-# The error kinds counted in `pvmonit_emoncms_errors_total{kind}`: every one is exported from the start, at 0.
-ErrorKind = Literal["connection", "timeout", "http", "auth", "content", "disk"]
-ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 
 GROW_AFTER = 16  # successful requests in a row before trying twice as many rows again after a timeout
 

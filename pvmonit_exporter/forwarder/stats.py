@@ -6,16 +6,9 @@ Reading (`ForwarderStats.status`) copies what is in memory: a scrape never waits
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Any
 
-from pvmonit_exporter.forwarder.policy import ERROR_KINDS, ErrorKind
-
-# The label values of `pvmonit_emoncms_rows_dropped_total{reason}` and `…_snapshots_skipped_total{reason}`:
-# every one is exported from the start, at 0.
-DropReason = Literal["queue_full", "disk_error", "dead_letter_full"]
-DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
-SkipReason = Literal["clock"]
-SKIP_REASONS: tuple[SkipReason, ...] = get_args(SkipReason)
+from pvmonit_exporter.forwarder.kinds import DROP_REASONS, ERROR_KINDS, SKIP_REASONS, DropReason, ErrorKind, SkipReason
 
 
 @dataclass(frozen=True)

@@ -21,22 +21,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import serial
 
 from pvmonit_exporter.config import ProbeConfig
 from pvmonit_exporter.safe_text import escape_control
+from pvmonit_exporter.sources.probe_kinds import ProbeErrorKind
 from pvmonit_exporter.sources.serialport import describe_error
 from pvmonit_exporter.state import State
 from pvmonit_exporter.workers import Worker
 
 logger = logging.getLogger(__name__)
-
-# The kinds of failed readings counted in `pvmonit_probe_errors_total{kind}`: every one is exported from the
-# start, at 0.
-ProbeErrorKind = Literal["timeout", "failed", "parse", "out_of_range", "unavailable"]
-PROBE_ERROR_KINDS: tuple[ProbeErrorKind, ...] = get_args(ProbeErrorKind)
 
 
 # How often a blocking read looks at its cancel event: the longest stop() waits for a command or serial read.
