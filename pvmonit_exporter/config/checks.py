@@ -1,7 +1,6 @@
 """Error reporting for the configuration: ConfigError (one line naming the file and the key path), a reader that
 remembers the key path of the mapping it reads, and the checks that turn YAML values into typed ones."""
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Collection
@@ -85,6 +84,9 @@ def did_you_mean(word: str, choices: Collection[str]) -> str | None:
     by_lower = {choice.lower(): choice for choice in choices}
     if word.lower() in by_lower:
         return by_lower[word.lower()]
+    # Only a configuration with a mistake gets here: a valid one never loads difflib (~200 kB resident).
+    import difflib  # noqa: PLC0415
+
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
     return by_lower[close[0]] if close else None
 

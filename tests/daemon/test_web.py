@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import Gauge
@@ -127,6 +128,8 @@ def test_static_files_and_the_page_are_served(web: WebServer) -> None:
         status, headers, _ = request(web, f"/static/{name}")
         assert status == 200
         assert headers["X-Content-Type-Options"] == "nosniff"
+        # Every file the folder holds has its type in the table: a new kind of file must be added there.
+        assert headers["Content-Type"] == server.CONTENT_TYPES[Path(name).suffix]
     assert request(web, "/static/")[0] == 404
 
 
