@@ -145,7 +145,7 @@ def _leaf_commands() -> dict[tuple[str, ...], set[str]]:
     """Every command line the parser takes, as its words (`("hex", "get")`), with its long options."""
     import argparse
 
-    from pvmonit_exporter.commands.main import _parser
+    from pvmonit_exporter.commands.parsers import build_parser
 
     leaves: dict[tuple[str, ...], set[str]] = {}
 
@@ -158,7 +158,7 @@ def _leaf_commands() -> dict[tuple[str, ...], set[str]]:
             for name, child in group.choices.items():
                 walk(child, (*words, name))
 
-    walk(_parser(), ())
+    walk(build_parser(), ())
     return leaves
 
 

@@ -1,11 +1,10 @@
 """`pvmonit-exporter ble decode` and `ble scan`: the answers to "what does this advert say?" and "is my key
-right?". Registered in cli.py; the `[ble]` extra is imported only when a command runs."""
+right?". Their flags are in `parsers`; the `[ble]` extra is imported only when a command runs."""
 
 import argparse
 import json
 import sys
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import IO, TYPE_CHECKING
@@ -17,34 +16,6 @@ from pvmonit_exporter.vedirect.fields import metric_values
 
 if TYPE_CHECKING:  # the Bluetooth source is imported when a command runs: `run` parses this module's flags only
     from pvmonit_exporter.sources.ble import Advert, AdvertScanner
-
-DEFAULT_SCAN_SECONDS = 10.0
-
-
-def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
-             parents: Sequence[argparse.ArgumentParser], config_file: argparse.ArgumentParser) -> None:
-    ble = commands.add_parser("ble", parents=list(parents), help="Bluetooth (Instant Readout) tools: decode, scan")
-    actions = ble.add_subparsers(dest="ble_command", metavar="ACTION", required=True)
-    decode = actions.add_parser("decode", parents=list(parents),
-                                help="decode one advertisement (manufacturer data of company 0x02E1, as hex)")
-    decode.add_argument("--key", required=True, help="the device's key: 32 hex digits from VictronConnect")
-    decode.add_argument("hex", metavar="HEX", help="the manufacturer data after the company id, as hex")
-    decode.add_argument("--json", action="store_true", help="one JSON object, values by metric name")
-    scan = actions.add_parser("scan", parents=[*parents, config_file],
-                              help="list the Victron adverts heard; with --config.file, check the keys")
-    scan.add_argument("--seconds", type=_positive, default=DEFAULT_SCAN_SECONDS,
-                      help=f"how long to listen (default {DEFAULT_SCAN_SECONDS:g})")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
 
 def run(args: argparse.Namespace) -> int:
     if args.ble_command == "decode":

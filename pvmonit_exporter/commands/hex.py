@@ -9,7 +9,6 @@ first, in the form of `HistoryDay.as_json`. Errors are those of `read`: one line
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO, Any
 
@@ -23,21 +22,6 @@ from pvmonit_exporter.vedirect import hex as vehex
 from pvmonit_exporter.vedirect.hex_session import PING, HexSession, Outcome, Result, get
 from pvmonit_exporter.vedirect.history import HistoryDay, HistoryTotal
 from pvmonit_exporter.vedirect.registers import Register, decode_value, lookup
-
-
-def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
-               parents: Sequence[argparse.ArgumentParser]) -> None:
-    hex_parser = commands.add_parser("hex", parents=list(parents),
-                                     help="read a device over the VE.Direct HEX protocol (read-only)")
-    hex_parser.add_argument("port", metavar="PORT",
-                            help="serial port of the device, or socket://HOST:PORT or rfc2217://HOST:PORT")
-    actions = hex_parser.add_subparsers(dest="hex_action", metavar="ACTION", required=True)
-    actions.add_parser("ping", help="print the device's firmware version")
-    get_parser = actions.add_parser("get", help="print registers, by hex id (0xEDF0) or name")
-    get_parser.add_argument("registers", metavar="REG", nargs="+")
-    get_parser.add_argument("--json", action="store_true", help="one JSON object per register")
-    history_parser = actions.add_parser("history", help="print the charger's daily history, newest first")
-    history_parser.add_argument("--json", action="store_true", help="one JSON object per day")
 
 
 def hex_command(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:

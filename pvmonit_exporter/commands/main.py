@@ -1,8 +1,7 @@
 """Command line: `run` (the daemon), `demo`, `simulate`, `read`, `hex`, `ble`, `check-config`, `queue`,
-`control replay`.
+`control replay`. Their flags are in `parsers`; each command's code is imported only when it runs.
 
-Flags follow Prometheus exporters (`--config.file`, `--web.listen-address`, `--log.level`). Every user error
-is one line on stderr and exit status 2 — never a traceback.
+Every user error is one line on stderr and exit status 2 — never a traceback.
 """
 
 import argparse
@@ -14,13 +13,8 @@ from typing import IO
 
 import yaml
 
-from pvmonit_exporter import __version__
-from pvmonit_exporter.commands import ble as ble_cli
-from pvmonit_exporter.commands import hex as hex_command
-from pvmonit_exporter.commands import simulate as simulate_command
-from pvmonit_exporter.commands.read import read_command
+from pvmonit_exporter.commands.parsers import build_parser
 from pvmonit_exporter.config import (
-    DEFAULT_LISTEN_ADDRESS,
     Config,
     MqttConfig,
     effective_config,
@@ -123,84 +117,37 @@ def control_command(args: argparse.Namespace) -> int:
     return replay_command(config, args.inputs, sys.stdout, sys.stderr)
 
 
+# The commands that read no configuration, each imported only when it runs.
+
+
+def _simulate() -> int:
+    from pvmonit_exporter.commands.simulate import simulate_command
+
+    return simulate_command()
+
+
+def _read(args: argparse.Namespace) -> int:
+    from pvmonit_exporter.commands.read import read_command
+
+    return read_command(args.source, args.style or "plain")
+
+
+def _hex(args: argparse.Namespace) -> int:
+    from pvmonit_exporter.commands.hex import hex_command
+
+    return hex_command(args)
+
+
+def _ble(args: argparse.Namespace) -> int:
+    from pvmonit_exporter.commands.ble import run
+
+    return run(args)
+
+
 def _listen(address: str | None) -> str | None:
     if address is not None:
         parse_listen_address(address, lambda message: UserError(f"--web.listen-address: {message}"))
     return address
-
-
-# --- parser --------------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pvmonit-exporter",
-        description="Victron VE.Direct → Prometheus exporter with a durable emoncms forwarder.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log.level", dest="log_level", default="info",
-                        choices=("debug", "info", "warning", "error"), help="logging threshold (default info)")
-    parser.add_argument("--config.file", dest="config_file", help="configuration file (YAML); same as `run`")
-    parser.add_argument("--web.listen-address", dest="listen_address",
-                        help=f"HOST:PORT to serve on (default {DEFAULT_LISTEN_ADDRESS}, or web.listen_address)")
-    # --log.level is accepted after the command too; SUPPRESS keeps the top-level value when it is absent.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log.level", dest="log_level", default=argparse.SUPPRESS,
-                        choices=("debug", "info", "warning", "error"), help="logging threshold (default info)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    # Flags given after the command override those before it; SUPPRESS keeps the earlier value when absent.
-    config_file = argparse.ArgumentParser(add_help=False)
-    config_file.add_argument("--config.file", dest="config_file", default=argparse.SUPPRESS,
-                             help="configuration file (YAML)")
-    listen = argparse.ArgumentParser(add_help=False)
-    listen.add_argument("--web.listen-address", dest="listen_address", default=argparse.SUPPRESS,
-                        help="HOST:PORT to serve on")
-
-    commands.add_parser("run", parents=[common, config_file, listen], help="run the exporter (the daemon)")
-
-    demo = commands.add_parser("demo", parents=[common, listen],
-                               help="run the exporter on simulated devices (no hardware, no config)")
-    demo.add_argument("--mqtt", metavar="URL", dest="mqtt_url",
-                      help="also publish the demo's devices to this broker (mqtt://HOST[:PORT]), with Home "
-                           "Assistant discovery, under the prefix pvmonit-demo")
-
-    simulate_command.add_parser(commands, [common])
-
-    read = commands.add_parser("read", parents=[common],
-                               help="decode a serial port or a recording and print its blocks")
-    read.add_argument("source", metavar="SOURCE",
-                      help="serial port (/dev/ttyUSB0), socket://HOST:PORT, rfc2217://HOST:PORT or a recorded file")
-    style = read.add_mutually_exclusive_group()
-    style.add_argument("--json", dest="style", action="store_const", const="json",
-                       help="one JSON object per valid block, raw values as sent")
-    style.add_argument("--decoded", dest="style", action="store_const", const="decoded",
-                       help="values as the live page shows them (V, A, W, kWh, Ah, %%, h min) and names for states")
-
-    hex_command.add_parser(commands, [common])
-
-    check_config = commands.add_parser("check-config", parents=[common, config_file],
-                                       help="validate a configuration and print it with defaults")
-    check_config.add_argument("--emoncms", action="store_true",
-                              help="also ask emoncms, writing nothing, whether the URL answers and the key may write")
-    check_config.add_argument("--mqtt", action="store_true",
-                              help="also connect to the MQTT broker, check that it lets us publish under the prefix, "
-                                   "and list the entities Home Assistant would be told about")
-
-    queue = commands.add_parser("queue", parents=[common, config_file],
-                                help="show the emoncms queue, or --flush it now")
-    queue.add_argument("--flush", action="store_true", help="send everything now; exit 0 only when empty")
-
-    ble_cli.register(commands, [common], config_file)
-
-    control = commands.add_parser("control", parents=[common], help="switching loads: try the rules")
-    control_commands = control.add_subparsers(dest="control_command", metavar="ACTION", required=True)
-    replay = control_commands.add_parser("replay", parents=[common, config_file],
-                                         help="replay a CSV of inputs through the rules; print each decision as "
-                                              "an audit JSON line")
-    replay.add_argument("--inputs", required=True, metavar="CSV",
-                        help="a `time` column (Unix seconds or ISO 8601), then one column per rule value")
-    return parser
 
 
 def _setup_logging(level: str) -> None:
@@ -209,20 +156,20 @@ def _setup_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
     actions: dict[str | None, Callable[[], int]] = {
         "run": lambda: run_command(args.config_file, args.listen_address),
         "demo": lambda: demo_command(args.listen_address, args.mqtt_url),
-        "simulate": simulate_command.simulate_command,
-        "read": lambda: read_command(args.source, args.style or "plain"),
-        "hex": lambda: hex_command.hex_command(args),
+        "simulate": _simulate,
+        "read": lambda: _read(args),
+        "hex": lambda: _hex(args),
         # The streams as they are now, not as they were at import: the tests run `main` in-process, captured.
         "check-config": lambda: check_config_command(args.config_file, ask_emoncms=args.emoncms,
                                                      ask_mqtt=args.mqtt, out=sys.stdout, err=sys.stderr),
         "queue": lambda: queue_command(args.config_file, flush=args.flush),
-        "ble": lambda: ble_cli.run(args),
+        "ble": lambda: _ble(args),
         "control": lambda: control_command(args),
     }
     if args.command is None:

@@ -6,11 +6,9 @@ prints the devices' ports, one advert of the demo's simulated SmartShunt and its
 then runs until SIGTERM (exit 0) or Ctrl-C (exit 130, as `read`).
 """
 
-import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
 from types import FrameType
 from typing import IO, TYPE_CHECKING
 
@@ -19,13 +17,6 @@ if TYPE_CHECKING:  # imported when the command runs: the other commands do not l
 
 # The main thread wakes this often: a signal is only handled when it does.
 _WAKE_SECONDS = 0.5
-
-
-def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
-               parents: Sequence[argparse.ArgumentParser]) -> None:
-    commands.add_parser("simulate", parents=list(parents),
-                        help="start the demo's simulated devices without the exporter, to try read, hex and "
-                             "ble decode on")
 
 
 def banner(simulator: "Simulator", advert: tuple[str, str, str] | None) -> str:
