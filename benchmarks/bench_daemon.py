@@ -9,6 +9,7 @@ in its own process so that CPU time and peak RSS are its own. Prints figures; as
 """
 
 import argparse
+import compileall
 import json
 import os
 import signal
@@ -67,6 +68,13 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def byte_compile() -> None:
+    """Write the package's .pyc files, as `pip install` does. The daemon as installed never compiles its sources;
+    one started where they are missing and PYTHONDONTWRITEBYTECODE is set (as on some development machines)
+    compiles them at every start, which leaves ~0.7 MB more resident for good: not the daemon a Pi runs."""
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "pvmonit_exporter"), quiet=1)
 
 
 def free_port() -> int:
@@ -244,9 +252,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50, help="per client")
     args = parser.parse_args()
     devices = demo_devices(mppt_count=2)
+    byte_compile()
     print(
         f"{len(devices)} simulated devices ({', '.join(d.name for d in devices)}) at 1 Hz, "
-        f"{args.seconds:.0f} s each; {args.clients} concurrent /metrics clients × {args.requests} requests"
+        f"{args.seconds:.0f} s each; {args.clients} concurrent /metrics clients × {args.requests} requests "
+        "(the package byte-compiled, as installed)"
     )
     with tempfile.TemporaryDirectory() as workdir, Simulator(devices) as simulator:
         ours = run_ours(simulator.ports, args.seconds, args.clients, args.requests, Path(workdir))

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench_daemon import blocks_total, cpu_seconds, free_port, peak_rss_mb
+from benchmarks.bench_daemon import blocks_total, byte_compile, cpu_seconds, free_port, peak_rss_mb
 from pvmonit_exporter.demo.devices import demo_devices
 from pvmonit_exporter.demo.ports import Simulator
 from tests.mqtt.broker import Broker, Listener
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     devices = demo_devices(mppt_count=2)
+    byte_compile()
     print(f"{len(devices)} simulated devices ({', '.join(d.name for d in devices)}) at 1 Hz, {args.seconds:.0f} s "
           f"per run, {args.rounds} rounds of MQTT off then on (interval 10 s, Home Assistant discovery)")
     results: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
