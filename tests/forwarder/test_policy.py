@@ -2,9 +2,9 @@
 
 import pytest
 
+from pvmonit_exporter.forwarder.kinds import ERROR_KINDS
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from pvmonit_exporter.forwarder.policy import (
-    ERROR_KINDS,
     GROW_AFTER,
     Action,
     Decision,
