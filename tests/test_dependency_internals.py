@@ -4,7 +4,11 @@ changes it fails here, loudly and with the reason, rather than somewhere deep in
 
 - waitress (web/server.py): at the connection limit, waitress stops accepting, and a Prometheus scrape would
   wait behind idle sockets until they time out. `_Server` sheds the idlest connection instead, reading the
-  server's channel map and each channel's activity. waitress documents `connection_limit`, not these.
+  server's channel map and each channel's activity. It also accepts a batch of connections where waitress
+  accepts one per turn of its loop, so it opens channels as waitress's `handle_accept` does (`channel_class`,
+  `set_socket_options`, `fix_addr`, the socket map `_map`) and reads the newcomers whose request is there with
+  the loop's own `wasyncore.readwrite`; a connection that has sent nothing yet is told by `last_activity` still
+  equal to `creation_time`. waitress documents `connection_limit`, not these.
 - urllib3 (forwarder/deadline.py): requests' timeout bounds each socket read, not the request; the deadline
   registers every socket a request uses, through urllib3's pool and connection classes.
 - diskcache (forwarder/queue_view.py): `pvmonit-exporter queue` must read the queue without writing a byte
@@ -22,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
+from waitress.wasyncore import readwrite
 
 from pvmonit_exporter.config import DeviceConfig, WebConfig
 from pvmonit_exporter.forwarder import queue_view
@@ -54,14 +59,20 @@ def test_waitress_server_and_channel_internals_used_to_shed_idle_connections() -
     web.start()
     try:
         server = web._server
-        for name in ("active_channels", "next_channel_cleanup", "accepting", "maintenance", "pull_trigger"):
+        for name in ("active_channels", "next_channel_cleanup", "accepting", "maintenance", "pull_trigger",
+                     "accept", "channel_class", "set_socket_options", "fix_addr", "_map"):
             assert hasattr(server, name), f"waitress's TcpWSGIServer has no {name!r} any more (web/server.py)"
         assert server.adj.connection_limit > 0
         assert server.adj.cleanup_interval > 0
-        with socket.create_connection(("127.0.0.1", web.port)):
+        assert vars(server)["_map"] is web._map, "waitress's dispatcher keeps its socket map elsewhere"
+        assert callable(readwrite)
+        with socket.create_connection(("127.0.0.1", web.port)) as client:
             channels = wait_for(lambda: list(server._channels().values()) or None)
-            for name in ("requests", "total_outbufs_len", "last_activity", "handle_close"):
+            for name in ("requests", "total_outbufs_len", "last_activity", "creation_time", "handle_close"):
                 assert hasattr(channels[0], name), f"waitress's HTTPChannel has no {name!r} any more"
+            assert channels[0].last_activity == channels[0].creation_time, "both are no longer set at once"
+            client.sendall(b"GET / HTTP/1.1\r\n")
+            wait_for(lambda: channels[0].last_activity > channels[0].creation_time)
     finally:
         web.stop()
 

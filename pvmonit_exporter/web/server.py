@@ -6,16 +6,16 @@ prometheus_client's own WSGI app, which brings gzip, OpenMetrics negotiation and
 never waits for a serial port or for emoncms, since every handler only reads the state.
 """
 
-import contextlib
 import errno
 import json
 import logging
 import math
 import resource
+import select
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from prometheus_client.registry import CollectorRegistry
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.wasyncore import loop as connection_loop
+from waitress.wasyncore import readwrite
 
 from pvmonit_exporter.charts import ChartRecorder
 from pvmonit_exporter.config import WebConfig
@@ -46,6 +47,15 @@ WORKER_THREADS = 2
 # at each turn, and slow clients dripping bytes make a turn per byte: at 256 such connections the turns alone
 # kept /metrics' p99 above 500 ms. Beyond this the idlest is closed (see _Server).
 MAX_CONNECTIONS = 64
+# Connections accepted at most per readiness event of the listening socket (see _Server). A turn of waitress's
+# loop asks every open connection whether it is readable and writable, which costs about as much as accepting two
+# of them: shared by 16 accepts it is a small part of each, and a batch (under a millisecond) stays short enough
+# for the open connections to be served between batches. 8 to 64 measured alike (benchmarks/bench_hostile.py).
+ACCEPT_BATCH = 16
+# A connection that has sent nothing since it was accepted is closed to make room only when no other idle one
+# can be, until it has been silent this long: its request may be on its way (TCP's initial retransmission
+# timeout is 1 s, so a request whose first segment was lost arrives about a second late).
+UNHEARD_GRACE_SECONDS = 1.0
 # ...and descriptors always left for serial ports, probe commands, the queue database and emoncms.
 RESERVED_FDS = 256
 # An idle keep-alive connection is closed after this long (checked every CLEANUP_SECONDS).
@@ -223,11 +233,15 @@ def _bound(family: socket.AddressFamily, address: str, port: int, dual: bool) ->
 
 class _Server(TcpWSGIServer):
     """waitress's server, except at the connection limit: rather than stop accepting (and leave Prometheus
-    waiting behind idle sockets until they time out), it closes the connection idle the longest.
+    waiting behind idle sockets until they time out), it closes an idle connection to make room.
 
-    The choice is made once per accepted connection, never in `readable()`: the connection loop asks every
+    The choice is made when connections are accepted, never in `readable()`: the connection loop asks every
     channel whether it is readable at each turn, so a scan there would cost O(connections) per event, and
     thousands of slow clients make thousands of events a second.
+
+    Up to ACCEPT_BATCH connections are accepted per readiness event of the listening socket, where waitress
+    accepts one per turn of its loop: behind a backlog of clients that connect again as soon as they are shed, a
+    scrape waited for hundreds of turns, each asking every connection whether it is readable and writable.
     """
 
     def readable(self) -> bool:
@@ -238,30 +252,90 @@ class _Server(TcpWSGIServer):
         return bool(self.accepting)  # waitress stops accepting at the limit; handle_accept makes room instead
 
     def handle_accept(self) -> None:
-        if len(self._channels()) >= self.adj.connection_limit:
-            idlest = self._idlest()
-            if idlest is None:
-                self._refuse_newcomer()
-                return
-            idlest.handle_close()
-        super().handle_accept()
+        room = self._room()
+        if room is None:
+            self._refuse_newcomer()
+            return
+        newcomers: dict[int, HTTPChannel] = {}
+        for idle in room[:ACCEPT_BATCH]:
+            accepted = self._accept()
+            if accepted is None:
+                break
+            if idle is not None:
+                idle.handle_close()
+            fd = accepted[0].fileno()
+            channel = self._open_channel(*accepted)
+            if channel is not None:
+                newcomers[fd] = channel
+        # A scrape's request is usually there by the time its connection is accepted: read it now, since the next
+        # turn serves the listening socket first, and so accepts the next batch before reading this one.
+        for fd, flags in _ready(newcomers):
+            readwrite(newcomers[fd], flags)
+
+    def _room(self) -> list[HTTPChannel | None] | None:
+        """Where the connections accepted now go, in turn: the free places (None) under the limit, then the idle
+        connections in the order they are closed. None when every connection is being answered.
+
+        An idle connection with bytes waiting is left out, to be read at the next turn: its request may be in
+        them. Only this thread reads requests, so the others stay idle until they are closed."""
+        channels = self._channels()
+        idle = {fd: channel for fd, channel in channels.items()
+                if not channel.requests and not channel.total_outbufs_len}
+        free = self.adj.connection_limit - len(channels)
+        if not idle and free <= 0:
+            return None
+        for fd, _ in _ready(idle):
+            del idle[fd]
+        return [*[None] * free, *sorted(idle.values(), key=_closing_order(time.time()))]
+
+    def _accept(self) -> tuple[socket.socket, Any] | None:
+        """The next connection waiting in the backlog, or None when there is none (or the process is out of
+        descriptors: waitress's own accept gives up the same way, and the loop tries again at its next turn)."""
+        try:
+            accepted: tuple[socket.socket, Any] | None = self.accept()
+        except OSError:
+            return None
+        return accepted
+
+    def _open_channel(self, sock: socket.socket, address: Any) -> HTTPChannel | None:
+        """What waitress's handle_accept does with an accepted socket."""
+        try:
+            self.set_socket_options(sock)
+        except OSError:  # the client already left (macOS reports it here)
+            sock.close()
+            return None
+        socket_map = self._map  # type: ignore[attr-defined] # wasyncore's dispatcher keeps it; the stub omits it
+        channel: HTTPChannel = self.channel_class(self, sock, self.fix_addr(address), self.adj, map=socket_map)
+        return channel
 
     def _refuse_newcomer(self) -> None:
         """Every connection is being answered (or its answer is unread): close the newcomer rather than hold
         more than the limit. Rare with real clients; the bound matters against hostile ones."""
-        with contextlib.suppress(OSError):  # the client already left
-            accepted = self.accept()
-            if accepted is not None:
-                accepted[0].close()
+        accepted = self._accept()
+        if accepted is not None:
+            accepted[0].close()
 
     def _channels(self) -> dict[int, HTTPChannel]:
         channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment] # the stub is wrong
         return channels
 
-    def _idlest(self) -> HTTPChannel | None:
-        """The connection with nothing being answered that has been quiet the longest."""
-        idle = (c for c in self._channels().values() if not c.requests and not c.total_outbufs_len)
-        return min(idle, key=lambda channel: channel.last_activity, default=None)
+
+def _closing_order(now: float) -> Callable[[HTTPChannel], tuple[bool, float]]:
+    """The sort key of idle connections, the first to close first: the idlest, except that one silent since it
+    was accepted less than UNHEARD_GRACE_SECONDS ago comes after all others (the oldest of those first)."""
+    def key(channel: HTTPChannel) -> tuple[bool, float]:
+        # waitress sets both at once when it accepts, and last_activity again whenever bytes come or go.
+        unheard = channel.last_activity == channel.creation_time
+        return unheard and now - channel.creation_time < UNHEARD_GRACE_SECONDS, channel.last_activity
+    return key
+
+
+def _ready(fds: Iterable[int]) -> list[tuple[int, int]]:
+    """Those of `fds` with something to read (or closed by the peer), with poll's flags for them; never waits."""
+    pollster = select.poll()
+    for fd in fds:
+        pollster.register(fd, select.POLLIN | select.POLLPRI)
+    return pollster.poll(0)
 
 
 class WebServer:

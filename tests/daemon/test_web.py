@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import Gauge
 from prometheus_client.registry import CollectorRegistry
+from waitress.channel import HTTPChannel
+from waitress.wasyncore import loop as connection_loop
 
 from pvmonit_exporter.config import DeviceConfig, WebConfig
 from pvmonit_exporter.state import State
@@ -248,6 +250,101 @@ def test_at_the_limit_with_every_connection_busy_a_newcomer_is_refused(monkeypat
         app.release.set()
         for client in busy:
             client.close()
+        running.stop()
+
+
+def unstarted(app: WebApp | None = None) -> WebServer:
+    """A server whose loop the test turns itself (`turn`, or `handle_accept` for one readiness of the listening
+    socket), so that it knows what has been read when."""
+    state = State([DeviceConfig("mppt", "/dev/ttyUSB0")])
+    return WebServer("127.0.0.1", 0, app or WebApp(registry_with_two_gauges(), state, WebConfig()))
+
+
+def turn(running: WebServer) -> None:
+    connection_loop(timeout=0.05, use_poll=True, map=running._map, count=1)
+
+
+def channel_of(running: WebServer, client: socket.socket) -> HTTPChannel | None:
+    return next((channel for channel in running._server._channels().values()
+                 if channel.addr == client.getsockname()), None)
+
+
+def test_connections_waiting_are_accepted_together_and_their_requests_read_at_once() -> None:
+    """waitress accepts one connection per turn of its loop and reads it at the next: behind a backlog of
+    clients that connect again as soon as they are shed, a scrape waited for hundreds of turns."""
+    app = HeldApp()  # the requests stay in their channels until released
+    running = unstarted(app)
+    clients = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(3)]
+    try:
+        for client in clients:
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        running._server.handle_accept()  # the listening socket was readable once
+        channels = running._server._channels()
+        assert len(channels) == 3
+        assert all(channel.requests for channel in channels.values())
+        app.release.set()
+        running.start()
+        for client in clients:
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        app.release.set()
+        for client in clients:
+            client.close()
+        running.stop()
+
+
+def test_at_the_limit_a_connection_whose_request_came_is_not_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idlest connection makes room, but not one whose request has arrived and waits to be read at the next
+    turn of the loop: a scrape accepted just before a burst of others was closed that way, unanswered."""
+    monkeypatch.setattr(server, "connection_limit", lambda fd_limit: 2)
+    running = unstarted()
+    first, second = socket.create_connection(("127.0.0.1", running.port), timeout=10), None
+    newcomer = None
+    try:
+        running._server.handle_accept()
+        second = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+        running._server.handle_accept()
+        first.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # the idlest until now
+        newcomer = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+        running._server.handle_accept()
+        running.start()
+        assert first.recv(65536).startswith(b"HTTP/1.1 200")
+        assert second.recv(1) == b""  # closed to make room instead
+    finally:
+        for client in (first, second, newcomer):
+            if client is not None:
+                client.close()
+        running.stop()
+
+
+def test_a_connection_that_sent_nothing_yet_is_closed_after_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its request may be on its way: a connection that has been heard from (here half a request, as a slow
+    client sends) makes room first, even when it has been idle for less long."""
+    monkeypatch.setattr(server, "connection_limit", lambda fd_limit: 2)
+    monkeypatch.setattr(server, "UNHEARD_GRACE_SECONDS", 60)  # however slow the machine running the test
+    running = unstarted()
+    silent = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    slow = newcomer = None
+    try:
+        running._server.handle_accept()
+        slow = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+        slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        running._server.handle_accept()
+
+        def heard() -> bool:
+            turn(running)
+            channel = channel_of(running, slow)
+            return channel is not None and channel.last_activity > channel.creation_time
+
+        wait_for(heard)
+        newcomer = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+        running._server.handle_accept()
+        assert channel_of(running, silent) is not None
+        assert slow.recv(1) == b""
+    finally:
+        for client in (silent, slow, newcomer):
+            if client is not None:
+                client.close()
         running.stop()
 
 
