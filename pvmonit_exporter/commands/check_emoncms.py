@@ -6,21 +6,12 @@ via csv, json or data tag"}`, the read key (or none) an empty 200, a wrong key a
 `judge` turns that answer into findings (pure); `check_emoncms` asks.
 """
 
-from dataclasses import dataclass
-
+from pvmonit_exporter.commands.findings import Finding
 from pvmonit_exporter.config import EmoncmsConfig
 from pvmonit_exporter.forwarder.emoncms import EmoncmsClient
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 
 NO_DATA_MESSAGE = "Request contains no data via csv, json or data tag"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One line of the check's report; `ok` False makes check-config exit 2."""
-
-    ok: bool
-    text: str
 
 
 def judge(url: str, outcome: Outcome) -> list[Finding]:

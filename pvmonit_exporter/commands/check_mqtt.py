@@ -6,8 +6,8 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from pvmonit_exporter.commands.findings import Finding
 from pvmonit_exporter.config import Config, MqttConfig
 from pvmonit_exporter.config.mqtt_ids import device_identifier, object_id
 from pvmonit_exporter.mqtt.connection import MqttConnection
@@ -15,12 +15,6 @@ from pvmonit_exporter.mqtt.homeassistant import Topics, actuator_object_id_sourc
 
 CONNECT_SECONDS = 10.0
 ECHO_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    ok: bool
-    text: str
 
 
 def check_broker(config: MqttConfig) -> list[Finding]:

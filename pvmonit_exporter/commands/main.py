@@ -13,6 +13,7 @@ from typing import IO
 
 import yaml
 
+from pvmonit_exporter.commands.findings import report
 from pvmonit_exporter.commands.parsers import build_parser
 from pvmonit_exporter.config import (
     Config,
@@ -54,13 +55,7 @@ def check_config_command(config_file: str, *, ask_emoncms: bool = False, ask_mqt
         return status
     if not config.emoncms.apikey:
         raise UserError(f"{config_file}: --emoncms: cannot ask emoncms without the key (see the warning above)")
-    findings = check_emoncms(config.emoncms)
-    for finding in findings:
-        if finding.ok:
-            out.write(f"# emoncms: {finding.text}\n")
-        else:
-            err.write(f"pvmonit-exporter: emoncms: {finding.text}\n")
-    return status if all(finding.ok for finding in findings) else EXIT_USAGE
+    return status if report("emoncms", check_emoncms(config.emoncms), out, err) else EXIT_USAGE
 
 
 def _check_mqtt(config_file: str, config: Config, out: IO[str], err: IO[str]) -> int:
@@ -68,15 +63,10 @@ def _check_mqtt(config_file: str, config: Config, out: IO[str], err: IO[str]) ->
         raise UserError(f"{config_file}: --mqtt: no mqtt section to check")
     from pvmonit_exporter.commands.check_mqtt import announcement_lines, check_broker
 
-    findings = check_broker(config.mqtt)
-    for finding in findings:
-        if finding.ok:
-            out.write(f"# mqtt: {finding.text}\n")
-        else:
-            err.write(f"pvmonit-exporter: mqtt: {finding.text}\n")
+    ok = report("mqtt", check_broker(config.mqtt), out, err)
     for line in announcement_lines(config):
         out.write(f"# mqtt: {line}\n")
-    return 0 if all(finding.ok for finding in findings) else EXIT_USAGE
+    return 0 if ok else EXIT_USAGE
 
 
 def run_command(config_file: str, listen_address: str | None) -> int:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pvmonit_exporter.commands.check_emoncms import NO_DATA_MESSAGE, Finding, check_emoncms, judge
+from pvmonit_exporter.commands.check_emoncms import NO_DATA_MESSAGE, check_emoncms, judge
+from pvmonit_exporter.commands.findings import Finding
 from pvmonit_exporter.forwarder.outcome import AuthError, ContentError, Ok, Outcome, TransientError
 from tests.config import run_cli
 from tests.forwarder.conftest import emoncms_config
