@@ -46,7 +46,9 @@ def audit(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def write_config(tmp_path: Path, simulator: Simulator, rule: str, actuator: str, stale_timeout: float = 2) -> Path:
+def control_config(tmp_path: Path, simulator: Simulator, sections: str, stale_timeout: float = 2) -> Path:
+    """The simulator's devices and control switching for real every 0.5 s, audited, then `sections` (actuators
+    and rules)."""
     devices = "".join(f"  - name: {name}\n    port: {port}\n    stale_timeout: {stale_timeout}\n    history: false\n"
                       for name, port in simulator.ports.items())
     path = tmp_path / "config.yaml"
@@ -55,11 +57,16 @@ def write_config(tmp_path: Path, simulator: Simulator, rule: str, actuator: str,
   dry_run: false
   interval: 0.5
   audit_file: control.jsonl
-actuators:{actuator}rules:
+{sections}""", encoding="utf-8")
+    return path
+
+
+def write_config(tmp_path: Path, simulator: Simulator, rule: str, actuator: str, stale_timeout: float = 2) -> Path:
+    """`actuator` switched by one rule on it (max_age 30) with `rule`'s conditions."""
+    return control_config(tmp_path, simulator, f"""actuators:{actuator}rules:
   - actuator: heater
     max_age: 30
-{rule}""", encoding="utf-8")
-    return path
+{rule}""", stale_timeout)
 
 
 def test_a_day_where_the_battery_fills_switches_on_once_and_off_once(tmp_path: Path, daemons: list[Daemon]) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pvmonit_exporter.config import DEFAULT_STALE_TIMEOUT
 from pvmonit_exporter.demo.devices import BlueSolarMppt, Bmv702
 from pvmonit_exporter.demo.ports import Simulator
-from tests.control.test_daemon import audit
+from tests.control.test_daemon import audit, control_config
 from tests.daemon.test_exporter import sample
 from tests.daemon.test_lifecycle import Daemon
 from tests.helpers import wait_for
@@ -19,20 +20,11 @@ AUTOMATIC, OFF, ON = 1, 0, 4
 
 
 def write_config(tmp_path: Path, simulator: Simulator, rules: str) -> Path:
-    devices = "".join(f"  - name: {name}\n    port: {port}\n    history: false\n"
-                      for name, port in simulator.ports.items())
-    path = tmp_path / "config.yaml"
-    path.write_text(f"""devices:
-{devices}control:
-  dry_run: false
-  interval: 0.5
-  audit_file: control.jsonl
-actuators:
-  - {{name: lights, type: vedirect_load, device: mppt, confirm_timeout: 1}}
-  - {{name: shunt_load, type: vedirect_load, device: bmv}}
+    return control_config(tmp_path, simulator, """actuators:
+  - {name: lights, type: vedirect_load, device: mppt, confirm_timeout: 1}
+  - {name: shunt_load, type: vedirect_load, device: bmv}
 rules:
-{rules}""", encoding="utf-8")
-    return path
+""" + rules, stale_timeout=DEFAULT_STALE_TIMEOUT)
 
 
 def test_the_load_output_switches_through_the_hex_session(tmp_path: Path, daemons: list[Daemon]) -> None:
